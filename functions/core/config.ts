@@ -1,0 +1,171 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * The one place that reads configuration. Functions call `loadAuthorizerConfig(process.env)`
+ * at module load, so a misconfiguration fails the cold start with a message naming the variable.
+ */
+export type Env = Record<string, string | undefined>;
+
+export const DEFAULT_TENANT_CLAIM = 'https://latchkey.dev/tenant_id';
+export const DEFAULT_ROLES_CLAIM = 'https://latchkey.dev/roles';
+const SUPPORTED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type JwsAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
+
+export interface JwtConfig {
+  /** Exact `iss` expected, e.g. `https://tenant.eu.auth0.com/` (Auth0 keeps the trailing slash). */
+  issuer: string;
+  /** Accepted audiences; the token's `aud` must contain one of them. */
+  audiences: string[];
+  jwksUri: string;
+  algorithms: JwsAlgorithm[];
+  tenantClaim: string;
+  rolesClaim: string;
+  clockToleranceS: number;
+  /** When set, the JOSE `typ` header must equal it (`at+jwt` for the RFC 9068 profile). */
+  requiredTyp: string | undefined;
+  maxTokenBytes: number;
+  verifiedCacheSize: number;
+  jwksTimeoutMs: number;
+  /** Minimum time between two JWKS fetches caused by unknown `kid`s. */
+  jwksCooldownMs: number;
+  /** Age after which the key set is refreshed in the background of a request. */
+  jwksMaxAgeMs: number;
+}
+
+export interface ApiKeyConfig {
+  tokenEndpoint: string;
+  /** Audience requested in the client-credentials exchange. */
+  audience: string;
+  /** Auth0 takes `audience=`; RFC 8707 servers (oidc-provider) take `resource=`. */
+  audienceParam: 'audience' | 'resource';
+  clientAuth: 'client_secret_post' | 'client_secret_basic';
+  /** DynamoDB table of the level-2 cache; without it only the in-memory level runs. */
+  tokenCacheTable: string | undefined;
+  /** Prefix of single-string keys, without the underscore (`lk` → `lk_…`). */
+  keyPrefix: string;
+  memoryCacheSize: number;
+  /** How long a cached key is trusted before its revocation state is read again. */
+  revocationCheckS: number;
+  /** Tokens are re-exchanged this long before they expire. */
+  refreshBeforeS: number;
+  negativeCacheS: number;
+  exchangeTimeoutMs: number;
+  /** Retry-After given when the identity provider fails without saying when to return. */
+  defaultRetryAfterS: number;
+  /** Time a cross-container exchange lease is held before others may take over. */
+  leaseMs: number;
+}
+
+export interface AuthorizerConfig {
+  jwt: JwtConfig;
+  apiKey: ApiKeyConfig;
+  logLevel: string;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function required(env: Env, name: string): string {
+  const v = str(env, name);
+  if (v === undefined) throw new ConfigError(`${name} is required`);
+  return v;
+}
+
+function url(name: string, value: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL, got "${value}"`);
+  }
+  const local = parsed.hostname === 'localhost' || parsed.hostname === '127.0.0.1' || parsed.hostname === '[::1]';
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && local)) {
+    throw new ConfigError(`${name} must use https (http only for localhost), got "${value}"`);
+  }
+  return value;
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], dflt: T): T {
+  const v = str(env, name) ?? dflt;
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+function claimName(env: Env, name: string, dflt: string): string {
+  const v = str(env, name) ?? dflt;
+  if (!/^[\x21-\x7e]{1,256}$/.test(v) || v === '__proto__' || v === 'constructor' || v === 'prototype') {
+    throw new ConfigError(`${name} must be a claim name of printable characters, got "${v}"`);
+  }
+  return v;
+}
+
+/** Issuer with exactly one trailing slash, for deriving endpoints. */
+function base(issuer: string): string {
+  return issuer.endsWith('/') ? issuer : `${issuer}/`;
+}
+
+export function loadJwtConfig(env: Env): JwtConfig {
+  const issuer = url('ISSUER', required(env, 'ISSUER'));
+  const audiences = required(env, 'AUDIENCE')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a.length > 0);
+  if (audiences.length === 0) throw new ConfigError('AUDIENCE must name at least one audience');
+  const algorithms = (str(env, 'ALGORITHMS') ?? 'RS256').split(',').map((a) => a.trim());
+  for (const a of algorithms) {
+    if (!(SUPPORTED_ALGORITHMS as readonly string[]).includes(a)) {
+      throw new ConfigError(`ALGORITHMS may contain only ${SUPPORTED_ALGORITHMS.join(', ')}; "${a}" is not allowed`);
+    }
+  }
+  return {
+    issuer,
+    audiences,
+    jwksUri: url('JWKS_URI', str(env, 'JWKS_URI') ?? `${base(issuer)}.well-known/jwks.json`),
+    algorithms: algorithms as JwsAlgorithm[],
+    tenantClaim: claimName(env, 'TENANT_CLAIM', DEFAULT_TENANT_CLAIM),
+    rolesClaim: claimName(env, 'ROLES_CLAIM', DEFAULT_ROLES_CLAIM),
+    clockToleranceS: int(env, 'CLOCK_TOLERANCE_S', 5, 0, 300),
+    requiredTyp: str(env, 'TOKEN_TYP'),
+    maxTokenBytes: int(env, 'MAX_TOKEN_BYTES', 8192, 512, 65536),
+    verifiedCacheSize: int(env, 'VERIFIED_CACHE_SIZE', 10_000, 0, 1_000_000),
+    jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 1500, 100, 30_000),
+    jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
+    jwksMaxAgeMs: int(env, 'JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
+  };
+}
+
+export function loadApiKeyConfig(env: Env, jwt: JwtConfig): ApiKeyConfig {
+  const prefix = str(env, 'API_KEY_PREFIX') ?? 'lk';
+  if (!/^[a-z][a-z0-9]{1,9}$/.test(prefix)) throw new ConfigError(`API_KEY_PREFIX must be 2-10 lowercase letters or digits, got "${prefix}"`);
+  return {
+    tokenEndpoint: url('TOKEN_ENDPOINT', str(env, 'TOKEN_ENDPOINT') ?? `${base(jwt.issuer)}oauth/token`),
+    audience: str(env, 'API_KEY_AUDIENCE') ?? jwt.audiences[0]!,
+    audienceParam: oneOf(env, 'TOKEN_AUDIENCE_PARAM', ['audience', 'resource'] as const, 'audience'),
+    clientAuth: oneOf(env, 'TOKEN_CLIENT_AUTH', ['client_secret_post', 'client_secret_basic'] as const, 'client_secret_post'),
+    tokenCacheTable: str(env, 'TOKEN_CACHE_TABLE'),
+    keyPrefix: prefix,
+    memoryCacheSize: int(env, 'API_KEY_CACHE_SIZE', 1000, 1, 1_000_000),
+    revocationCheckS: int(env, 'REVOCATION_CHECK_S', 30, 0, 60),
+    refreshBeforeS: int(env, 'REFRESH_BEFORE_S', 60, 0, 3600),
+    negativeCacheS: int(env, 'NEGATIVE_CACHE_S', 60, 0, 3600),
+    exchangeTimeoutMs: int(env, 'EXCHANGE_TIMEOUT_MS', 3000, 100, 30_000),
+    defaultRetryAfterS: int(env, 'RETRY_AFTER_S', 5, 1, 3600),
+    leaseMs: int(env, 'EXCHANGE_LEASE_MS', 5000, 100, 60_000),
+  };
+}
+
+export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
+  const jwt = loadJwtConfig(env);
+  return { jwt, apiKey: loadApiKeyConfig(env, jwt), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+}

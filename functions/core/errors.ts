@@ -1,0 +1,48 @@
+/**
+ * Errors of the core. Every error carries a stable `code` that callers can switch on;
+ * the HTTP layer (authorizer decision, problem+json) maps codes to answers in one place.
+ */
+export class LatchkeyError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** RFC 6750 error codes used in `WWW-Authenticate`. */
+export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+
+/**
+ * The caller's credentials are missing, malformed or not valid. Answered with 401
+ * (`WWW-Authenticate`); never used for failures that are not the caller's fault.
+ */
+export class CredentialsError extends LatchkeyError {
+  /** RFC 6750 code; `undefined` when no credentials were sent at all. */
+  readonly bearerError: BearerErrorCode | undefined;
+  constructor(code: string, message: string, bearerError: BearerErrorCode | undefined = 'invalid_token', options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.bearerError = bearerError;
+  }
+}
+
+/**
+ * A dependency (identity provider, JWKS endpoint, cache) failed or refused for a while.
+ * Answered with 503 and `Retry-After`; never turned into a 401 or a negative cache entry.
+ */
+export class UpstreamUnavailableError extends LatchkeyError {
+  /** Seconds after which a retry is sensible. */
+  readonly retryAfterS: number;
+  constructor(code: string, message: string, retryAfterS: number, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.retryAfterS = Math.max(1, Math.ceil(retryAfterS));
+  }
+}
+
+/** Configuration is missing or invalid; thrown at start, never per request. */
+export class ConfigError extends LatchkeyError {
+  constructor(message: string) {
+    super('ERR_CONFIG', message);
+  }
+}
