@@ -140,7 +140,7 @@ export function loadJwtConfig(env: Env): JwtConfig {
     maxTokenBytes: int(env, 'MAX_TOKEN_BYTES', 8192, 512, 65536),
     verifiedCacheSize: int(env, 'VERIFIED_CACHE_SIZE', 10_000, 0, 1_000_000),
     jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 1500, 100, 30_000),
-    jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
+    jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 10_000, 0, 3_600_000),
     jwksMaxAgeMs: int(env, 'JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
   };
 }

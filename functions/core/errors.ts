@@ -21,9 +21,10 @@ export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficien
 export class CredentialsError extends LatchkeyError {
   /** RFC 6750 code; `undefined` when no credentials were sent at all. */
   readonly bearerError: BearerErrorCode | undefined;
-  constructor(code: string, message: string, bearerError: BearerErrorCode | undefined = 'invalid_token', options?: { cause?: unknown }) {
+  /** Pass `null` when no credentials were sent (RFC 6750 §3.1: no error code then). */
+  constructor(code: string, message: string, bearerError: BearerErrorCode | null = 'invalid_token', options?: { cause?: unknown }) {
     super(code, message, options);
-    this.bearerError = bearerError;
+    this.bearerError = bearerError ?? undefined;
   }
 }
 

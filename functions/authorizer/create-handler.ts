@@ -1,0 +1,68 @@
+/**
+ * The authorizer for REST `REQUEST` events (IAM policy + context) and HTTP API payload 2.0
+ * events (simple response). Answers:
+ * - valid credentials: Allow for the whole API, with the caller in the context;
+ * - missing or invalid credentials: REST `Error('Unauthorized')` (401), HTTP `isAuthorized: false`;
+ * - a dependency down: an error that is not `Unauthorized`, which API Gateway reports as an
+ *   authorizer failure (mapped to 503 + Retry-After by the gateway responses). Never Deny for
+ *   that: Deny results are cached and would lock out a valid caller.
+ */
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayRequestAuthorizerEvent,
+  APIGatewayRequestAuthorizerEventV2,
+  APIGatewaySimpleAuthorizerWithContextResult,
+} from 'aws-lambda';
+import type { Authenticator } from '../core/authenticate.js';
+import { httpAllow, restAllow } from '../core/decision.js';
+import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
+import type { Log } from '../core/log.js';
+import type { AuthorizerContext, Principal } from '../core/principal.js';
+
+export type AuthorizerEvent = APIGatewayRequestAuthorizerEvent | APIGatewayRequestAuthorizerEventV2;
+export type AuthorizerResult = APIGatewayAuthorizerResult | APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext | Record<string, never>>;
+
+export interface AuthorizerHandlerDeps {
+  authenticator: Authenticator;
+  log: Log;
+}
+
+/** Thrown to make API Gateway answer 503 rather than 401. */
+export class AuthorizerUnavailableError extends Error {
+  constructor(readonly retryAfterS: number) {
+    super('Service Unavailable');
+    this.name = 'AuthorizerUnavailableError';
+  }
+}
+
+function isHttpApiEvent(event: AuthorizerEvent): event is APIGatewayRequestAuthorizerEventV2 {
+  return (event as APIGatewayRequestAuthorizerEventV2).version === '2.0';
+}
+
+export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
+  const { authenticator, log } = deps;
+  return async function handler(event: AuthorizerEvent): Promise<AuthorizerResult> {
+    const http = isHttpApiEvent(event);
+    let principal: Principal;
+    try {
+      principal = await authenticator.authenticate({
+        headers: event.headers as Record<string, string | undefined> | null,
+        multiValueHeaders: http ? undefined : (event as APIGatewayRequestAuthorizerEvent).multiValueHeaders,
+      });
+    } catch (err) {
+      if (err instanceof CredentialsError) {
+        log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });
+        if (http) return { isAuthorized: false, context: {} };
+        throw new Error('Unauthorized');
+      }
+      if (err instanceof UpstreamUnavailableError) {
+        log.warn('unavailable', { reason: err.code, retryAfterS: err.retryAfterS });
+        throw new AuthorizerUnavailableError(err.retryAfterS);
+      }
+      log.error('authorizer failure', { reason: err instanceof LatchkeyError ? err.code : 'ERR_INTERNAL', error: String(err) });
+      throw new AuthorizerUnavailableError(5);
+    }
+    log.debug('allow', { authMethod: principal.authMethod, tenantId: principal.tenantId ?? null, clientId: principal.clientId ?? null });
+    return http ? httpAllow(principal) : restAllow((event as APIGatewayRequestAuthorizerEvent).methodArn, principal);
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The authorizer's answers. A REST policy always allows the whole API
+ * (`arn:…:apiId/stage/*\/*`): API Gateway's result cache reuses a policy for every route the
+ * same credentials call, so a policy naming one method would break the others. Per-route
+ * rules belong to the handlers, which receive the context.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
+import { toAuthorizerContext, type AuthorizerContext, type Principal } from './principal.js';
+
+/** `arn:aws:execute-api:region:account:apiId/stage/*\/*` from a method or route ARN. */
+export function wholeApiResource(methodArn: string): string {
+  const colon = methodArn.lastIndexOf(':');
+  const [apiId, stage] = methodArn.slice(colon + 1).split('/');
+  if (colon < 0 || !apiId || !stage) throw new Error('unexpected methodArn shape');
+  return `${methodArn.slice(0, colon)}:${apiId}/${stage}/*/*`;
+}
+
+export function restAllow(methodArn: string, principal: Principal): APIGatewayAuthorizerResult {
+  return {
+    principalId: principal.subject,
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: wholeApiResource(methodArn) }],
+    },
+    context: toAuthorizerContext(principal),
+  };
+}
+
+export function httpAllow(principal: Principal): APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext> {
+  return { isAuthorized: true, context: toAuthorizerContext(principal) };
+}

@@ -1,0 +1,157 @@
+/**
+ * The issuer's key set, fetched once per container and kept.
+ *
+ * - Concurrent requests share one in-flight fetch.
+ * - An unknown `kid` triggers a refetch at most once per cooldown, so a flood of made-up
+ *   `kid`s cannot hammer the JWKS endpoint (the "penalty box" of aws-jwt-verify).
+ * - When the endpoint is down or slow, the last good key set keeps serving the `kid`s it has;
+ *   a token whose `kid` we cannot resolve then gets 503, not 401, because the key may exist.
+ * - Keys are imported once per (kid, alg) and reused.
+ */
+import { importJWK, type JWK } from 'jose';
+import type { Clock } from './clock.js';
+import { CredentialsError, UpstreamUnavailableError } from './errors.js';
+
+export interface JwksOptions {
+  uri: string;
+  timeoutMs: number;
+  /** Minimum interval between fetches caused by unknown `kid`s. */
+  cooldownMs: number;
+  /** After this age the set is refreshed in the background while the old one keeps serving. */
+  maxAgeMs: number;
+  clock: Clock;
+  fetch?: typeof fetch;
+  /** Called with the `kid`s that a refresh removed, so caches of tokens they signed can go. */
+  onKeysRemoved?: (kids: string[]) => void;
+}
+
+type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
+
+/** Interval between retries after a failed fetch, whatever the cooldown. */
+const FAILURE_BACKOFF_MS = 5000;
+const MAX_JWKS_BYTES = 256 * 1024;
+
+export class JwksCache {
+  readonly #opts: JwksOptions;
+  readonly #fetch: typeof fetch;
+  #jwks = new Map<string, JWK>();
+  readonly #imported = new Map<string, Promise<VerifyKey>>();
+  #loadedAt = -Infinity;
+  #lastAttemptAt = -Infinity;
+  #lastFailureAt = -Infinity;
+  /** When an unknown kid last caused a fetch: the start of the cooldown. */
+  #lastUnknownKidFetchAt = -Infinity;
+  #inFlight: Promise<void> | undefined;
+  /** Number of HTTP fetches made; exposed for tests and benchmarks. */
+  fetches = 0;
+
+  constructor(opts: JwksOptions) {
+    this.#opts = opts;
+    this.#fetch = opts.fetch ?? fetch;
+  }
+
+  /** Resolves the key for a token header; throws CredentialsError or UpstreamUnavailableError. */
+  async getKey(kid: string | undefined, alg: string): Promise<VerifyKey> {
+    const now = this.#opts.clock.now();
+    if (this.#jwks.size > 0 && now - this.#loadedAt > this.#opts.maxAgeMs && now - this.#lastAttemptAt > FAILURE_BACKOFF_MS) {
+      // Stale but usable: refresh without making this request wait or fail.
+      this.#refresh().catch(() => undefined);
+    }
+    let jwk = this.#find(kid, alg);
+    if (!jwk) {
+      await this.#refreshForUnknownKid(now);
+      jwk = this.#find(kid, alg);
+      if (!jwk) throw new CredentialsError('ERR_JWKS_NO_MATCHING_KEY', 'no key in the issuer key set matches the token');
+    }
+    return this.#import(jwk, alg);
+  }
+
+  async #refreshForUnknownKid(now: number): Promise<void> {
+    const everLoaded = this.#loadedAt > -Infinity;
+    const recentlyFailed = now - this.#lastFailureAt < FAILURE_BACKOFF_MS;
+    const inCooldown = now - this.#lastUnknownKidFetchAt < this.#opts.cooldownMs;
+    if (this.#inFlight) {
+      await this.#inFlight.catch(() => undefined);
+    } else if (!everLoaded || (!inCooldown && !recentlyFailed)) {
+      if (everLoaded) this.#lastUnknownKidFetchAt = now;
+      await this.#refresh().catch(() => undefined);
+    }
+    // Only an up-to-date key set can say a kid does not exist; otherwise the key may exist.
+    if (this.#lastFailureAt >= this.#lastAttemptAt && this.#lastFailureAt > -Infinity) {
+      const retryAfter = Math.max(1, (FAILURE_BACKOFF_MS - (this.#opts.clock.now() - this.#lastFailureAt)) / 1000);
+      throw new UpstreamUnavailableError('ERR_JWKS_UNAVAILABLE', 'the issuer key set cannot be fetched', retryAfter);
+    }
+  }
+
+  #find(kid: string | undefined, alg: string): JWK | undefined {
+    if (kid !== undefined) {
+      const jwk = this.#jwks.get(kid);
+      return jwk && usable(jwk, alg) ? jwk : undefined;
+    }
+    // No kid: acceptable only when exactly one key could have signed it.
+    const candidates = [...this.#jwks.values()].filter((k) => usable(k, alg));
+    return candidates.length === 1 ? candidates[0] : undefined;
+  }
+
+  #import(jwk: JWK, alg: string): Promise<VerifyKey> {
+    const id = `${jwk.kid ?? ''}\u0000${alg}`;
+    let key = this.#imported.get(id);
+    if (!key) {
+      key = importJWK(jwk, alg);
+      key.catch(() => this.#imported.delete(id));
+      this.#imported.set(id, key);
+    }
+    return key;
+  }
+
+  #refresh(): Promise<void> {
+    if (!this.#inFlight) {
+      this.#inFlight = this.#load().finally(() => {
+        this.#inFlight = undefined;
+      });
+    }
+    return this.#inFlight;
+  }
+
+  async #load(): Promise<void> {
+    this.#lastAttemptAt = this.#opts.clock.now();
+    this.fetches++;
+    try {
+      const res = await this.#fetch(this.#opts.uri, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.#opts.timeoutMs),
+        redirect: 'error',
+      });
+      if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`);
+      const text = await res.text();
+      if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document is too large');
+      const body: unknown = JSON.parse(text);
+      const keys = (body as { keys?: unknown }).keys;
+      if (!Array.isArray(keys)) throw new Error('JWKS document has no keys array');
+      const next = new Map<string, JWK>();
+      let anonymous = 0;
+      for (const k of keys as unknown[]) {
+        if (typeof k !== 'object' || k === null || typeof (k as JWK).kty !== 'string') continue;
+        const jwk = k as JWK;
+        if ('d' in jwk) continue; // never accept private material as a verification key
+        next.set(typeof jwk.kid === 'string' ? jwk.kid : `\u0000anon${anonymous++}`, jwk);
+      }
+      const removed = [...this.#jwks.keys()].filter((kid) => !next.has(kid));
+      this.#jwks = next;
+      for (const id of [...this.#imported.keys()]) if (!next.has(id.split('\u0000')[0]!)) this.#imported.delete(id);
+      this.#loadedAt = this.#opts.clock.now();
+      if (removed.length > 0) this.#opts.onKeysRemoved?.(removed);
+    } catch (err) {
+      this.#lastFailureAt = this.#opts.clock.now();
+      throw err;
+    }
+  }
+}
+
+function usable(jwk: JWK, alg: string): boolean {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (jwk.alg !== undefined && jwk.alg !== alg) return false;
+  if (jwk.key_ops !== undefined && !jwk.key_ops.includes('verify')) return false;
+  const kty = alg.startsWith('RS') || alg.startsWith('PS') ? 'RSA' : alg.startsWith('ES') ? 'EC' : alg === 'EdDSA' ? 'OKP' : '';
+  return jwk.kty === kty;
+}

@@ -1,0 +1,138 @@
+/**
+ * Bearer-token verification as a short pipeline: cheap structural checks, key lookup, the
+ * signature and registered claims (jose), then the mapping to a Principal. A cache of tokens
+ * already verified (keyed by a hash of the token, bounded, honouring `exp`) makes a repeated
+ * token cost a hash and a map lookup instead of a signature check.
+ */
+import { createHash } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { principalFromClaims } from './claims.js';
+import type { Clock } from './clock.js';
+import type { JwtConfig } from './config.js';
+import { CredentialsError, LatchkeyError } from './errors.js';
+import { JwksCache } from './jwks.js';
+import { LruCache } from './lru.js';
+import type { AuthMethod, Principal } from './principal.js';
+
+export interface VerifiedToken {
+  principal: Principal;
+  payload: JWTPayload;
+  kid: string | undefined;
+}
+
+interface CacheEntry {
+  token: VerifiedToken;
+  /** Epoch ms after which the entry must not be used. */
+  notAfter: number;
+}
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'];
+
+export interface JwtVerifierOptions {
+  config: JwtConfig;
+  clock: Clock;
+  jwks?: JwksCache;
+  fetch?: typeof fetch;
+}
+
+export class JwtVerifier {
+  readonly #cfg: JwtConfig;
+  readonly #clock: Clock;
+  readonly jwks: JwksCache;
+  readonly #verified: LruCache<string, CacheEntry>;
+
+  constructor(opts: JwtVerifierOptions) {
+    this.#cfg = opts.config;
+    this.#clock = opts.clock;
+    this.#verified = new LruCache(opts.config.verifiedCacheSize);
+    this.jwks =
+      opts.jwks ??
+      new JwksCache({
+        uri: opts.config.jwksUri,
+        timeoutMs: opts.config.jwksTimeoutMs,
+        cooldownMs: opts.config.jwksCooldownMs,
+        maxAgeMs: opts.config.jwksMaxAgeMs,
+        clock: opts.clock,
+        fetch: opts.fetch,
+        // A key that left the issuer's set may have been compromised: forget what it vouched for.
+        onKeysRemoved: (kids) => this.#verified.prune((e) => e.token.kid !== undefined && kids.includes(e.token.kid)),
+      });
+  }
+
+  /** Number of tokens held by the verified-token cache. */
+  get cachedTokens(): number {
+    return this.#verified.size;
+  }
+
+  /** Verifies a compact JWS access token; throws CredentialsError or UpstreamUnavailableError. */
+  async verify(token: string, authMethod: AuthMethod = 'jwt'): Promise<VerifiedToken> {
+    const cacheKey = authMethod === 'jwt' ? createHash('sha256').update(token).digest('base64') : undefined;
+    if (cacheKey !== undefined) {
+      const hit = this.#verified.get(cacheKey);
+      if (hit) {
+        if (this.#clock.now() < hit.notAfter) return hit.token;
+        this.#verified.delete(cacheKey);
+      }
+    }
+    const header = this.#checkStructure(token);
+    const key = await this.jwks.getKey(header.kid, header.alg);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: this.#cfg.algorithms,
+        issuer: this.#cfg.issuer,
+        audience: this.#cfg.audiences,
+        clockTolerance: this.#cfg.clockToleranceS,
+        currentDate: new Date(this.#clock.now()),
+        requiredClaims: ['exp'],
+        ...(this.#cfg.requiredTyp ? { typ: this.#cfg.requiredTyp } : {}),
+      }));
+    } catch (err) {
+      throw mapJoseError(err);
+    }
+    const verified: VerifiedToken = { principal: principalFromClaims(payload, this.#cfg, authMethod), payload, kid: header.kid };
+    if (cacheKey !== undefined) {
+      this.#verified.set(cacheKey, { token: verified, notAfter: (payload.exp! + this.#cfg.clockToleranceS) * 1000 });
+    }
+    return verified;
+  }
+
+  /** Refuses what should never reach signature verification (RFC 8725). */
+  #checkStructure(token: string): { alg: string; kid: string | undefined } {
+    if (token.length > this.#cfg.maxTokenBytes) throw invalid('ERR_JWT_TOO_LARGE', 'token is too large');
+    const parts = token.split('.');
+    if (parts.length === 5) throw invalid('ERR_JWE_NOT_ACCEPTED', 'encrypted tokens (JWE) are not accepted');
+    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) throw invalid('ERR_JWT_MALFORMED', 'token is not a compact JWS');
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw invalid('ERR_JWT_MALFORMED', 'token header is not JSON');
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw invalid('ERR_JWT_MALFORMED', 'token header is not an object');
+    const alg = header.alg;
+    if (typeof alg !== 'string' || !(this.#cfg.algorithms as string[]).includes(alg)) {
+      throw invalid('ERR_JWT_ALG_NOT_ALLOWED', 'token algorithm is not allowed');
+    }
+    for (const h of FORBIDDEN_HEADERS) if (Object.hasOwn(header, h)) throw invalid('ERR_JWT_FORBIDDEN_HEADER', `header ${h} is not accepted`);
+    const kid = header.kid;
+    if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > 256)) throw invalid('ERR_JWT_MALFORMED', 'kid must be a string');
+    return { alg, kid };
+  }
+}
+
+function invalid(code: string, message: string): CredentialsError {
+  return new CredentialsError(code, message, 'invalid_token');
+}
+
+function mapJoseError(err: unknown): LatchkeyError {
+  if (err instanceof LatchkeyError) return err;
+  if (err instanceof joseErrors.JWTExpired) return invalid('ERR_JWT_EXPIRED', 'token has expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return invalid(`ERR_JWT_CLAIM_${err.claim.toUpperCase()}`, `claim ${err.claim} ${err.reason}`);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('ERR_JWT_SIGNATURE', 'token signature is invalid');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return invalid('ERR_JWT_ALG_NOT_ALLOWED', 'token algorithm is not allowed');
+  if (err instanceof joseErrors.JOSENotSupported) return invalid('ERR_JWT_NOT_SUPPORTED', 'token uses an unsupported feature');
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return invalid('ERR_JWT_MALFORMED', 'token is malformed');
+  return invalid('ERR_JWT_INVALID', 'token is invalid');
+}
