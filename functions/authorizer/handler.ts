@@ -1,6 +1,8 @@
 /**
  * Lambda entry point: builds the real dependencies once per container, so warm invocations
- * reuse the key set, the verified-token cache and the API-key caches.
+ * reuse the key set, the verified-token cache and the API-key caches. The API-key path (and
+ * with it the AWS SDK) is loaded on the first API-key request, so the JWT path's cold start
+ * never pays for it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Authenticator } from '../core/authenticate.js';
@@ -13,7 +15,26 @@ const config = loadAuthorizerConfig(process.env);
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', logLevel: config.logLevel as 'INFO' });
 const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock });
 
+async function loadApiKeys() {
+  const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([
+    import('../core/api-key-exchange.js'),
+    import('../adapters/oauth-token-endpoint.js'),
+    config.apiKey.tokenCacheTable
+      ? import('../adapters/dynamodb-token-cache.js').then(({ DynamoDbTokenCache }) => new DynamoDbTokenCache({ tableName: config.apiKey.tokenCacheTable! }))
+      : undefined,
+  ]);
+  return new ApiKeyExchange({
+    config: config.apiKey,
+    jwtConfig: config.jwt,
+    clock: systemClock,
+    verifier,
+    tokenEndpoint: new OAuthTokenEndpoint(config.apiKey),
+    shared,
+    log,
+  });
+}
+
 export const handler = createAuthorizerHandler({
-  authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix }),
+  authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
 });

@@ -169,3 +169,47 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
   const jwt = loadJwtConfig(env);
   return { jwt, apiKey: loadApiKeyConfig(env, jwt), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
 }
+
+export interface ManagementConfig {
+  tenantsTable: string;
+  tokenCacheTable: string;
+  /** Powertools idempotency table; without it `Idempotency-Key` is ignored. */
+  idempotencyTable: string | undefined;
+  /** Audience granted to API keys' clients. */
+  audience: string;
+  /** Scopes an API key may be given. */
+  keyScopes: string[];
+  keyPrefix: string;
+  idp: 'auth0' | 'local';
+  /** Secrets Manager id of `{ domain, clientId, clientSecret }` for the Auth0 Management API. */
+  auth0SecretId: string | undefined;
+  /** Base URL and admin token of the local identity provider (`npm start`). */
+  localIdpUrl: string | undefined;
+  localIdpAdminToken: string | undefined;
+  /** REST API id and stage, to flush the stage's authorizer cache on revocation. */
+  restApiId: string | undefined;
+  stageName: string | undefined;
+  logLevel: string;
+}
+
+export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
+
+export function loadManagementConfig(env: Env, opts: { needsTokenCache: boolean }): ManagementConfig {
+  const idp = oneOf(env, 'IDP', ['auth0', 'local'] as const, 'auth0');
+  const cfg: ManagementConfig = {
+    tenantsTable: required(env, 'TENANTS_TABLE'),
+    tokenCacheTable: opts.needsTokenCache ? required(env, 'TOKEN_CACHE_TABLE') : (str(env, 'TOKEN_CACHE_TABLE') ?? ''),
+    idempotencyTable: str(env, 'IDEMPOTENCY_TABLE'),
+    audience: opts.needsTokenCache ? required(env, 'AUDIENCE').split(',')[0]!.trim() : (str(env, 'AUDIENCE') ?? ''),
+    keyScopes: (str(env, 'API_KEY_SCOPES') ?? DEFAULT_KEY_SCOPES).split(/[\s,]+/).filter((s) => s.length > 0),
+    keyPrefix: str(env, 'API_KEY_PREFIX') ?? 'lk',
+    idp,
+    auth0SecretId: idp === 'auth0' ? required(env, 'AUTH0_SECRET_ID') : undefined,
+    localIdpUrl: idp === 'local' ? url('LOCAL_IDP_URL', required(env, 'LOCAL_IDP_URL')) : undefined,
+    localIdpAdminToken: idp === 'local' ? required(env, 'LOCAL_IDP_ADMIN_TOKEN') : undefined,
+    restApiId: str(env, 'REST_API_ID'),
+    stageName: str(env, 'STAGE_NAME'),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+  };
+  return cfg;
+}

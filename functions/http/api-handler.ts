@@ -1,0 +1,162 @@
+/**
+ * The frame of a management Lambda: middy with a route table keyed by API Gateway's
+ * `METHOD /resource/{param}`, the caller read from the authorizer context only, JSON bodies,
+ * `Idempotency-Key` on POSTs, and every error answered as `application/problem+json`.
+ */
+import middy from '@middy/core';
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { ZodError, type ZodType } from 'zod';
+import { UpstreamUnavailableError } from '../core/errors.js';
+import { IdentityProviderError } from '../core/identity-provider.js';
+import type { Log } from '../core/log.js';
+import { fromAuthorizerContext, type Principal } from '../core/principal.js';
+import { badRequest, conflict, HttpProblem, notFound, unavailable } from './problem.js';
+
+export interface ApiRequest {
+  caller: Principal;
+  path: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  requestId: string;
+}
+
+export interface ApiResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: string;
+  /** API Gateway resource, e.g. `/tenants/{tenantId}`. */
+  resource: string;
+  handle(req: ApiRequest): Promise<ApiResponse>;
+}
+
+export interface ApiHandlerOptions {
+  routes: Route[];
+  log: Log;
+  /** Makes POSTs with an `Idempotency-Key` header safe to retry (Powertools idempotency). */
+  idempotency?: MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> | undefined;
+}
+
+/** The event after `idempotencyKeyMiddleware`: a key scoped to the caller, or none. */
+export type IdempotentEvent = APIGatewayProxyEvent & { idempotencyKey?: string | undefined };
+
+const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** Parses and validates with a zod schema; failures become 400 problems naming each field. */
+export function parse<T>(schema: ZodType<T>, value: unknown, what = 'request body'): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw badRequest(`the ${what} is not valid`, r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+}
+
+function header(event: APIGatewayProxyEvent, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === lower && v !== undefined) return v;
+  return undefined;
+}
+
+function readBody(event: APIGatewayProxyEvent): unknown {
+  if (event.body === null || event.body === undefined || event.body === '') return undefined;
+  const type = header(event, 'content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(type)) {
+    throw new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'send the body as application/json');
+  }
+  const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (raw.length > MAX_BODY_BYTES) throw badRequest('the body is too large');
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw badRequest('the body is not valid JSON');
+  }
+}
+
+/** Scopes an `Idempotency-Key` to the caller and the operation, so no one can replay another's answer. */
+export function idempotencyKeyMiddleware(): MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> {
+  return {
+    before: (request) => {
+      const event = request.event;
+      const key = header(event, 'idempotency-key');
+      if (event.httpMethod !== 'POST' || key === undefined) return;
+      if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw badRequest('Idempotency-Key must be 1-255 visible ASCII characters');
+      const ctx = (event.requestContext?.authorizer ?? {}) as Record<string, unknown>;
+      event.idempotencyKey = [ctx.tenantId, ctx.principalId ?? ctx.clientId, event.httpMethod, event.path, key].map((x) => String(x ?? '')).join('\u0000');
+    },
+  };
+}
+
+/** Maps every error to a problem answer; unexpected ones are logged and shown as 500 without detail. */
+export function problemMiddleware(log: Log): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    onError: (request) => {
+      const err = request.error;
+      const problem = toProblem(err);
+      if (problem.status >= 500 && problem.status !== 503) log.error('request failed', { error: String(err), stack: (err as Error)?.stack });
+      else if (problem.status === 503) log.warn('dependency unavailable', { error: String(err) });
+      request.response = {
+        statusCode: problem.status,
+        headers: { 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store', ...problem.headers },
+        body: JSON.stringify(problem.body(request.event.requestContext?.requestId)),
+      };
+    },
+  };
+}
+
+function toProblem(err: unknown): HttpProblem {
+  if (err instanceof HttpProblem) return err;
+  if (err instanceof ZodError) return badRequest('the request is not valid');
+  if (err instanceof UpstreamUnavailableError) return unavailable(err.retryAfterS);
+  if (err instanceof IdentityProviderError) {
+    if (err.code === 'ERR_IDP_NOT_FOUND') return notFound('the resource');
+    if (err.code === 'ERR_IDP_CONFLICT') return conflict(err.message);
+    if (err.code === 'ERR_IDP_INVALID') return badRequest(err.message);
+  }
+  const name = (err as { name?: string })?.name;
+  if (name === 'IdempotencyValidationError') {
+    return new HttpProblem(422, 'idempotency-key-reused', 'Idempotency key reused', 'this Idempotency-Key was used with a different request');
+  }
+  if (name === 'IdempotencyAlreadyInProgressError') {
+    return new HttpProblem(409, 'idempotency-in-progress', 'Request in progress', 'a request with this Idempotency-Key is still in progress', {}, { 'Retry-After': '1' });
+  }
+  if (name === 'IdempotencyPersistenceLayerError') return unavailable(2);
+  return new HttpProblem(500, 'internal', 'Internal error');
+}
+
+export function createApiHandler(opts: ApiHandlerOptions) {
+  const table = new Map(opts.routes.map((r) => [`${r.method} ${r.resource}`, r]));
+  const resources = new Set(opts.routes.map((r) => r.resource));
+
+  const core = async (event: IdempotentEvent, _context: Context): Promise<APIGatewayProxyResult> => {
+    const route = table.get(`${event.httpMethod} ${event.resource}`);
+    if (!route) {
+      if (resources.has(event.resource)) throw new HttpProblem(405, 'method-not-allowed', 'Method not allowed');
+      throw notFound(`${event.resource}`);
+    }
+    const ctx = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+    const caller = fromAuthorizerContext(ctx, typeof ctx?.principalId === 'string' ? ctx.principalId : undefined);
+    // The gateway only invokes us after the authorizer allowed the request; a missing context is a wiring fault.
+    if (!caller) throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'no authorizer context');
+    const res = await route.handle({
+      caller,
+      path: Object.fromEntries(Object.entries(event.pathParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
+      query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
+      body: readBody(event),
+      requestId: event.requestContext?.requestId ?? '',
+    });
+    return {
+      statusCode: res.status,
+      headers: { ...(res.body === undefined ? { 'Cache-Control': 'no-store' } : JSON_HEADERS), ...res.headers },
+      body: res.body === undefined ? '' : JSON.stringify(res.body),
+    };
+  };
+
+  const handler = middy<IdempotentEvent, APIGatewayProxyResult>(core)
+    .use(problemMiddleware(opts.log) as MiddlewareObj<IdempotentEvent, APIGatewayProxyResult>)
+    .use(idempotencyKeyMiddleware());
+  if (opts.idempotency) handler.use(opts.idempotency);
+  return handler;
+}

@@ -1,0 +1,30 @@
+/** Lambda entry point of tenant management; dependencies are built once per container. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { authorizerCacheFlusher } from '../adapters/authorizer-cache-flusher.js';
+import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
+import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { idempotencyMiddleware } from '../adapters/idempotency.js';
+import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
+import { systemClock } from '../core/clock.js';
+import { loadManagementConfig } from '../core/config.js';
+import { createApiHandler } from '../http/api-handler.js';
+import { createTenantRoutes } from './routes.js';
+
+const config = loadManagementConfig(process.env, { needsTokenCache: true });
+const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-tenants', logLevel: config.logLevel as 'INFO' });
+
+export const handler = createApiHandler({
+  log,
+  idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  routes: createTenantRoutes({
+    store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
+    idp: identityProviderFrom(config, log),
+    revocations: new DynamoDbTokenCache({ tableName: config.tokenCacheTable }),
+    flushAuthorizerCache: config.restApiId && config.stageName ? authorizerCacheFlusher(config.restApiId, config.stageName) : undefined,
+    clock: systemClock,
+    log,
+    audience: config.audience,
+    keyScopes: config.keyScopes,
+    keyPrefix: config.keyPrefix,
+  }),
+});

@@ -1,0 +1,21 @@
+/** Lambda entry point of user management; dependencies are built once per container. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
+import { idempotencyMiddleware } from '../adapters/idempotency.js';
+import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
+import { loadManagementConfig } from '../core/config.js';
+import { createApiHandler } from '../http/api-handler.js';
+import { createUserRoutes } from './routes.js';
+
+const config = loadManagementConfig(process.env, { needsTokenCache: false });
+const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-users', logLevel: config.logLevel as 'INFO' });
+
+export const handler = createApiHandler({
+  log,
+  idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  routes: createUserRoutes({
+    store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
+    idp: identityProviderFrom(config, log),
+    log,
+  }),
+});
