@@ -21,7 +21,7 @@ export function identityProviderFrom(cfg: ManagementConfig, log: Log): () => Pro
 async function create(cfg: ManagementConfig, log: Log): Promise<IdentityProvider> {
   if (cfg.idp === 'local') {
     const { LocalIdentityProvider } = await import('./local-identity-provider.js');
-    return new LocalIdentityProvider({ baseUrl: cfg.localIdpUrl!, adminToken: cfg.localIdpAdminToken! });
+    return new LocalIdentityProvider({ baseUrl: cfg.localIdpUrl!, adminToken: cfg.localIdpAdminToken!, registrationToken: cfg.localIdpRegistrationToken });
   }
   const [{ createAuth0IdentityProvider }, { createAuth0CredentialsLoader }] = await Promise.all([
     import('./auth0-identity-provider.js'),

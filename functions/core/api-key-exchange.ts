@@ -254,7 +254,13 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     }
     this.#d.log.info('API key exchanged', { clientId: creds.clientId, tenantId: principal.tenantId ?? null });
     const entry: SharedTokenEntry = { kind: 'token', clientId: creds.clientId, sealed: sealToken(creds, key, exchanged.accessToken), exchangedAt: startedAt, expiresAt: exp };
-    await shared?.putToken(key, entry).catch((e: unknown) => this.#d.log.warn('could not write the token cache', { error: String(e) }));
+    if (shared) {
+      // Record the use beside the write; "last used" is otherwise refreshed at each revalidation.
+      await Promise.all([
+        shared.putToken(key, entry).catch((e: unknown) => this.#d.log.warn('could not write the token cache', { error: String(e) })),
+        shared.checkIn(creds.clientId, this.#d.clock.now()).catch(() => undefined),
+      ]);
+    }
     this.#remember(key, creds.clientId, principal, startedAt, exp * 1000);
     return principal;
   }

@@ -186,6 +186,7 @@ export interface ManagementConfig {
   /** Base URL and admin token of the local identity provider (`npm start`). */
   localIdpUrl: string | undefined;
   localIdpAdminToken: string | undefined;
+  localIdpRegistrationToken: string | undefined;
   /** REST API id and stage, to flush the stage's authorizer cache on revocation. */
   restApiId: string | undefined;
   stageName: string | undefined;
@@ -207,6 +208,7 @@ export function loadManagementConfig(env: Env, opts: { needsTokenCache: boolean 
     auth0SecretId: idp === 'auth0' ? required(env, 'AUTH0_SECRET_ID') : undefined,
     localIdpUrl: idp === 'local' ? url('LOCAL_IDP_URL', required(env, 'LOCAL_IDP_URL')) : undefined,
     localIdpAdminToken: idp === 'local' ? required(env, 'LOCAL_IDP_ADMIN_TOKEN') : undefined,
+    localIdpRegistrationToken: str(env, 'LOCAL_IDP_REGISTRATION_TOKEN'),
     restApiId: str(env, 'REST_API_ID'),
     stageName: str(env, 'STAGE_NAME'),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
