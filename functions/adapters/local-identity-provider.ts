@@ -86,7 +86,7 @@ export class LocalIdentityProvider implements IdentityProvider {
       response_types: [],
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_post',
-      scope: input.scopes.join(' '),
+      ...(input.scopes.length > 0 ? { scope: input.scopes.join(' ') } : {}),
       tenant_id: input.tenantId,
       key_id: input.keyId,
     });

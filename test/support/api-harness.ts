@@ -56,7 +56,7 @@ export function createHarness(opts: {
       const target = opts.routes.map((r) => ({ r, m: matchResource(r.resources, path) })).find((x) => x.m);
       if (!target?.m) return { status: 404, headers: {}, body: undefined };
       const { resource, params } = target.m;
-      const allHeaders = { ...headers, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) };
+      const allHeaders = { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers };
       const multiValueHeaders = Object.fromEntries(Object.entries(allHeaders).map(([k, v]) => [k, [v]]));
       const methodArn = `arn:aws:execute-api:eu-west-1:123456789012:api1/v1/${method}${path}`;
       let auth: APIGatewayAuthorizerResult;

@@ -23,3 +23,48 @@ export async function createTokenCacheTable(prefix = 'token-cache'): Promise<str
   db.destroy();
   return name;
 }
+
+/** Tenants/key-registry table: `pk`/`sk` with GSI `gsi1` on `gsi1pk`/`gsi1sk`. */
+export async function createTenantsTable(prefix = 'tenants'): Promise<string> {
+  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
+  const db = localDynamoClient();
+  await db.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((a) => ({ AttributeName: a, AttributeType: 'S' as const })),
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  db.destroy();
+  return name;
+}
+
+/** Powertools idempotency table: partition key `id`, TTL attribute `expiration`. */
+export async function createIdempotencyTable(prefix = 'idempotency'): Promise<string> {
+  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
+  const db = localDynamoClient();
+  await db.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    }),
+  );
+  db.destroy();
+  return name;
+}
