@@ -1,0 +1,119 @@
+/**
+ * API Gateway's own answers (401 before the function runs, 503 when the authorizer fails, …)
+ * as RFC 9457 problem details with the same `type` URIs the management handlers use, so a
+ * client parses one error shape whoever produced it.
+ */
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+
+const PROBLEM_BASE = 'https://latchkey.dev/problems/';
+
+/** `WWW-Authenticate` for a missing or invalid credential: both schemes Latchkey accepts. */
+export const UNAUTHORIZED_CHALLENGE = 'Bearer realm="latchkey", error="invalid_token", Basic realm="latchkey", charset="UTF-8"';
+export const FORBIDDEN_CHALLENGE = 'Bearer realm="latchkey", error="insufficient_scope"';
+/** Seconds a client should wait after the authorizer could not reach a dependency. */
+export const AUTHORIZER_RETRY_AFTER_S = 5;
+
+/** A header value in gateway-response syntax: a single-quoted static string. */
+const header = (value: string): string => {
+  if (value.includes("'")) throw new Error(`gateway response header values cannot contain a single quote: ${value}`);
+  return `'${value}'`;
+};
+
+const JSON_TEMPLATE_TYPE = 'application/json';
+
+interface ProblemTemplate {
+  type: string;
+  title: string;
+  status?: number;
+  /** A JSON string literal, or a VTL expression that renders one (`$context.error.messageString`). */
+  detailJson: string;
+}
+
+/** VTL mapping template of a problem body; `$context.requestId` ties it to the access log. */
+function problemTemplate(p: ProblemTemplate): string {
+  const status = p.status === undefined ? '' : `"status":${p.status},`;
+  return `{"type":"${p.type}","title":"${p.title}",${status}"detail":${p.detailJson},"instance":"$context.requestId"}`;
+}
+
+interface ResponseSpec {
+  id: string;
+  type: apigateway.ResponseType;
+  statusCode?: string;
+  headers?: Record<string, string>;
+  problem: ProblemTemplate;
+}
+
+const PROBLEM_HEADERS = { 'Content-Type': 'application/problem+json' };
+
+function unavailable(id: string, type: apigateway.ResponseType): ResponseSpec {
+  return {
+    id,
+    type,
+    statusCode: '503',
+    headers: { 'Retry-After': String(AUTHORIZER_RETRY_AFTER_S) },
+    problem: {
+      type: `${PROBLEM_BASE}unavailable`,
+      title: 'Service unavailable',
+      status: 503,
+      detailJson: '"Credentials could not be verified right now; retry later."',
+    },
+  };
+}
+
+function badRequest(id: string, type: apigateway.ResponseType): ResponseSpec {
+  return {
+    id,
+    type,
+    statusCode: '400',
+    problem: { type: `${PROBLEM_BASE}validation-error`, title: 'Your request is not valid', status: 400, detailJson: '$context.error.messageString' },
+  };
+}
+
+const RESPONSES: ResponseSpec[] = [
+  {
+    id: 'Unauthorized',
+    type: apigateway.ResponseType.UNAUTHORIZED,
+    statusCode: '401',
+    headers: { 'WWW-Authenticate': UNAUTHORIZED_CHALLENGE },
+    problem: { type: `${PROBLEM_BASE}unauthorized`, title: 'Unauthorized', status: 401, detailJson: '"Missing or invalid credentials."' },
+  },
+  {
+    id: 'AccessDenied',
+    type: apigateway.ResponseType.ACCESS_DENIED,
+    statusCode: '403',
+    headers: { 'WWW-Authenticate': FORBIDDEN_CHALLENGE },
+    problem: { type: `${PROBLEM_BASE}forbidden`, title: 'Forbidden', status: 403, detailJson: '"These credentials may not call this API."' },
+  },
+  // A timeout or an error other than `Unauthorized` in the authorizer: a dependency (JWKS,
+  // token endpoint, DynamoDB) is down. 503 + Retry-After tells clients to retry, not to re-login.
+  unavailable('AuthorizerFailure', apigateway.ResponseType.AUTHORIZER_FAILURE),
+  unavailable('AuthorizerConfigurationError', apigateway.ResponseType.AUTHORIZER_CONFIGURATION_ERROR),
+  badRequest('BadRequestBody', apigateway.ResponseType.BAD_REQUEST_BODY),
+  badRequest('BadRequestParameters', apigateway.ResponseType.BAD_REQUEST_PARAMETERS),
+  // The defaults keep API Gateway's status code (404, 413, 429, 502, 504, …), which a template
+  // cannot read; `status` is optional in RFC 9457 and the HTTP status line carries it.
+  {
+    id: 'Default4XX',
+    type: apigateway.ResponseType.DEFAULT_4XX,
+    problem: { type: 'about:blank', title: 'Client error', detailJson: '$context.error.messageString' },
+  },
+  {
+    id: 'Default5XX',
+    type: apigateway.ResponseType.DEFAULT_5XX,
+    problem: { type: `${PROBLEM_BASE}internal`, title: 'Internal error', detailJson: '$context.error.messageString' },
+  },
+];
+
+/** Adds Latchkey's problem+json gateway responses to a REST API (as children of the API). */
+export function addProblemGatewayResponses(api: apigateway.IRestApi): apigateway.GatewayResponse[] {
+  return RESPONSES.map(
+    (r) =>
+      new apigateway.GatewayResponse(api, `LatchkeyResponse${r.id}`, {
+        restApi: api,
+        type: r.type,
+        statusCode: r.statusCode,
+        responseHeaders: Object.fromEntries(Object.entries({ ...PROBLEM_HEADERS, ...r.headers }).map(([k, v]) => [k, header(v)])),
+        templates: { [JSON_TEMPLATE_TYPE]: problemTemplate(r.problem) },
+      }),
+  );
+}
