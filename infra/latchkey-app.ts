@@ -13,6 +13,7 @@
  * | `latchkey:algorithms` | JWS algorithms, comma-separated or a JSON array | `RS256` |
  * | `latchkey:acceptApiKeyHeader` | accept `X-Api-Key` (turns API Gateway's authorizer cache off) | `true` |
  * | `latchkey:resultsCacheTtlSeconds` | authorizer cache TTL, 0–60, only with `acceptApiKeyHeader=false` | 30 / 0 |
+ * | `latchkey:revocationCheckSeconds` | how long the authorizer trusts a cached API key before re-reading its revocation state, 0–60 | `30` |
  * | `latchkey:stageName` | REST API stage | `v1` |
  * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `latchkey/auth0-management` |
  * | `latchkey:example` | also synthesize `LatchkeyExample` (authorizer on two more APIs) | `true` |
@@ -37,6 +38,7 @@ export interface LatchkeyAppConfig {
   algorithms: string[] | undefined;
   acceptApiKeyHeader: boolean;
   resultsCacheTtlSeconds: number | undefined;
+  revocationCheckSeconds: number | undefined;
   stageName: string | undefined;
   managementSecretName: string | undefined;
   example: boolean;
@@ -88,6 +90,7 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     algorithms: list(node, 'algorithms'),
     acceptApiKeyHeader: bool(node, 'acceptApiKeyHeader', true),
     resultsCacheTtlSeconds: int(node, 'resultsCacheTtlSeconds'),
+    revocationCheckSeconds: int(node, 'revocationCheckSeconds'),
     stageName: text(node, 'stageName'),
     managementSecretName: text(node, 'managementSecretName'),
     example: bool(node, 'example', true),
@@ -115,6 +118,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     algorithms: config.algorithms,
     acceptApiKeyHeader: config.acceptApiKeyHeader,
     resultsCacheTtl: config.resultsCacheTtlSeconds === undefined ? undefined : Duration.seconds(config.resultsCacheTtlSeconds),
+    revocationCheckInterval: config.revocationCheckSeconds === undefined ? undefined : Duration.seconds(config.revocationCheckSeconds),
     stageName: config.stageName,
     managementSecretName: config.managementSecretName,
   });

@@ -61,6 +61,11 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly resultsCacheTtl?: Duration;
   /**
+   * See `LatchkeyAuthorizerProps.revocationCheckInterval`.
+   * @default Duration.seconds(30)
+   */
+  readonly revocationCheckInterval?: Duration;
+  /**
    * Removal policy of the tables and log groups holding state.
    * @default RemovalPolicy.RETAIN
    */
@@ -103,6 +108,7 @@ export class LatchkeyStack extends Stack {
       rolesClaim: props.rolesClaim,
       acceptApiKeyHeader: props.acceptApiKeyHeader,
       resultsCacheTtl: props.resultsCacheTtl,
+      revocationCheckInterval: props.revocationCheckInterval,
       removalPolicy,
     });
 

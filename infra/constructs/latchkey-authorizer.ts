@@ -271,8 +271,9 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
   constructor(scope: Construct, id: string, props: LatchkeyAuthorizerProps) {
     super(scope, id, props);
     if (props.audiences.length === 0) throw new Error('LatchkeyAuthorizer needs at least one audience');
-    if (!Token.isUnresolved(props.issuer) && !/^https:\/\/[^\s]+$/.test(props.issuer)) {
-      throw new Error(`issuer must be an https URL, got "${props.issuer}"`);
+    // http only for a loopback issuer: the local identity provider of `npm start`.
+    if (!Token.isUnresolved(props.issuer) && !/^(?:https:\/\/[^\s]+|http:\/\/(?:127\.0\.0\.1|localhost)(?::\d+)?\/[^\s]*)$/.test(props.issuer)) {
+      throw new Error(`issuer must be an https URL (http only for localhost), got "${props.issuer}"`);
     }
     const revocationCheck = props.revocationCheckInterval ?? Duration.seconds(30);
     if (revocationCheck.toSeconds() > MAX_REVOCATION_DELAY.toSeconds()) {

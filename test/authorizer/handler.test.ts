@@ -1,4 +1,4 @@
-import type { APIGatewayRequestAuthorizerEvent, APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
+import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthorizerHandler, AuthorizerUnavailableError } from '../../functions/authorizer/create-handler.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
@@ -6,28 +6,10 @@ import { loadJwtConfig } from '../../functions/core/config.js';
 import type { Log } from '../../functions/core/log.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { ManualClock } from '../support/clock.js';
+import { restEvent } from '../support/events.js';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
 import { AUDIENCE, ISSUER, makeKey, signToken, type TestKey } from '../support/keys.js';
 
-const METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/GET/tenants/acme';
-
-export function restEvent(headers: Record<string, string>): APIGatewayRequestAuthorizerEvent {
-  const multiValueHeaders = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
-  return {
-    type: 'REQUEST',
-    methodArn: METHOD_ARN,
-    resource: '/tenants/{tenantId}',
-    path: '/tenants/acme',
-    httpMethod: 'GET',
-    headers,
-    multiValueHeaders,
-    pathParameters: { tenantId: 'acme' },
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
-  };
-}
 
 function httpEvent(headers: Record<string, string>): APIGatewayRequestAuthorizerEventV2 {
   return {

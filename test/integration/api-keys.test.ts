@@ -18,7 +18,7 @@ import { silentLog } from '../../functions/core/log.js';
 import { credentialsCacheKey, openToken } from '../../functions/core/token-crypto.js';
 import type { SharedTokenCache } from '../../functions/core/token-cache.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
-import { restEvent } from '../authorizer/handler.test.js';
+import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
 import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 

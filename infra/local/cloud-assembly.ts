@@ -1,0 +1,196 @@
+/**
+ * Reads what `cdk synth` produced (a cloud assembly directory) into the model the local
+ * gateway serves: Lambda functions with their bundled code and environment, DynamoDB tables,
+ * and the REST API's resources, methods, authorizers and gateway responses. Nothing here is a
+ * second copy of the route table: every route, setting and response comes from the template.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type Json = Record<string, unknown>;
+
+export interface FunctionModel {
+  logicalId: string;
+  /** Directory of the bundled asset in the assembly. */
+  codeDir: string;
+  /** `file.export`, e.g. `index.handler`. */
+  handler: string;
+  /** Environment as in the template; values may be intrinsic functions. */
+  environment: Record<string, unknown>;
+  timeoutS: number;
+  memoryMb: number;
+  runtime: string;
+}
+
+export interface TableModel {
+  logicalId: string;
+  properties: Json;
+}
+
+export interface AuthorizerModel {
+  logicalId: string;
+  type: 'REQUEST' | 'TOKEN' | 'COGNITO_USER_POOLS';
+  functionLogicalId: string;
+  /** e.g. `method.request.header.Authorization` */
+  identitySources: string[];
+  ttlS: number;
+}
+
+export interface MethodModel {
+  httpMethod: string;
+  /** Resource path template, e.g. `/tenants/{tenantId}`. */
+  resourcePath: string;
+  authorizationType: string;
+  authorizerLogicalId: string | undefined;
+  integration: { type: string; functionLogicalId: string | undefined };
+}
+
+export interface GatewayResponseModel {
+  statusCode: number | undefined;
+  headers: Record<string, string>;
+  template: string | undefined;
+}
+
+export interface RestApiModel {
+  logicalId: string;
+  name: string;
+  stageName: string;
+  methods: MethodModel[];
+  authorizers: Map<string, AuthorizerModel>;
+  gatewayResponses: Map<string, GatewayResponseModel>;
+}
+
+export interface StackModel {
+  stackName: string;
+  functions: Map<string, FunctionModel>;
+  tables: Map<string, TableModel>;
+  restApis: RestApiModel[];
+}
+
+function ref(v: unknown): string | undefined {
+  if (v && typeof v === 'object' && 'Ref' in v) return String((v as Json).Ref);
+  return undefined;
+}
+
+function getAttTarget(v: unknown): string | undefined {
+  if (v && typeof v === 'object' && 'Fn::GetAtt' in v) {
+    const g = (v as Json)['Fn::GetAtt'];
+    return Array.isArray(g) ? String(g[0]) : String(g).split('.')[0];
+  }
+  return undefined;
+}
+
+/** Finds the Lambda function a `Fn::Join`ed invocation URI points at. */
+function functionInUri(uri: unknown, functions: Map<string, FunctionModel>): string | undefined {
+  const seen: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const target = getAttTarget(v);
+      if (target && functions.has(target)) seen.push(target);
+      else Object.values(v as Json).forEach(walk);
+    }
+  };
+  walk(uri);
+  return seen[0];
+}
+
+/** Strips the single quotes that mark a static value in API Gateway mappings. */
+function staticValue(v: unknown): string {
+  const s = String(v);
+  return s.startsWith("'") && s.endsWith("'") ? s.slice(1, -1) : s;
+}
+
+export function readStack(assemblyDir: string, stackName: string): StackModel {
+  const templatePath = join(assemblyDir, `${stackName}.template.json`);
+  if (!existsSync(templatePath)) throw new Error(`no template for stack ${stackName} in ${assemblyDir}: run cdk synth first`);
+  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as { Resources: Record<string, { Type: string; Properties?: Json; Metadata?: Json }> };
+  const resources = template.Resources;
+  const functions = new Map<string, FunctionModel>();
+  const tables = new Map<string, TableModel>();
+
+  for (const [id, r] of Object.entries(resources)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::Lambda::Function') {
+      const assetPath = r.Metadata?.['aws:asset:path'];
+      const s3Key = (p.Code as Json | undefined)?.S3Key;
+      const dir = typeof assetPath === 'string' ? join(assemblyDir, assetPath) : typeof s3Key === 'string' ? join(assemblyDir, `asset.${s3Key.replace(/\.zip$/, '')}`) : undefined;
+      if (!dir || !existsSync(dir)) continue; // inline code or an asset not in this assembly
+      functions.set(id, {
+        logicalId: id,
+        codeDir: dir,
+        handler: String(p.Handler ?? 'index.handler'),
+        environment: ((p.Environment as Json | undefined)?.Variables as Record<string, unknown>) ?? {},
+        timeoutS: Number(p.Timeout ?? 3),
+        memoryMb: Number(p.MemorySize ?? 128),
+        runtime: String(p.Runtime ?? ''),
+      });
+    } else if (r.Type === 'AWS::DynamoDB::Table') {
+      tables.set(id, { logicalId: id, properties: p });
+    }
+  }
+
+  const restApis: RestApiModel[] = [];
+  for (const [apiId, api] of Object.entries(resources)) {
+    if (api.Type !== 'AWS::ApiGateway::RestApi') continue;
+    const belongs = (p: Json) => ref(p.RestApiId) === apiId;
+    const paths = new Map<string, string>();
+    const resolvePath = (resourceId: string): string => {
+      const known = paths.get(resourceId);
+      if (known !== undefined) return known;
+      const r = resources[resourceId];
+      if (!r || r.Type !== 'AWS::ApiGateway::Resource') throw new Error(`unknown API resource ${resourceId}`);
+      const parent = r.Properties!.ParentId;
+      const parentPath = getAttTarget(parent) === apiId ? '' : resolvePath(ref(parent)!);
+      const path = `${parentPath}/${String(r.Properties!.PathPart)}`;
+      paths.set(resourceId, path);
+      return path;
+    };
+    const authorizers = new Map<string, AuthorizerModel>();
+    const gatewayResponses = new Map<string, GatewayResponseModel>();
+    const methods: MethodModel[] = [];
+    let stageName = 'prod';
+    for (const [id, r] of Object.entries(resources)) {
+      const p = r.Properties ?? {};
+      if (!belongs(p)) continue;
+      if (r.Type === 'AWS::ApiGateway::Authorizer') {
+        authorizers.set(id, {
+          logicalId: id,
+          type: p.Type as AuthorizerModel['type'],
+          functionLogicalId: functionInUri(p.AuthorizerUri, functions) ?? '',
+          identitySources: String(p.IdentitySource ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          ttlS: p.AuthorizerResultTtlInSeconds === undefined ? 300 : Number(p.AuthorizerResultTtlInSeconds),
+        });
+      } else if (r.Type === 'AWS::ApiGateway::GatewayResponse') {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries((p.ResponseParameters as Json | undefined) ?? {})) {
+          if (k.startsWith('gatewayresponse.header.')) headers[k.slice('gatewayresponse.header.'.length)] = staticValue(v);
+        }
+        const templates = (p.ResponseTemplates as Record<string, string> | undefined) ?? {};
+        gatewayResponses.set(String(p.ResponseType), {
+          statusCode: p.StatusCode === undefined ? undefined : Number(p.StatusCode),
+          headers,
+          template: templates['application/json'] ?? Object.values(templates)[0],
+        });
+      } else if (r.Type === 'AWS::ApiGateway::Stage') {
+        stageName = String(p.StageName);
+      } else if (r.Type === 'AWS::ApiGateway::Method') {
+        const resourceId = p.ResourceId;
+        const resourcePath = getAttTarget(resourceId) === apiId ? '/' : resolvePath(ref(resourceId)!);
+        const integration = (p.Integration as Json | undefined) ?? {};
+        methods.push({
+          httpMethod: String(p.HttpMethod),
+          resourcePath,
+          authorizationType: String(p.AuthorizationType ?? 'NONE'),
+          authorizerLogicalId: ref(p.AuthorizerId),
+          integration: { type: String(integration.Type ?? 'MOCK'), functionLogicalId: functionInUri(integration.Uri, functions) },
+        });
+      }
+    }
+    restApis.push({ logicalId: apiId, name: String(api.Properties?.Name ?? apiId), stageName, methods, authorizers, gatewayResponses });
+  }
+  return { stackName, functions, tables, restApis };
+}
