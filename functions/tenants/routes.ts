@@ -9,14 +9,14 @@ import { formatApiKey } from '../core/api-key.js';
 import type { Clock } from '../core/clock.js';
 import type { IdentityProvider } from '../core/identity-provider.js';
 import type { Log } from '../core/log.js';
-import { grantableScopes, hasPermission, resolveTenant, type Permission } from '../core/permissions.js';
-import type { Principal } from '../core/principal.js';
+import { grantableScopes } from '../core/permissions.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
 import type { ClientRevocations } from '../core/token-cache.js';
 import { credentialsCacheKey } from '../core/token-crypto.js';
 import { TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type ApiResponse, type Route } from '../http/api-handler.js';
-import { badRequest, conflict, forbidden, insufficientScope, notFound } from '../http/problem.js';
+import { actingTenant, requirePermission } from '../http/guards.js';
+import { badRequest, conflict, notFound } from '../http/problem.js';
 
 export interface TenantRoutesDeps {
   store: TenantStore;
@@ -43,17 +43,12 @@ const patchTenantBody = z
 const createKeyBody = z.strictObject({ name: NAME, scopes: z.array(SCOPE).max(50).default([]) });
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
 
-function require(caller: Principal, perm: Permission): void {
-  if (!hasPermission(caller, perm)) throw insufficientScope(perm);
-}
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
   const requested = req.path.tenantId ?? '';
   if (!TENANT_ID_PATTERN.test(requested)) throw notFound('the tenant');
-  const access = resolveTenant(req.caller, requested);
-  if (!access.ok) throw forbidden(access.reason === 'other-tenant' ? 'you cannot act on another tenant' : 'your credentials belong to no tenant');
-  return access.tenantId;
+  return actingTenant(req.caller, requested);
 }
 
 const now = (clock: Clock) => new Date(clock.now()).toISOString();
@@ -135,7 +130,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'POST',
       resource: '/tenants',
       async handle(req) {
-        require(req.caller, 'tenants:admin');
+        requirePermission(req.caller, 'tenants:admin');
         const body = parse(createTenantBody, req.body);
         const at = now(d.clock);
         const tenant: Tenant = { tenantId: body.tenantId, name: body.name, status: 'active', createdAt: at, updatedAt: at };
@@ -152,7 +147,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'GET',
       resource: '/tenants',
       async handle(req) {
-        require(req.caller, 'tenants:admin');
+        requirePermission(req.caller, 'tenants:admin');
         const q = parse(listQuery, req.query, 'query');
         let page;
         try {
@@ -179,7 +174,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'PATCH',
       resource: '/tenants/{tenantId}',
       async handle(req) {
-        require(req.caller, 'tenants:admin');
+        requirePermission(req.caller, 'tenants:admin');
         const tenantId = pathTenant(req);
         const body = parse(patchTenantBody, req.body);
         const tenant = await d.store.updateTenant(tenantId, body, now(d.clock));
@@ -191,7 +186,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'DELETE',
       resource: '/tenants/{tenantId}',
       async handle(req) {
-        require(req.caller, 'tenants:admin');
+        requirePermission(req.caller, 'tenants:admin');
         const tenantId = pathTenant(req);
         const tenant = await d.store.updateTenant(tenantId, { status: 'disabled' }, now(d.clock));
         if (!tenant) throw notFound('the tenant');
@@ -205,7 +200,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'POST',
       resource: '/tenants/{tenantId}/api-keys',
       async handle(req) {
-        require(req.caller, 'keys:write');
+        requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
         const body = parse(createKeyBody, req.body);
         await activeTenant(tenantId);
@@ -216,7 +211,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'GET',
       resource: '/tenants/{tenantId}/api-keys',
       async handle(req) {
-        require(req.caller, 'keys:read');
+        requirePermission(req.caller, 'keys:read');
         const tenantId = pathTenant(req);
         if (!(await d.store.getTenant(tenantId))) throw notFound('the tenant');
         const keys = await d.store.listKeys(tenantId);
@@ -228,7 +223,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'POST',
       resource: '/tenants/{tenantId}/api-keys/{keyId}/rotate',
       async handle(req) {
-        require(req.caller, 'keys:write');
+        requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
         await activeTenant(tenantId);
         const key = await d.store.getKey(tenantId, req.path.keyId ?? '');
@@ -250,7 +245,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       method: 'DELETE',
       resource: '/tenants/{tenantId}/api-keys/{keyId}',
       async handle(req) {
-        require(req.caller, 'keys:write');
+        requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
         const key = await d.store.getKey(tenantId, req.path.keyId ?? '');
         if (!key) throw notFound('the API key');

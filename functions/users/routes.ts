@@ -7,11 +7,11 @@
 import { z } from 'zod';
 import type { IdentityProvider, IdpUser } from '../core/identity-provider.js';
 import type { Log } from '../core/log.js';
-import { hasPermission, resolveTenant, TENANT_ROLES, type Permission } from '../core/permissions.js';
-import type { Principal } from '../core/principal.js';
+import { TENANT_ROLES } from '../core/permissions.js';
 import type { TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
-import { badRequest, conflict, forbidden, insufficientScope, notFound } from '../http/problem.js';
+import { actingTenant, requirePermission } from '../http/guards.js';
+import { badRequest, conflict, notFound } from '../http/problem.js';
 
 export interface UserRoutesDeps {
   store: TenantStore;
@@ -40,9 +40,6 @@ const listQuery = z.strictObject({
 });
 const USER_ID = /^[\x21-\x7e]{1,256}$/;
 
-function require(caller: Principal, perm: Permission): void {
-  if (!hasPermission(caller, perm)) throw insufficientScope(perm);
-}
 
 function refuseProtected(body: unknown): void {
   if (typeof body !== 'object' || body === null) return;
@@ -50,12 +47,7 @@ function refuseProtected(body: unknown): void {
   if (named.length > 0) throw badRequest(`these fields cannot be set: ${named.join(', ')}`, named.map((f) => ({ path: f, message: 'not settable' })));
 }
 
-function targetTenant(req: ApiRequest): string {
-  const requested = req.query.tenantId;
-  const access = resolveTenant(req.caller, requested);
-  if (!access.ok) throw forbidden(access.reason === 'other-tenant' ? 'you cannot act on another tenant' : 'your credentials belong to no tenant');
-  return access.tenantId;
-}
+const targetTenant = (req: ApiRequest): string => actingTenant(req.caller, req.query.tenantId);
 
 const publicUser = (u: IdpUser) => ({
   userId: u.userId,
@@ -101,7 +93,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       method: 'POST',
       resource: '/users',
       async handle(req) {
-        require(req.caller, 'users:write');
+        requirePermission(req.caller, 'users:write');
         const tenantId = targetTenant(req);
         refuseProtected(req.body);
         const body = parse(createUserBody, req.body);
@@ -115,7 +107,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       method: 'GET',
       resource: '/users',
       async handle(req) {
-        require(req.caller, 'users:read');
+        requirePermission(req.caller, 'users:read');
         const tenantId = targetTenant(req);
         const q = parse(listQuery, req.query, 'query');
         const page = await (await d.idp()).listUsers({ tenantId, email: q.email, page: q.page, perPage: q.per_page });
@@ -128,7 +120,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       method: 'GET',
       resource: '/users/{userId}',
       async handle(req) {
-        require(req.caller, 'users:read');
+        requirePermission(req.caller, 'users:read');
         return { status: 200, body: publicUser(await ownUser(req, targetTenant(req))) };
       },
     },
@@ -136,7 +128,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       method: 'PATCH',
       resource: '/users/{userId}',
       async handle(req) {
-        require(req.caller, 'users:write');
+        requirePermission(req.caller, 'users:write');
         const tenantId = targetTenant(req);
         refuseProtected(req.body);
         const body = parse(patchUserBody, req.body);
@@ -150,7 +142,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       method: 'DELETE',
       resource: '/users/{userId}',
       async handle(req) {
-        require(req.caller, 'users:write');
+        requirePermission(req.caller, 'users:write');
         const tenantId = targetTenant(req);
         const user = await ownUser(req, tenantId);
         await (await d.idp()).deleteUser(user.userId);

@@ -1,70 +1,38 @@
 /** Tables in the shared DynamoDB Local of the test run, with the stack's key schemas. */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export function localDynamoClient(): DynamoDBClient {
   if (!process.env.AWS_ENDPOINT_URL_DYNAMODB) throw new Error('AWS_ENDPOINT_URL_DYNAMODB is not set: is the global setup running DynamoDB Local?');
   return new DynamoDBClient({});
 }
 
-/** Token-cache table: partition key `pk`, TTL attribute `ttl`. Returns its (unique) name. */
-export async function createTokenCacheTable(prefix = 'token-cache'): Promise<string> {
+const S = (name: string) => ({ AttributeName: name, AttributeType: 'S' as const });
+const key = (hash: string, range?: string) => [{ AttributeName: hash, KeyType: 'HASH' as const }, ...(range ? [{ AttributeName: range, KeyType: 'RANGE' as const }] : [])];
+
+/** Creates a uniquely named pay-per-request table and returns its name. */
+async function createTable(prefix: string, schema: Omit<CreateTableCommandInput, 'TableName' | 'BillingMode'>, ttlAttribute?: string): Promise<string> {
   const name = `${prefix}-${randomUUID().slice(0, 8)}`;
   const db = localDynamoClient();
-  await db.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }));
-  db.destroy();
+  try {
+    await db.send(new CreateTableCommand({ TableName: name, BillingMode: 'PAY_PER_REQUEST', ...schema }));
+    if (ttlAttribute) await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true } }));
+  } finally {
+    db.destroy();
+  }
   return name;
 }
+
+/** Token-cache table: partition key `pk`, TTL attribute `ttl`. */
+export const createTokenCacheTable = (prefix = 'token-cache') => createTable(prefix, { AttributeDefinitions: [S('pk')], KeySchema: key('pk') }, 'ttl');
 
 /** Tenants/key-registry table: `pk`/`sk` with GSI `gsi1` on `gsi1pk`/`gsi1sk`. */
-export async function createTenantsTable(prefix = 'tenants'): Promise<string> {
-  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
-  const db = localDynamoClient();
-  await db.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((a) => ({ AttributeName: a, AttributeType: 'S' as const })),
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'gsi1',
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
-  db.destroy();
-  return name;
-}
+export const createTenantsTable = (prefix = 'tenants') =>
+  createTable(prefix, {
+    AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map(S),
+    KeySchema: key('pk', 'sk'),
+    GlobalSecondaryIndexes: [{ IndexName: 'gsi1', KeySchema: key('gsi1pk', 'gsi1sk'), Projection: { ProjectionType: 'ALL' } }],
+  });
 
 /** Powertools idempotency table: partition key `id`, TTL attribute `expiration`. */
-export async function createIdempotencyTable(prefix = 'idempotency'): Promise<string> {
-  const name = `${prefix}-${randomUUID().slice(0, 8)}`;
-  const db = localDynamoClient();
-  await db.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-    }),
-  );
-  db.destroy();
-  return name;
-}
+export const createIdempotencyTable = (prefix = 'idempotency') => createTable(prefix, { AttributeDefinitions: [S('id')], KeySchema: key('id') }, 'expiration');
