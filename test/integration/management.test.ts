@@ -275,6 +275,23 @@ describe('users', () => {
   });
 });
 
+describe('identity provider down', () => {
+  it('answers 503 with Retry-After and creates nothing', async () => {
+    await idp.pause();
+    try {
+      const res = await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body: { email: 'while.down@acme.test' } });
+      expectProblem(res, 503, 'unavailable');
+      expect(Number(res.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+      expectProblem(await api.call('POST', '/tenants/acme/api-keys', { headers: bearer('acmeAdmin'), body: { name: 'while down' } }), 503, 'unavailable');
+    } finally {
+      await idp.resume();
+    }
+    expect(idp.findUserByEmail('while.down@acme.test')).toBeUndefined();
+    const keys = ((await api.call('GET', '/tenants/acme/api-keys', { headers: bearer('acmeAdmin') })).body as { items: { name: string }[] }).items;
+    expect(keys.some((k) => k.name === 'while down')).toBe(false);
+  });
+});
+
 describe('/me for each kind of caller', () => {
   it('shows the caller as the authorizer saw it', async () => {
     expect((await api.call('GET', '/me', { headers: bearer('acmeAdmin') })).body).toMatchObject({ tenantId: 'acme', roles: ['tenant:admin'], authMethod: 'jwt', userId: expect.any(String) });
