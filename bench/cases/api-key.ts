@@ -1,0 +1,298 @@
+/**
+ * API-key decisions (cases 3 and 4) against DynamoDB Local and the local oidc-provider:
+ * level-1 hit, level-2 hit, miss (exchange), and a cross-container stampede.
+ */
+import { randomUUID } from 'node:crypto';
+import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
+import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
+import { formatApiKey, type ClientCredentials } from '../../functions/core/api-key.js';
+import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
+import { Authenticator } from '../../functions/core/authenticate.js';
+import { systemClock } from '../../functions/core/clock.js';
+import { loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/core/config.js';
+import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
+import { silentLog } from '../../functions/core/log.js';
+import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
+import type { SharedTokenCache } from '../../functions/core/token-cache.js';
+import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
+import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
+import type { BenchCase } from '../lib/stats.js';
+
+export interface Counter {
+  n: number;
+}
+
+/** Counts every call made to the shared cache (each is one DynamoDB request). */
+export function counting(inner: SharedTokenCache): { shared: SharedTokenCache; calls: Counter } {
+  const calls: Counter = { n: 0 };
+  const shared = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        calls.n++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { shared, calls };
+}
+
+export interface Container {
+  handler: ReturnType<typeof createAuthorizerHandler>;
+  exchange: ApiKeyExchange;
+  verifier: JwtVerifier;
+  dynamoCalls: Counter;
+}
+
+export interface ApiKeyFixture {
+  idp: LocalIdentityProvider;
+  table: string;
+  config: AuthorizerConfig;
+  /** HTTP requests made through Latchkey's fetch (token endpoint and key set). */
+  fetches: Counter;
+  /** A simulated Lambda container: its own level 1; by default its own DynamoDB client and verifier. */
+  container(opts?: { shared?: { shared: SharedTokenCache; calls: Counter }; verifier?: JwtVerifier }): Container;
+  newKeys(n: number): Promise<ClientCredentials[]>;
+}
+
+export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKeyFixture {
+  const config = loadAuthorizerConfig({
+    ISSUER: idp.issuer,
+    AUDIENCE: idp.audience,
+    JWKS_URI: idp.jwksUri,
+    TOKEN_ENDPOINT: idp.tokenEndpoint,
+    TOKEN_AUDIENCE_PARAM: 'resource',
+    TOKEN_CACHE_TABLE: table,
+  });
+  const fetches: Counter = { n: 0 };
+  const countingFetch: typeof fetch = (input, init) => {
+    fetches.n++;
+    return fetch(input, init);
+  };
+  return {
+    idp,
+    table,
+    config,
+    fetches,
+    container(opts = {}) {
+      const verifier = opts.verifier ?? new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: countingFetch });
+      const counted = opts.shared ?? counting(new DynamoDbTokenCache({ tableName: table }));
+      const exchange = new ApiKeyExchange({
+        config: config.apiKey,
+        jwtConfig: config.jwt,
+        clock: systemClock,
+        verifier,
+        tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: countingFetch }),
+        shared: counted.shared,
+        log: silentLog,
+      });
+      const handler = createAuthorizerHandler({
+        authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange }),
+        log: silentLog,
+      });
+      return { handler, exchange, verifier, dynamoCalls: counted.calls };
+    },
+    async newKeys(n) {
+      const out: ClientCredentials[] = [];
+      for (let i = 0; i < n; i += 8) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(8, n - i) }, () => idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: randomUUID() })),
+        );
+        out.push(...batch.map((k) => ({ clientId: k.clientId, clientSecret: k.clientSecret })));
+      }
+      return out;
+    },
+  };
+}
+
+export interface CallCounts {
+  requests: number;
+  dynamoCalls: number;
+  tokenRequests: number;
+  httpFetches: number;
+}
+
+/** Snapshot of every network counter; `diff()` gives what happened since. */
+export function networkSnapshot(f: ApiKeyFixture, dynamo: () => number): () => Omit<CallCounts, 'requests'> {
+  const d0 = dynamo();
+  const t0 = f.idp.stats.tokenRequests;
+  const h0 = f.fetches.n;
+  return () => ({ dynamoCalls: dynamo() - d0, tokenRequests: f.idp.stats.tokenRequests - t0, httpFetches: f.fetches.n - h0 });
+}
+
+/** Level-1 cases: one warm container, one key, Basic and single-string (`lk_…`) forms. */
+export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => CallCounts; revalidations: () => number }> {
+  const [key] = await f.newKeys(1);
+  const c = f.container();
+  const basic = basicEvent(key!.clientId, key!.clientSecret);
+  const single = restEvent({ 'X-Api-Key': formatApiKey(f.config.apiKey.keyPrefix, key!) });
+  assertAllow(await c.handler(basic));
+  const snap = networkSnapshot(f, () => c.dynamoCalls.n);
+  const checkIns0 = c.exchange.stats.checkIns;
+  let requests = 0;
+  return {
+    cases: [
+      {
+        name: 'apikey.l1.basic',
+        run: async () => {
+          requests++;
+          assertAllow(await c.handler(basic));
+        },
+      },
+      {
+        name: 'apikey.l1.lkKey',
+        run: async () => {
+          requests++;
+          assertAllow(await c.handler(single));
+        },
+      },
+    ],
+    counts: () => ({ requests, ...snap() }),
+    revalidations: () => c.exchange.stats.checkIns - checkIns0,
+  };
+}
+
+/** Level-2 hit: a new container (empty level 1) per iteration, sharing a warm DynamoDB client. */
+export async function l2Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => CallCounts }> {
+  const [key] = await f.newKeys(1);
+  const seed = f.container();
+  assertAllow(await seed.handler(basicEvent(key!.clientId, key!.clientSecret)));
+  const shared = counting(new DynamoDbTokenCache({ tableName: f.table }));
+  const verifier = seed.verifier;
+  const event = basicEvent(key!.clientId, key!.clientSecret);
+  const doc = createDocumentClient();
+  const pk = `tok#${credentialsCacheKey(key!)}`;
+  let c = f.container({ shared, verifier });
+  const snap = networkSnapshot(f, () => shared.calls.n);
+  let requests = 0;
+  return {
+    cases: [
+      {
+        name: 'dynamodb.getItem',
+        run: async () => {
+          const out = await doc.send(new GetCommand({ TableName: f.table, Key: { pk }, ConsistentRead: true }));
+          if (!out.Item) throw new Error('item missing');
+        },
+      },
+      {
+        name: 'apikey.l2',
+        prepare: () => {
+          c = f.container({ shared, verifier });
+        },
+        run: async () => {
+          requests++;
+          assertAllow(await c.handler(event));
+        },
+      },
+    ],
+    counts: () => ({ requests, ...snap() }),
+  };
+}
+
+/** Miss: a fresh key per iteration (level 1 and level 2 empty), exchanged at the local IdP. */
+export async function missCases(f: ApiKeyFixture, iterations: number): Promise<{ cases: BenchCase[]; counts: () => CallCounts }> {
+  const keys = await f.newKeys(iterations);
+  const [baselineKey] = await f.newKeys(1);
+  const shared = counting(new DynamoDbTokenCache({ tableName: f.table }));
+  const warm = f.container({ shared });
+  const verifier = warm.verifier;
+  // Warm the IdP key set in the shared verifier with one exchange of the baseline key.
+  assertAllow(await warm.handler(basicEvent(baselineKey!.clientId, baselineKey!.clientSecret)));
+  const snap = networkSnapshot(f, () => shared.calls.n);
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: baselineKey!.clientId,
+    client_secret: baselineKey!.clientSecret,
+    resource: f.idp.audience,
+  }).toString();
+  let next = 0;
+  let c = warm;
+  let event = basicEvent(keys[0]!.clientId, keys[0]!.clientSecret);
+  let requests = 0;
+  let bare = 0;
+  return {
+    cases: [
+      {
+        name: 'tokenEndpoint.post',
+        run: async () => {
+          bare++;
+          const res = await fetch(f.idp.tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+          const json = (await res.json()) as { access_token?: unknown };
+          if (res.status !== 200 || typeof json.access_token !== 'string') throw new Error(`token endpoint answered ${res.status}`);
+        },
+      },
+      {
+        name: 'apikey.miss',
+        prepare: () => {
+          const k = keys[next++];
+          if (!k) throw new Error('out of fresh keys');
+          c = f.container({ shared, verifier });
+          event = basicEvent(k.clientId, k.clientSecret);
+        },
+        run: async () => {
+          requests++;
+          assertAllow(await c.handler(event));
+        },
+      },
+    ],
+    counts: () => {
+      const s = snap();
+      // The bare POSTs hit the same IdP counter; they are not Latchkey's.
+      return { requests, ...s, tokenRequests: s.tokenRequests - bare };
+    },
+  };
+}
+
+export interface StampedeRun {
+  tokenRequests: number;
+  dynamoCalls: number;
+  wallMs: number;
+  allowed: number;
+}
+
+/** Case 4: `concurrency` concurrent first uses of one fresh key over `containers` containers. */
+export async function stampede(f: ApiKeyFixture, opts: { concurrency: number; containers: number }): Promise<StampedeRun> {
+  const [key] = await f.newKeys(1);
+  const cs = Array.from({ length: opts.containers }, () => f.container());
+  // Each container has loaded its code already (warm Lambda environments, first use of this key).
+  const event = basicEvent(key!.clientId, key!.clientSecret);
+  const t0 = f.idp.stats.tokenRequests;
+  const start = process.hrtime.bigint();
+  const results = await Promise.allSettled(Array.from({ length: opts.concurrency }, (_, i) => cs[i % opts.containers]!.handler(event)));
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  await new Promise((r) => setTimeout(r, 100)); // let fire-and-forget lease releases land
+  let allowed = 0;
+  for (const r of results) {
+    if (r.status === 'fulfilled') {
+      try {
+        assertAllow(r.value);
+        allowed++;
+      } catch {
+        // counted as not allowed
+      }
+    }
+  }
+  return { tokenRequests: f.idp.stats.tokenRequests - t0, dynamoCalls: cs.reduce((s, c) => s + c.dynamoCalls.n, 0), wallMs, allowed };
+}
+
+/**
+ * DynamoDB Local is a JVM: its latency falls several-fold over the first few thousand
+ * requests as the JIT warms up. Run that before any DynamoDB case is timed.
+ */
+export async function warmDynamo(table: string, requests: number, concurrency = 4): Promise<void> {
+  const doc = createDocumentClient();
+  await doc.send(new PutCommand({ TableName: table, Item: { pk: 'warm#1', v: 'x'.repeat(600) } }));
+  let left = requests;
+  const worker = async () => {
+    for (let i = 0; left-- > 0; i++) {
+      if (i % 3 === 0) await doc.send(new GetCommand({ TableName: table, Key: { pk: 'warm#1' }, ConsistentRead: true }));
+      else if (i % 3 === 1) await doc.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: [{ pk: 'warm#1' }, { pk: 'warm#2' }], ConsistentRead: true } } }));
+      else await doc.send(new PutCommand({ TableName: table, Item: { pk: `warm#lease${i % 50}`, leaseUntil: i }, ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :n', ExpressionAttributeValues: { ':n': i } })).catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  doc.destroy();
+}

@@ -1,0 +1,417 @@
+/**
+ * `npm run bench`: speed and memory of the authorizer as ratios against baselines measured in
+ * the same run. See bench/README.md. Starts (and always stops) DynamoDB Local, the local
+ * identity provider and a JWKS server; writes bench/results/latest.json.
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
+import { startLocalIdentityProvider, type LocalIdentityProvider } from '../infra/local/identity-provider.js';
+import { apiKeyFixture, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
+import { bearerCases, bearerFixture, mixSequence, runMix, type BearerFixture } from './cases/bearer.js';
+import { buildBundle, coldStarts, running, writeRunners, type BundleInfo, type ColdSummary, type ColdVariant } from './cases/cold-start.js';
+import { basicEvent, bearerEvent } from './lib/events.js';
+import { ratioText, table, yesNo, type Cell } from './lib/report.js';
+import { interleaved, summarize, type Summary } from './lib/stats.js';
+import { signToken } from './lib/tokens.js';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const QUICK = process.env.BENCH_QUICK === '1';
+const P = QUICK
+  ? { rsPool: 1200, esPool: 600, micro: { warmup: 100, rounds: 4, perRound: 200 }, l2: { warmup: 10, rounds: 3, perRound: 10 }, miss: { warmup: 2, rounds: 2, perRound: 4 }, stampedes: 2, mix: { requests: 10_000, users: 400, reps: 1 }, coldRuns: 5, ddbWarm: 500 }
+  : { rsPool: 3000, esPool: 2000, micro: { warmup: 300, rounds: 20, perRound: 500 }, l2: { warmup: 50, rounds: 10, perRound: 30 }, miss: { warmup: 3, rounds: 6, perRound: 5 }, stampedes: 5, mix: { requests: 50_000, users: 2000, reps: 3 }, coldRuns: 15, ddbWarm: 4000 };
+
+// Our own environment and every child's: local endpoints, dummy credentials, no SDK notice.
+process.env.AWS_REGION = 'us-east-1';
+process.env.AWS_ACCESS_KEY_ID = 'local';
+process.env.AWS_SECRET_ACCESS_KEY = 'local';
+delete process.env.AWS_SESSION_TOKEN;
+delete process.env.AWS_PROFILE;
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const res: { ddb?: DynamoDbLocal; idp?: LocalIdentityProvider; bearer?: BearerFixture; tmp?: string } = {};
+let cleaned: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    for (const child of running) child.kill('SIGKILL');
+    await res.idp?.stop().catch(() => undefined);
+    await res.bearer?.jwks.close().catch(() => undefined);
+    await res.ddb?.stop().catch(() => undefined);
+    if (res.tmp) rmSync(res.tmp, { recursive: true, force: true });
+  })();
+  return cleaned;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    console.error(`\n${sig}: stopping local servers`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+const log = (msg: string) => console.log(`· ${msg}`);
+
+async function createTokenCacheTable(): Promise<string> {
+  const name = `bench-token-cache-${Date.now().toString(36)}`;
+  const db = new DynamoDBClient({});
+  await db.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }));
+  db.destroy();
+  return name;
+}
+
+interface Row {
+  id: string;
+  label: string;
+  s: Summary;
+  baseline?: { id: string; label: string; s: Summary };
+  /** Compare means rather than medians (the realistic mix). */
+  byMean?: boolean;
+  target?: number;
+}
+
+const ratioOf = (r: Row) => (r.baseline ? (r.byMean ? r.s.meanUs / r.baseline.s.meanUs : r.s.medianUs / r.baseline.s.medianUs) : null);
+const metOf = (r: Row) => (r.target === undefined ? null : (ratioOf(r) ?? Infinity) <= r.target);
+
+function runMemoryChild(): Promise<Record<string, { bound: number; entries: number; heapDeltaBytes: number; bytesPerEntry: number; entriesAfterOverflow?: number }>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(REPO, 'bench/memory-child.ts')], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-2000)));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      running.delete(child);
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        resolve(JSON.parse(line) as never);
+      } catch {
+        reject(new Error(`memory child exited ${code}: ${err.trim()}`));
+      }
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const started = process.hrtime.bigint();
+  const cpu = cpus();
+  const machine = { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}/${process.arch}`, date: new Date().toISOString(), quick: QUICK };
+  console.log(`Latchkey bench — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}${QUICK ? ' (BENCH_QUICK)' : ''}`);
+
+  log('starting DynamoDB Local and the local identity provider');
+  [res.ddb, res.idp] = await Promise.all([startDynamoDbLocal(), startLocalIdentityProvider({ port: 0, apiScopes: ['read:things', 'write:things'] })]);
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = res.ddb.endpoint;
+  const idp = res.idp;
+  const tableName = await createTokenCacheTable();
+  log(`signing ${P.rsPool} RS256 and ${P.esPool} ES256 tokens`);
+  const bearer = (res.bearer = await bearerFixture({ rs: P.rsPool, es: P.esPool }));
+  const apiKeys = apiKeyFixture(idp, tableName);
+
+  // --- cases 1, 2, 3 (level 1): one interleaved group, all against the floor ------------------
+  log('bearer decisions and API-key level-1 hits (interleaved)');
+  const l1 = await l1Cases(apiKeys);
+  const jwks0 = bearer.jwks.requests;
+  const micro = await interleaved([...(await bearerCases(bearer)), ...l1.cases], P.micro);
+  const jwksDuringMicro = bearer.jwks.requests - jwks0;
+  const l1Counts = l1.counts();
+  const S = (id: string) => summarize(micro.get(id)!);
+
+  // Memory is not timing-sensitive: measure it while DynamoDB Local's JIT warms up.
+  log('memory per cache entry (child process with --expose-gc) while DynamoDB Local warms up');
+  const [memory] = await Promise.all([runMemoryChild(), warmDynamo(tableName, P.ddbWarm)]);
+
+  log('API-key level-2 hits and misses');
+  const l2 = await l2Cases(apiKeys);
+  const l2Samples = await interleaved(l2.cases, P.l2);
+  const l2Counts = l2.counts();
+  const miss = await missCases(apiKeys, P.miss.warmup + P.miss.rounds * P.miss.perRound);
+  const missSamples = await interleaved(miss.cases, P.miss);
+  await new Promise((r) => setTimeout(r, 200)); // fire-and-forget lease releases
+  const missCounts = miss.counts();
+
+  log(`stampede: 200 concurrent first uses over 4 containers, ${P.stampedes} times`);
+  const stampedes: StampedeRun[] = [];
+  for (let i = 0; i < P.stampedes; i++) stampedes.push(await stampede(apiKeys, { concurrency: 200, containers: 4 }));
+
+  log(`realistic mix: ${P.mix.requests} requests, ${P.mix.users} users, 2% new tokens, ${P.mix.reps} reps`);
+  const { seq, distinct } = mixSequence(bearer, { requests: P.mix.requests, users: P.mix.users, newRate: 0.02 });
+  const mix = await runMix(bearer, seq, P.mix.reps, {
+    handler: bearer.freshHandler,
+    aws: () => bearer.awsJwtVerifyHandler,
+    proposal: bearer.freshProtoHandler,
+  });
+  const mixS = (n: string) => summarize(mix.samples.get(n)!);
+
+
+  // --- case 5: bundles and cold starts --------------------------------------------------------
+  log('bundling with esbuild');
+  res.tmp = mkdtempSync(join(tmpdir(), 'latchkey-bench-'));
+  const entries = { authorizer: 'functions/authorizer/handler.ts', tenants: 'functions/tenants/handler.ts', users: 'functions/users/handler.ts' };
+  const bundles: BundleInfo[] = [];
+  for (const [name, entry] of Object.entries(entries)) {
+    for (const variant of ['single', 'split'] as const) bundles.push(await buildBundle(name, entry, variant, res.tmp, REPO));
+  }
+  for (const variant of ['single', 'split'] as const) bundles.push(await buildBundle('authorizer+node:http (proposal)', 'bench/prototypes/authorizer-node-http.ts', variant, res.tmp, REPO));
+  const empty = await buildBundle('empty', { contents: 'export const handler = async () => ({});' }, 'single', res.tmp, REPO);
+  bundles.push(empty);
+  // What the pieces of the JWT path cost to load on their own (same build, same runner).
+  const components: Record<string, string> = {
+    'component: Powertools Logger (import + new)': "import { Logger } from '@aws-lambda-powertools/logger'; const l = new Logger({ serviceName: 'x' }); export const handler = async () => ({ l });",
+    'component: jose (jwtVerify, importJWK)': "import { importJWK, jwtVerify } from 'jose'; export const handler = async () => ({ importJWK, jwtVerify });",
+    'component: Latchkey JWT core (incl. jose)': "import { Authenticator } from './functions/core/authenticate.js'; import { JwtVerifier } from './functions/core/jwt-verifier.js'; export const handler = async () => ({ Authenticator, JwtVerifier });",
+  };
+  for (const [name, contents] of Object.entries(components)) bundles.push(await buildBundle(name, { contents }, 'single', res.tmp, REPO));
+  const bundle = (name: string, variant: 'single' | 'split') => bundles.find((b) => b.name === name && b.variant === variant)!;
+
+  const { runner, probe } = writeRunners(res.tmp);
+  const baseEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_ENDPOINT_URL_DYNAMODB: res.ddb.endpoint,
+  };
+  const coldToken = signToken(bearer.rsa, { sub: 'auth0|cold' }, 3600);
+  const jwtEnv = { ...baseEnv, ISSUER: 'https://issuer.bench/', AUDIENCE: 'https://api.bench', JWKS_URI: bearer.jwks.uri, BENCH_EVENT: JSON.stringify(bearerEvent(coldToken)) };
+  const [seeded] = await apiKeys.newKeys(1);
+  await apiKeys.container().handler(basicEvent(seeded!.clientId, seeded!.clientSecret)); // now in level 2
+  const apiEnvBase = {
+    ...baseEnv,
+    ISSUER: idp.issuer,
+    AUDIENCE: idp.audience,
+    JWKS_URI: idp.jwksUri,
+    TOKEN_ENDPOINT: idp.tokenEndpoint,
+    TOKEN_AUDIENCE_PARAM: 'resource',
+    TOKEN_CACHE_TABLE: tableName,
+  };
+  const apiEnv = { ...apiEnvBase, BENCH_EVENT: JSON.stringify(basicEvent(seeded!.clientId, seeded!.clientSecret)) };
+  const freshKeys = await apiKeys.newKeys(P.coldRuns + 1);
+  const SM = '--enable-source-maps';
+  const auth1 = bundle('authorizer', 'single').entryFile;
+  const authS = bundle('authorizer', 'split').entryFile;
+  const variants: ColdVariant[] = [
+    { name: 'empty', args: [runner, empty.entryFile], env: baseEnv, expect: 'empty' },
+    { name: 'empty +sourcemaps', args: [SM, runner, empty.entryFile], env: baseEnv, expect: 'empty' },
+    { name: 'jwt: deployed (single, +sourcemaps)', args: [SM, runner, auth1], env: jwtEnv, expect: 'Allow' },
+    { name: 'jwt: single, no sourcemaps', args: [runner, auth1], env: jwtEnv, expect: 'Allow' },
+    { name: 'jwt: split', args: [runner, authS], env: jwtEnv, expect: 'Allow' },
+    { name: 'jwt: deployed + node:http JWKS (proposal)', args: [SM, runner, bundle('authorizer+node:http (proposal)', 'single').entryFile], env: jwtEnv, expect: 'Allow' },
+    { name: 'jwt: split + node:http JWKS (proposal)', args: [runner, bundle('authorizer+node:http (proposal)', 'split').entryFile], env: jwtEnv, expect: 'Allow' },
+    { name: 'apikey L2 hit: deployed', args: [SM, runner, auth1], env: apiEnv, expect: 'Allow' },
+    { name: 'apikey L2 hit: single, no sourcemaps', args: [runner, auth1], env: apiEnv, expect: 'Allow' },
+    { name: 'apikey L2 hit: split', args: [runner, authS], env: apiEnv, expect: 'Allow' },
+    {
+      name: 'apikey miss: deployed',
+      args: [SM, runner, auth1],
+      env: apiEnvBase,
+      expect: 'Allow',
+      perRun: (r) => ({ BENCH_EVENT: JSON.stringify(basicEvent(freshKeys[r + 1]!.clientId, freshKeys[r + 1]!.clientSecret)) }),
+    },
+    ...Object.keys(components).map((name): ColdVariant => ({ name, args: [runner, bundle(name, 'single').entryFile], env: baseEnv, expect: 'other' })),
+    { name: 'node: first fetch()', args: [probe, 'fetch'], env: { ...baseEnv, BENCH_URL: bearer.jwks.uri }, expect: 'probe' },
+    { name: 'node: first http.request', args: [probe, 'http'], env: { ...baseEnv, BENCH_URL: bearer.jwks.uri }, expect: 'probe' },
+  ];
+  log(`cold starts: ${variants.length} variants × ${P.coldRuns} fresh processes`);
+  const cold = await coldStarts(variants, P.coldRuns);
+  const C = (name: string) => cold.find((c) => c.name === name)!;
+
+  // --- report ----------------------------------------------------------------------------------
+  const floorRs = { id: 'floor.rs256', label: 'crypto.verify RS256', s: S('floor.rs256') };
+  const floorEs = { id: 'floor.es256', label: 'crypto.verify ES256', s: S('floor.es256') };
+  const awsRow = { id: 'awsJwtVerify.rs256', label: 'aws-jwt-verify authorizer', s: S('awsJwtVerify.rs256') };
+  const rows: Row[] = [
+    { id: 'floor.rs256', label: '[floor] crypto.verify RS256 (sync)', s: floorRs.s },
+    { id: 'floor.es256', label: '[floor] crypto.verify ES256 (sync)', s: floorEs.s },
+    { id: 'handler.firstSeen.rs256', label: '[1] handler, first-seen RS256', s: S('handler.firstSeen.rs256'), baseline: floorRs },
+    { id: 'handler.firstSeen.rs256.vsAws', label: '[1] handler, first-seen RS256', s: S('handler.firstSeen.rs256'), baseline: awsRow },
+    { id: 'awsJwtVerify.rs256', label: '[1b] aws-jwt-verify minimal authorizer', s: awsRow.s, baseline: floorRs },
+    { id: 'jose.jwtVerify.rs256', label: '[1c] bare jose.jwtVerify RS256', s: S('jose.jwtVerify.rs256'), baseline: floorRs },
+    { id: 'handler.firstSeen.es256', label: '[1] handler, first-seen ES256', s: S('handler.firstSeen.es256'), baseline: floorEs },
+    { id: 'handler.cacheHit.rs256', label: '[2] handler, repeated token (cache hit)', s: S('handler.cacheHit.rs256'), baseline: floorRs, target: 0.5 },
+    { id: 'apikey.l1.basic', label: '[3] API key L1 hit (Basic)', s: S('apikey.l1.basic'), baseline: floorRs, target: 0.5 },
+    { id: 'apikey.l1.lkKey', label: '[3] API key L1 hit (X-Api-Key lk_…)', s: S('apikey.l1.lkKey'), baseline: floorRs, target: 0.5 },
+    {
+      id: 'apikey.l2',
+      label: '[3] API key L2 hit (new container, warm client)',
+      s: summarize(l2Samples.get('apikey.l2')!),
+      baseline: { id: 'dynamodb.getItem', label: 'DynamoDB GetItem', s: summarize(l2Samples.get('dynamodb.getItem')!) },
+    },
+    {
+      id: 'apikey.miss',
+      label: '[3] API key miss (exchange at local IdP)',
+      s: summarize(missSamples.get('apikey.miss')!),
+      baseline: { id: 'tokenEndpoint.post', label: 'bare token POST', s: summarize(missSamples.get('tokenEndpoint.post')!) },
+    },
+    {
+      id: 'mix.handler',
+      label: `[7] realistic mix (${((mix.firstSeen / P.mix.requests) * 100).toFixed(1)}% first-seen)`,
+      s: mixS('handler'),
+      baseline: { id: 'mix.awsJwtVerify', label: 'aws-jwt-verify, same seq (mean)', s: mixS('aws') },
+      byMean: true,
+      target: 0.5,
+    },
+    {
+      id: 'proposal.syncVerify.firstSeen.rs256',
+      label: '[proposal] sync-verify prototype, first-seen RS256',
+      s: S('proposal.syncVerify.firstSeen.rs256'),
+      baseline: floorRs,
+    },
+    {
+      id: 'proposal.mix',
+      label: '[proposal] sync-verify prototype, realistic mix',
+      s: mixS('proposal'),
+      baseline: { id: 'mix.awsJwtVerify', label: 'aws-jwt-verify, same seq (mean)', s: mixS('aws') },
+      byMean: true,
+    },
+  ];
+  console.log(
+    table(
+      'Decision cost per request (µs; ratio of medians, of means for [7])',
+      ['case', 'median µs', 'p99 µs', 'mean µs', 'baseline', 'base µs', 'ratio', 'target', 'met?'],
+      rows.map((r): Cell[] => [
+        r.label,
+        r.s.medianUs,
+        r.s.p99Us,
+        r.s.meanUs,
+        r.baseline?.label,
+        r.baseline ? (r.byMean ? r.baseline.s.meanUs : r.baseline.s.medianUs) : null,
+        ratioText(ratioOf(r)),
+        r.target === undefined ? '—' : `≤ ${r.target}x`,
+        yesNo(metOf(r)),
+      ]),
+    ),
+  );
+
+  const perReq = (c: CallCounts) => ({ dynamo: c.dynamoCalls / c.requests, token: c.tokenRequests / c.requests, http: c.httpFetches / c.requests });
+  const l1PerReq = perReq(l1Counts);
+  const l2PerReq = perReq(l2Counts);
+  const missPerReq = perReq(missCounts);
+  const stampedeMax = Math.max(...stampedes.map((s) => s.tokenRequests));
+  const countRows: { label: string; c: CallCounts | null; target: string; met: boolean | null; note?: string }[] = [
+    { label: '[3] API key L1 hit', c: l1Counts, target: '0 network calls', met: l1Counts.dynamoCalls + l1Counts.tokenRequests + l1Counts.httpFetches === 0 },
+    { label: '[3] API key L2 hit', c: l2Counts, target: '1 DynamoDB, 0 exchanges', met: l2PerReq.dynamo === 1 && l2Counts.tokenRequests === 0 },
+    { label: '[3] API key miss', c: missCounts, target: '1 exchange', met: missPerReq.token === 1 },
+  ];
+  console.log(
+    table(
+      'Network calls per request',
+      ['case', 'requests', 'DynamoDB/req', 'token endpoint/req', 'HTTP fetches/req', 'target', 'met?'],
+      [
+        ...countRows.map((r): Cell[] => [r.label, r.c?.requests, perReq(r.c!).dynamo, perReq(r.c!).token, perReq(r.c!).http, r.target, yesNo(r.met)]),
+        ['[1,2] bearer: JWKS fetches in timed loops', null, null, null, jwksDuringMicro, '0', yesNo(jwksDuringMicro === 0)],
+      ],
+    ),
+  );
+  console.log(
+    table(
+      '[4] Stampede: 200 concurrent first uses of one key over 4 containers',
+      ['run', 'token endpoint calls', 'DynamoDB calls', 'allowed', 'wall ms', 'target', 'met?'],
+      [
+        ...stampedes.map((s, i): Cell[] => [`#${i + 1}`, s.tokenRequests, s.dynamoCalls, `${s.allowed}/200`, s.wallMs, '≤ 2', yesNo(s.tokenRequests <= 2 && s.allowed === 200)]),
+        ['max', stampedeMax, Math.max(...stampedes.map((s) => s.dynamoCalls)), null, Math.max(...stampedes.map((s) => s.wallMs)), '≤ 2', yesNo(stampedeMax <= 2 && stampedes.every((s) => s.allowed === 200))],
+      ],
+    ),
+  );
+
+  console.log(
+    table(
+      '[5] Bundles (esbuild: node22, esm, minify, CDK banner; single = as NodejsFunction, split = esm+splitting)',
+      ['bundle', 'files', 'entry B', 'entry gz B', 'total B', 'total gz B', 'source map B'],
+      bundles.map((b): Cell[] => [`${b.name} (${b.variant})`, b.files, b.entryBytes, b.entryGzipBytes, b.totalBytes, b.totalGzipBytes, b.sourceMapBytes || null]),
+    ),
+  );
+  for (const b of [bundle('authorizer', 'split'), bundle('authorizer', 'single')]) {
+    console.log(`  ${b.name} (${b.variant}) entry file, largest parts: ${b.entryTop.map((t) => `${t.input} ${(t.bytes / 1024).toFixed(0)} KiB`).join(', ')}`);
+  }
+  const emptyFor = (name: string) => (name.includes('deployed') || name.includes('+sourcemaps') ? C('empty +sourcemaps') : C('empty'));
+  const coldTarget = (c: ColdSummary) => (c.name.startsWith('jwt:') && !c.name.includes('proposal') ? 15 : undefined);
+  const coldRows = cold.map((c) => {
+    const base = c.name.startsWith('node:') ? null : emptyFor(c.name);
+    const delta = base && base !== c ? c.medianMs - base.medianMs : null;
+    const target = coldTarget(c);
+    return { ...c, emptyBaseline: base && base !== c ? base.name : null, deltaMs: delta, targetDeltaMs: target ?? null, met: target === undefined || delta === null ? null : delta <= target };
+  });
+  console.log(
+    table(
+      `[5] Cold start, fresh node process each (median of ${P.coldRuns}; ms; "import+answer" measured in the child)`,
+      ['variant', 'import+answer', 'p90', 'import', 'first call', 'since proc start', 'wall', 'Δ vs empty', 'target', 'met?'],
+      coldRows.map((c): Cell[] => [
+        c.name,
+        c.medianMs,
+        c.p90Ms,
+        c.medianImportMs,
+        c.medianFirstCallMs,
+        c.medianSinceProcessStartMs,
+        c.medianWallMs,
+        c.deltaMs,
+        c.targetDeltaMs === null ? '—' : `≤ ${c.targetDeltaMs} ms`,
+        yesNo(c.met),
+      ]),
+    ),
+  );
+
+  const memRows = Object.entries(memory).map(([name, m]) => ({ name, ...m, mbAtBound: (m.bytesPerEntry * m.bound) / 1024 / 1024 }));
+  console.log(
+    table(
+      '[6] Memory at the configured bound (heapUsed delta after gc / entries)',
+      ['cache', 'bound', 'entries', 'bytes/entry', 'MiB at bound'],
+      memRows.map((m): Cell[] => [m.name, m.bound, m.entries, m.bytesPerEntry, m.mbAtBound]),
+    ),
+  );
+
+  const runtimeS = Number(process.hrtime.bigint() - started) / 1e9;
+  const targets = [
+    ...rows.filter((r) => r.target !== undefined).map((r) => ({ id: r.id, target: `≤ ${r.target}x ${r.baseline?.label}`, value: ratioOf(r), met: metOf(r) })),
+    ...countRows.map((r) => ({ id: r.label, target: r.target, value: r.c ? perReq(r.c) : null, met: r.met })),
+    { id: 'stampede.tokenRequests.max', target: '≤ 2', value: stampedeMax, met: stampedeMax <= 2 },
+    ...coldRows.filter((c) => c.targetDeltaMs !== null).map((c) => ({ id: `coldStart:${c.name}`, target: `≤ ${c.targetDeltaMs} ms over ${c.emptyBaseline}`, value: c.deltaMs, met: c.met })),
+  ];
+  const json = {
+    machine,
+    runtimeS,
+    parameters: P,
+    decisions: rows.map((r) => ({
+      id: r.id,
+      label: r.label,
+      ...r.s,
+      baseline: r.baseline ? { id: r.baseline.id, label: r.baseline.label, ...r.baseline.s } : null,
+      ratio: ratioOf(r),
+      ratioOf: r.byMean ? 'means' : 'medians',
+      target: r.target ?? null,
+      met: metOf(r),
+    })),
+    networkCalls: { l1: { ...l1Counts, perRequest: l1PerReq, revalidations: l1.revalidations() }, l2: { ...l2Counts, perRequest: l2PerReq }, miss: { ...missCounts, perRequest: missPerReq }, jwksFetchesDuringBearerLoops: jwksDuringMicro },
+    stampede: { runs: stampedes, maxTokenRequests: stampedeMax },
+    mix: { requests: P.mix.requests, users: P.mix.users, newTokenRate: 0.02, distinctTokens: distinct, firstSeenPerRep: mix.firstSeen, reps: P.mix.reps },
+    bundles: bundles.map(({ dir: _dir, entryFile: _entryFile, ...b }) => b),
+    coldStart: coldRows,
+    memory: memRows,
+    targets,
+  };
+  mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+  writeFileSync(join(REPO, 'bench/results/latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const met = targets.filter((t) => t.met === true).length;
+  console.log(`\nTargets met: ${met}/${targets.length}. Runtime ${runtimeS.toFixed(1)} s. Results: bench/results/latest.json`);
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error('bench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
