@@ -9,6 +9,7 @@
 import type { ClientCredentials } from '../core/api-key.js';
 import type { ApiKeyConfig } from '../core/config.js';
 import { CredentialsError, UpstreamUnavailableError } from '../core/errors.js';
+import type { HttpClient, HttpResponse } from '../core/http-client.js';
 import type { ExchangedToken, TokenEndpoint } from '../core/token-cache.js';
 
 /** OAuth error codes that mean "these credentials are not good" (RFC 6749 §5.2, Auth0). */
@@ -21,10 +22,10 @@ const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
 
 export class OAuthTokenEndpoint implements TokenEndpoint {
   readonly #cfg: EndpointConfig;
-  readonly #fetch: typeof fetch;
+  readonly #fetch: HttpClient;
   readonly #now: () => number;
 
-  constructor(cfg: EndpointConfig, opts: { fetch?: typeof fetch; now?: () => number } = {}) {
+  constructor(cfg: EndpointConfig, opts: { fetch?: HttpClient; now?: () => number } = {}) {
     this.#cfg = cfg;
     this.#fetch = opts.fetch ?? fetch;
     this.#now = opts.now ?? Date.now;
@@ -39,7 +40,7 @@ export class OAuthTokenEndpoint implements TokenEndpoint {
       body.set('client_id', creds.clientId);
       body.set('client_secret', creds.clientSecret);
     }
-    let res: Response;
+    let res: HttpResponse;
     let text: string;
     try {
       res = await this.#fetch(this.#cfg.tokenEndpoint, {
@@ -77,7 +78,7 @@ export class OAuthTokenEndpoint implements TokenEndpoint {
   }
 
   /** Retry-After (seconds or HTTP date), else Auth0's x-ratelimit-reset (epoch seconds). */
-  #retryAfter(res: Response): number {
+  #retryAfter(res: HttpResponse): number {
     const nowS = this.#now() / 1000;
     const ra = res.headers.get('retry-after');
     let seconds: number | undefined;

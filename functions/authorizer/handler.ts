@@ -5,6 +5,7 @@
  * never pays for it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { nodeHttpClient } from '../adapters/node-http-client.js';
 import { Authenticator } from '../core/authenticate.js';
 import { systemClock } from '../core/clock.js';
 import { loadAuthorizerConfig } from '../core/config.js';
@@ -13,7 +14,7 @@ import { createAuthorizerHandler } from './create-handler.js';
 
 const config = loadAuthorizerConfig(process.env);
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', logLevel: config.logLevel as 'INFO' });
-const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock });
+const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
 
 async function loadApiKeys() {
   const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([
@@ -28,7 +29,7 @@ async function loadApiKeys() {
     jwtConfig: config.jwt,
     clock: systemClock,
     verifier,
-    tokenEndpoint: new OAuthTokenEndpoint(config.apiKey),
+    tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: nodeHttpClient }),
     shared,
     log,
   });

@@ -10,6 +10,7 @@
  */
 import { importJWK, type JWK } from 'jose';
 import type { Clock } from './clock.js';
+import type { HttpClient } from './http-client.js';
 import { CredentialsError, UpstreamUnavailableError } from './errors.js';
 
 export interface JwksOptions {
@@ -20,7 +21,8 @@ export interface JwksOptions {
   /** After this age the set is refreshed in the background while the old one keeps serving. */
   maxAgeMs: number;
   clock: Clock;
-  fetch?: typeof fetch;
+  /** Defaults to the global `fetch`. */
+  fetch?: HttpClient;
   /** Called with the `kid`s that a refresh removed, so caches of tokens they signed can go. */
   onKeysRemoved?: (kids: string[]) => void;
 }
@@ -33,7 +35,7 @@ const MAX_JWKS_BYTES = 256 * 1024;
 
 export class JwksCache {
   readonly #opts: JwksOptions;
-  readonly #fetch: typeof fetch;
+  readonly #fetch: HttpClient;
   #jwks = new Map<string, JWK>();
   readonly #imported = new Map<string, Promise<VerifyKey>>();
   #loadedAt = -Infinity;

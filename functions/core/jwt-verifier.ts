@@ -9,6 +9,7 @@ import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { principalFromClaims } from './claims.js';
 import type { Clock } from './clock.js';
 import type { JwtConfig } from './config.js';
+import type { HttpClient } from './http-client.js';
 import { CredentialsError, LatchkeyError } from './errors.js';
 import { JwksCache } from './jwks.js';
 import { LruCache } from './lru.js';
@@ -16,7 +17,6 @@ import type { AuthMethod, Principal } from './principal.js';
 
 export interface VerifiedToken {
   principal: Principal;
-  payload: JWTPayload;
   kid: string | undefined;
 }
 
@@ -33,7 +33,7 @@ export interface JwtVerifierOptions {
   config: JwtConfig;
   clock: Clock;
   jwks?: JwksCache;
-  fetch?: typeof fetch;
+  fetch?: HttpClient;
 }
 
 export class JwtVerifier {
@@ -91,7 +91,8 @@ export class JwtVerifier {
     } catch (err) {
       throw mapJoseError(err);
     }
-    const verified: VerifiedToken = { principal: principalFromClaims(payload, this.#cfg, authMethod), payload, kid: header.kid };
+    // Only what a cache hit needs is kept: the payload would double an entry's memory.
+    const verified: VerifiedToken = { principal: principalFromClaims(payload, this.#cfg, authMethod), kid: header.kid };
     if (cacheKey !== undefined) {
       this.#verified.set(cacheKey, { token: verified, notAfter: (payload.exp! + this.#cfg.clockToleranceS) * 1000 });
     }

@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
+import type { HttpClient } from '../../functions/core/http-client.js';
 import { CredentialsError, UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { json, startScriptedServer, type ScriptedServer } from '../support/http-server.js';
 
 let server: ScriptedServer;
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
+let client: HttpClient = fetch;
 const endpoint = (overrides: Partial<ConstructorParameters<typeof OAuthTokenEndpoint>[0]> = {}) =>
   new OAuthTokenEndpoint(
     {
@@ -16,7 +19,7 @@ const endpoint = (overrides: Partial<ConstructorParameters<typeof OAuthTokenEndp
       defaultRetryAfterS: 5,
       ...overrides,
     },
-    { now: () => NOW },
+    { now: () => NOW, fetch: client },
   );
 const creds = { clientId: 'client one', clientSecret: 's3cret+/=:' };
 
@@ -35,7 +38,14 @@ async function failure(respond: ScriptedServer['respond']) {
     );
 }
 
-describe('OAuthTokenEndpoint', () => {
+describe.each([
+  ['global fetch', fetch as HttpClient],
+  ['node:http client', nodeHttpClient],
+])('OAuthTokenEndpoint over %s', (_name, httpClient) => {
+  beforeEach(() => {
+    client = httpClient;
+  });
+
   it('posts a client-credentials form with client_secret_post and the audience', async () => {
     server.respond = (_req, res) => json(res, 200, { access_token: 'a.b.c', token_type: 'Bearer', expires_in: 86400 });
     expect(await endpoint().exchange(creds)).toEqual({ accessToken: 'a.b.c', expiresIn: 86400 });

@@ -4,6 +4,7 @@
  * rotation at the issuer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
 import { loadJwtConfig } from '../../functions/core/config.js';
@@ -26,7 +27,8 @@ const call = (token: string) => handler(restEvent({ Authorization: `Bearer ${tok
 beforeAll(async () => {
   idp = await startLocalIdentityProvider({ port: 0 });
   clock = new ManualClock(Date.now());
-  verifier = new JwtVerifier({ config: loadJwtConfig({ ISSUER: idp.issuer, AUDIENCE: idp.audience }), clock });
+  // The node:http client, as the deployed authorizer uses.
+  verifier = new JwtVerifier({ config: loadJwtConfig({ ISSUER: idp.issuer, AUDIENCE: idp.audience }), clock, fetch: nodeHttpClient });
   handler = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, keyPrefix: 'lk' }), log: silentLog });
   userId = idp.addUser({ email: 'u@acme.test', password: 'a long enough password', tenantId: 'acme', roles: ['tenant:member'] }).userId;
 });
