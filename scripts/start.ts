@@ -15,7 +15,7 @@ const port = (name: string, dflt: number) => {
   return Number(v);
 };
 // The SDK's notice about Node 22 is for the deployed runtime's future, not for this demo.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const verbose = process.env.LATCHKEY_VERBOSE === '1';
 const started = Date.now();
 

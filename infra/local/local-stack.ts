@@ -139,7 +139,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_API_GATEWAY: `http://127.0.0.1:${apiPort}`,
       AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const pools = new Map<string, LambdaPool>();
     for (const fn of model.functions.values()) {
