@@ -3,12 +3,13 @@
  * authorizer and the management functions cannot drift apart.
  */
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, type ILocalBundling } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { buildSync, type BuildOptions } from 'esbuild';
 
 /** Repository root: entries, `package-lock.json` and `tsconfig.json` are resolved from it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,10 +26,24 @@ export function repoPath(relative: string): string {
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __latchkeyCreateRequire } from 'node:module'; const require = __latchkeyCreateRequire(import.meta.url);";
 
+/** Directory, inside a split bundle, of the chunks esbuild makes of dynamic imports and shared code. */
+export const CHUNK_DIR = 'chunks';
+
+/** esbuild settings every function is bundled with, whichever way it is built. */
+const BUNDLE = {
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_BANNER,
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  tsconfig: repoPath('tsconfig.json'),
+} as const;
+
 export interface LatchkeyFunctionProps {
   /** Entry file, absolute or relative to the repository root. */
   readonly entry: string;
-  /** Environment variables; `NODE_OPTIONS=--enable-source-maps` is always added. */
+  /** Environment variables; `NODE_OPTIONS=--enable-source-maps` is added unless `enableSourceMaps` is false. */
   readonly environment?: Record<string, string>;
   /**
    * Memory size in MB.
@@ -52,6 +67,70 @@ export interface LatchkeyFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** Description shown in the Lambda console. */
   readonly description?: string;
+  /**
+   * Bundle with esbuild code splitting: `index.mjs` plus chunk files in `chunks/`, each dynamic
+   * `import()` its own chunk, read and parsed only when first imported. Code behind a lazy
+   * import then costs nothing at cold start; in one file (all `NodejsFunction` can emit) it
+   * is parsed on every cold start even though it never runs.
+   * @default false
+   */
+  readonly splitting?: boolean;
+  /**
+   * Run with `NODE_OPTIONS=--enable-source-maps`, so stack traces point into the sources. It
+   * parses the source maps when the bundle is imported, which lengthens every cold start; the
+   * maps are shipped either way and can be applied to a trace afterwards.
+   * @default true
+   */
+  readonly enableSourceMaps?: boolean;
+}
+
+/**
+ * Local-only bundling of a split ESM bundle through esbuild's API. A class rather than an
+ * object literal: the asset cache key is the JSON of the bundling options, so the esbuild
+ * options must be in it, or two functions with different entries would share one bundle.
+ */
+class SplitBundling implements ILocalBundling {
+  constructor(readonly options: BuildOptions) {}
+
+  tryBundle(outputDir: string): boolean {
+    buildSync({ ...this.options, outdir: outputDir });
+    return true;
+  }
+}
+
+/**
+ * Code of a function bundled by esbuild with code splitting: `index.mjs` (export `handler`) in
+ * the asset root, chunks under `chunks/`, a source map next to each. Hashed by its output, so
+ * any change to what it bundles changes the asset. Bundling is skipped like any other asset's
+ * when the stack is excluded (context `aws:cdk:bundling-stacks`); it never falls back to Docker.
+ */
+function splitBundleCode(entry: string): lambda.Code {
+  const options: BuildOptions = {
+    entryPoints: { index: entry },
+    absWorkingDir: REPO_ROOT,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: BUNDLE.target,
+    mainFields: [...BUNDLE.mainFields],
+    banner: { js: BUNDLE.banner },
+    minify: BUNDLE.minify,
+    sourcemap: BUNDLE.sourcemap,
+    sourcesContent: BUNDLE.sourcesContent,
+    tsconfig: BUNDLE.tsconfig,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: `${CHUNK_DIR}/[name]-[hash]`,
+    logLevel: 'warning',
+  };
+  return lambda.Code.fromAsset(REPO_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Only used if local bundling declined, which it never does: there is no Docker here.
+      image: DockerImage.fromRegistry('local-esbuild-only'),
+      local: new SplitBundling(options),
+    },
+  });
 }
 
 /**
@@ -62,7 +141,7 @@ export interface LatchkeyFunctionProps {
  * The AWS SDK is bundled too: the functions then run exactly the SDK versions the lockfile
  * pins and the tests ran against, not whatever the runtime ships that month.
  */
-export function latchkeyFunction(scope: Construct, id: string, props: LatchkeyFunctionProps): NodejsFunction {
+export function latchkeyFunction(scope: Construct, id: string, props: LatchkeyFunctionProps): lambda.Function {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
@@ -73,11 +152,8 @@ export function latchkeyFunction(scope: Construct, id: string, props: LatchkeyFu
   });
   logGroup.grantWrite(role);
 
-  return new NodejsFunction(scope, id, {
-    entry: props.entry.startsWith('/') ? props.entry : repoPath(props.entry),
-    handler: 'handler',
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: repoPath('package-lock.json'),
+  const entry = props.entry.startsWith('/') ? props.entry : repoPath(props.entry);
+  const common: Omit<lambda.FunctionProps, 'code' | 'handler'> = {
     runtime: lambda.Runtime.NODEJS_22_X,
     architecture: lambda.Architecture.ARM_64,
     memorySize: props.memorySize ?? 256,
@@ -85,18 +161,29 @@ export function latchkeyFunction(scope: Construct, id: string, props: LatchkeyFu
     description: props.description,
     role,
     logGroup,
-    environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+    environment: props.enableSourceMaps === false ? { ...props.environment } : { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+  };
+
+  if (props.splitting) {
+    return new lambda.Function(scope, id, { ...common, handler: 'index.handler', code: splitBundleCode(entry) });
+  }
+  return new NodejsFunction(scope, id, {
+    ...common,
+    entry,
+    handler: 'handler',
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: repoPath('package-lock.json'),
     bundling: {
       format: OutputFormat.ESM,
-      target: 'node22',
-      mainFields: ['module', 'main'],
-      banner: ESM_REQUIRE_BANNER,
-      minify: true,
-      sourceMap: true,
-      sourcesContent: false,
+      target: BUNDLE.target,
+      mainFields: [...BUNDLE.mainFields],
+      banner: BUNDLE.banner,
+      minify: BUNDLE.minify,
+      sourceMap: BUNDLE.sourcemap,
+      sourcesContent: BUNDLE.sourcesContent,
       bundleAwsSDK: true,
       forceDockerBundling: false,
-      tsconfig: repoPath('tsconfig.json'),
+      tsconfig: BUNDLE.tsconfig,
     },
   });
 }

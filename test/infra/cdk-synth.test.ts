@@ -3,12 +3,13 @@
  * functions with the local esbuild and runs cdk-nag. Runs only once all handler entries exist.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CHUNK_DIR } from '../../infra/constructs/latchkey-function.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRIES = ['functions/authorizer/handler.ts', 'functions/tenants/handler.ts', 'functions/users/handler.ts'];
@@ -21,9 +22,27 @@ interface Template {
   Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> }>;
 }
 
+const BANNER = "import { createRequire as __latchkeyCreateRequire } from 'node:module';";
+
+const variablesOf = (fn: Template['Resources'][string]) => (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+
+/** Files `entry` imports statically, transitively (itself included): what a cold start reads. */
+function staticClosure(dir: string, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const code = readFileSync(join(dir, file), 'utf8');
+    for (const m of code.matchAll(/(?:\bfrom|\bimport)\s*"(\.\.?\/[^"]+)"/g)) queue.push(normalize(join(dirname(file), m[1]!)));
+  }
+  return seen;
+}
+
 describe('cdk synth (CLI, offline)', () => {
   it.runIf(haveEntries)(
-    'synthesizes both stacks and bundles each function as minified ESM with a source map',
+    'synthesizes both stacks and bundles each function as minified ESM with source maps, the authorizer split into chunks',
     async () => {
       await promisify(execFile)('npx', ['cdk', 'synth', '--no-notices', '-q', '-o', outdir], {
         cwd: ROOT,
@@ -35,18 +54,43 @@ describe('cdk synth (CLI, offline)', () => {
       expect(existsSync(join(outdir, 'LatchkeyExample.template.json'))).toBe(true);
       const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
       expect(functions).toHaveLength(3);
+      const isAuthorizer = (f: (typeof functions)[number]) => variablesOf(f).POWERTOOLS_SERVICE_NAME === 'latchkey-authorizer';
+      expect(functions.filter(isAuthorizer)).toHaveLength(1);
       for (const fn of functions) {
         expect(fn.Properties?.Handler).toBe('index.handler');
         const asset = join(outdir, String(fn.Metadata?.['aws:asset:path']));
-        expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+        const files = (readdirSync(asset, { recursive: true }) as string[]).filter((f) => statSync(join(asset, f)).isFile()).sort();
         const code = readFileSync(join(asset, 'index.mjs'), 'utf8');
-        expect(code.startsWith("import { createRequire as __latchkeyCreateRequire } from 'node:module';")).toBe(true);
         expect(code).toMatch(/export\s*\{[^}]*\bas handler\b|export\s*\{\s*handler\s*\}/);
         expect(code.length / code.split('\n').length).toBeGreaterThan(1000); // minified
+        if (!isAuthorizer(fn)) {
+          expect(files).toEqual(['index.mjs', 'index.mjs.map']);
+          expect(variablesOf(fn).NODE_OPTIONS).toBe('--enable-source-maps');
+          expect(code.startsWith(BANNER)).toBe(true);
+          continue;
+        }
+        // The authorizer is split: index.mjs, chunks/*.mjs, a map next to each; every file has
+        // the banner (esbuild's `require` shim may live in any chunk) and no source maps at runtime.
+        expect(variablesOf(fn).NODE_OPTIONS).toBeUndefined();
+        const js = files.filter((f) => f.endsWith('.mjs'));
+        expect(js.length).toBeGreaterThan(3);
+        expect(files).toEqual([...js, ...js.map((f) => `${f}.map`)].sort());
+        for (const f of js.filter((f) => f !== 'index.mjs')) expect(dirname(f), f).toBe(CHUNK_DIR);
+        for (const f of js) expect(readFileSync(join(asset, f), 'utf8').startsWith(BANNER), f).toBe(true);
+        // The API-key path (and the AWS SDK with it) is only imported dynamically: in chunks
+        // the JWT path's cold start never reads.
+        const lazy = [...code.matchAll(/import\("\.\/([^"]+)"\)/g)].map((m) => m[1]!);
+        expect(lazy.map((f) => f.replace(/-[A-Z0-9]+\.mjs$/, '')).sort()).toEqual(['chunks/api-key-exchange', 'chunks/dynamodb-token-cache', 'chunks/oauth-token-endpoint']);
+        const eager = staticClosure(asset, 'index.mjs');
+        for (const f of lazy) expect(eager.has(f), f).toBe(false);
+        const eagerCode = [...eager].map((f) => readFileSync(join(asset, f), 'utf8')).join('\n');
+        expect(eagerCode).not.toMatch(/DynamoDB|@aws-sdk|@smithy/);
+        const size = (fs: Iterable<string>) => [...fs].reduce((n, f) => n + statSync(join(asset, f)).size, 0);
+        expect(size(eager)).toBeLessThan(size(js) / 3);
       }
 
       // The authorizer bundle loads as ESM on Node and answers a request without credentials.
-      const authorizer = functions.find((f) => (f.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables?.POWERTOOLS_SERVICE_NAME === 'latchkey-authorizer')!;
+      const authorizer = functions.find(isAuthorizer)!;
       const bundle = pathToFileURL(join(outdir, String(authorizer.Metadata?.['aws:asset:path']), 'index.mjs')).href;
       const script = `const { handler } = await import(${JSON.stringify(bundle)});
         const rest = await handler({ type: 'REQUEST', methodArn: 'arn:aws:execute-api:eu-west-1:111111111111:abc/v1/GET/tenants', headers: {} }).then(() => 'allowed', (e) => e.message);

@@ -1,4 +1,8 @@
-/** The `LatchkeyAuthorizer` construct on its own, in small stacks (bundling skipped). */
+/** The `LatchkeyAuthorizer` construct on its own, in small stacks (bundling skipped unless stated). */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -6,9 +10,11 @@ import { HttpUrlIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { LatchkeyAuthorizer, type LatchkeyAuthorizerProps } from '../../infra/constructs/latchkey-authorizer.js';
+import { REPO_ROOT } from '../../infra/constructs/latchkey-function.js';
 
 const BASE: LatchkeyAuthorizerProps = { issuer: 'https://tenant.eu.auth0.com/', audiences: ['https://api.example.com'] };
 
@@ -145,6 +151,56 @@ describe('resources', () => {
       'dynamodb:UpdateItem',
     ]);
     expect(JSON.stringify(statements[0]!.Resource)).toMatch(/AuthzTokenCache/);
+  });
+});
+
+describe('bundling', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'latchkey-authz-bundle-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** A two-file handler: the answer comes from a dynamically imported module. */
+  function writeEntry(name: string, answer: string): string {
+    const dir = join(tmp, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'lazy.ts'), `export const answer: string = ${JSON.stringify(answer)};\n`);
+    writeFileSync(join(dir, 'entry.ts'), "export const handler = async (): Promise<string> => (await import('./lazy.js')).answer;\n");
+    return join(dir, 'entry.ts');
+  }
+
+  const codeAsset = (authorizer: LatchkeyAuthorizer) => authorizer.function.node.findChild('Code') as s3assets.Asset;
+
+  function synthWith(entries: Record<string, string>) {
+    const outdir = mkdtempSync(join(tmp, 'out-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'S');
+    const authorizers = Object.entries(entries).map(([id, entry]) => new LatchkeyAuthorizer(stack, id, { ...BASE, entry }));
+    app.synth();
+    return authorizers.map((a) => ({ hash: codeAsset(a).assetHash, dir: join(outdir, codeAsset(a).assetPath) }));
+  }
+
+  it('is skipped when the stack is excluded by aws:cdk:bundling-stacks; runs index.handler without source maps', () => {
+    const { stack, authorizer } = stackWith({ entry: join(tmp, 'does-not-exist.ts') });
+    // Not bundled: the asset is the unstaged source directory (esbuild would have failed on the entry).
+    expect(codeAsset(authorizer).assetPath.replace(/\/$/, '')).toBe(REPO_ROOT.replace(/\/$/, ''));
+    const fn = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'))[0]!.Properties as Record<string, unknown>;
+    expect(fn).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+    expect((fn.Environment as { Variables: Record<string, unknown> }).Variables.NODE_OPTIONS).toBeUndefined();
+  });
+
+  it('splits dynamic imports into chunks, and the asset hash follows the sources', async () => {
+    const [v1] = synthWith({ A: writeEntry('v1', 'one') });
+    const files = (readdirSync(v1!.dir, { recursive: true }) as string[]).filter((f) => statSync(join(v1!.dir, f)).isFile()).sort();
+    expect(files).toEqual([expect.stringMatching(/^chunks\/lazy-\w+\.mjs$/), expect.stringMatching(/^chunks\/lazy-\w+\.mjs\.map$/), 'index.mjs', 'index.mjs.map']);
+    const { handler } = (await import(pathToFileURL(join(v1!.dir, 'index.mjs')).href)) as { handler: () => Promise<string> };
+    await expect(handler()).resolves.toBe('one');
+
+    // A change in a lazily imported source changes the hash; the same sources give the same one.
+    const entry = writeEntry('v1', 'uno');
+    const [changed, other] = synthWith({ A: entry, B: writeEntry('v2', 'two') });
+    expect(changed!.hash).not.toBe(v1!.hash);
+    expect(synthWith({ A: entry })[0]!.hash).toBe(changed!.hash);
+    // Two authorizers with different entries in one app each get their own bundle.
+    expect(other!.hash).not.toBe(changed!.hash);
   });
 });
 

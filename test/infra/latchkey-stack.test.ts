@@ -262,8 +262,9 @@ describe('tables and secret', () => {
 });
 
 describe('functions', () => {
-  it('authorizer: Node 22 arm64, 256 MB, 10 s, own log group, configured from props', () => {
+  it('authorizer: Node 22 arm64, 256 MB, 10 s, own log group, configured from props, no source maps at runtime', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       MemorySize: 256,
@@ -280,7 +281,6 @@ describe('functions', () => {
           REVOCATION_CHECK_S: '30',
           LOG_LEVEL: 'INFO',
           POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
-          NODE_OPTIONS: '--enable-source-maps',
         }),
       },
     });
@@ -292,6 +292,7 @@ describe('functions', () => {
       Environment: {
         Variables: Match.objectLike({
           POWERTOOLS_SERVICE_NAME: 'latchkey-tenants',
+          NODE_OPTIONS: '--enable-source-maps',
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
