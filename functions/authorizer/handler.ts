@@ -15,6 +15,7 @@ import { createAuthorizerHandler } from './create-handler.js';
 const config = loadAuthorizerConfig(process.env);
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', logLevel: config.logLevel as 'INFO' });
 const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
+verifier.jwks.prefetch();
 
 async function loadApiKeys() {
   const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([

@@ -38,9 +38,13 @@ export class JwksCache {
   readonly #fetch: HttpClient;
   #jwks = new Map<string, JWK>();
   readonly #imported = new Map<string, Promise<VerifyKey>>();
+  /** Keys whose import has finished, for the synchronous fast path. */
+  readonly #ready = new Map<string, VerifyKey>();
   #loadedAt = -Infinity;
   #lastAttemptAt = -Infinity;
   #lastFailureAt = -Infinity;
+  /** Whether the most recent completed fetch failed: only a fresh key set may say a kid does not exist. */
+  #lastFetchFailed = false;
   /** When an unknown kid last caused a fetch: the start of the cooldown. */
   #lastUnknownKidFetchAt = -Infinity;
   #inFlight: Promise<void> | undefined;
@@ -50,6 +54,25 @@ export class JwksCache {
   constructor(opts: JwksOptions) {
     this.#opts = opts;
     this.#fetch = opts.fetch ?? fetch;
+  }
+
+  /**
+   * Starts loading the key set without waiting: called during a Lambda's init phase, so the
+   * fetch overlaps the runtime's wait for the first event. A failure is retried by the first
+   * request (a set that was never loaded is always fetched again).
+   */
+  prefetch(): void {
+    if (this.#loadedAt === -Infinity && !this.#inFlight) this.#refresh().catch(() => undefined);
+  }
+
+  /**
+   * The key for a token header when it is known and imported, without a promise; `undefined`
+   * sends the caller to `getKey`. Saves an await on the hot path.
+   */
+  readyKey(kid: string | undefined, alg: string): VerifyKey | undefined {
+    if (kid === undefined || this.#opts.clock.now() - this.#loadedAt > this.#opts.maxAgeMs) return undefined;
+    const jwk = this.#jwks.get(kid);
+    return jwk && usable(jwk, alg) ? this.#ready.get(`${kid}\u0000${alg}`) : undefined;
   }
 
   /** Resolves the key for a token header; throws CredentialsError or UpstreamUnavailableError. */
@@ -79,7 +102,7 @@ export class JwksCache {
       await this.#refresh().catch(() => undefined);
     }
     // Only an up-to-date key set can say a kid does not exist; otherwise the key may exist.
-    if (this.#lastFailureAt >= this.#lastAttemptAt && this.#lastFailureAt > -Infinity) {
+    if (this.#lastFetchFailed) {
       const retryAfter = Math.max(1, (FAILURE_BACKOFF_MS - (this.#opts.clock.now() - this.#lastFailureAt)) / 1000);
       throw new UpstreamUnavailableError('ERR_JWKS_UNAVAILABLE', 'the issuer key set cannot be fetched', retryAfter);
     }
@@ -100,7 +123,10 @@ export class JwksCache {
     let key = this.#imported.get(id);
     if (!key) {
       key = importJWK(jwk, alg);
-      key.catch(() => this.#imported.delete(id));
+      key.then(
+        (k) => this.#ready.set(id, k),
+        () => this.#imported.delete(id),
+      );
       this.#imported.set(id, key);
     }
     return key;
@@ -140,11 +166,17 @@ export class JwksCache {
       }
       const removed = [...this.#jwks.keys()].filter((kid) => !next.has(kid));
       this.#jwks = next;
-      for (const id of [...this.#imported.keys()]) if (!next.has(id.split('\u0000')[0]!)) this.#imported.delete(id);
+      for (const id of [...this.#imported.keys()]) {
+        if (next.has(id.split('\u0000')[0]!)) continue;
+        this.#imported.delete(id);
+        this.#ready.delete(id);
+      }
       this.#loadedAt = this.#opts.clock.now();
+      this.#lastFetchFailed = false;
       if (removed.length > 0) this.#opts.onKeysRemoved?.(removed);
     } catch (err) {
       this.#lastFailureAt = this.#opts.clock.now();
+      this.#lastFetchFailed = true;
       throw err;
     }
   }

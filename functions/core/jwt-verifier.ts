@@ -67,6 +67,7 @@ export class JwtVerifier {
 
   /** Verifies a compact JWS access token; throws CredentialsError or UpstreamUnavailableError. */
   async verify(token: string, authMethod: AuthMethod = 'jwt'): Promise<VerifiedToken> {
+    if (token.length > this.#cfg.maxTokenBytes) throw invalid('ERR_JWT_TOO_LARGE', 'token is too large');
     const cacheKey = authMethod === 'jwt' ? createHash('sha256').update(token).digest('base64') : undefined;
     if (cacheKey !== undefined) {
       const hit = this.#verified.get(cacheKey);
@@ -76,7 +77,7 @@ export class JwtVerifier {
       }
     }
     const header = this.#checkStructure(token);
-    const key = await this.jwks.getKey(header.kid, header.alg);
+    const key = this.jwks.readyKey(header.kid, header.alg) ?? (await this.jwks.getKey(header.kid, header.alg));
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key, {
@@ -99,15 +100,21 @@ export class JwtVerifier {
     return verified;
   }
 
-  /** Refuses what should never reach signature verification (RFC 8725). */
+  /**
+   * Refuses what should never reach signature verification (RFC 8725). Only the header is
+   * decoded here; jose checks the encoding of payload and signature itself.
+   */
   #checkStructure(token: string): { alg: string; kid: string | undefined } {
-    if (token.length > this.#cfg.maxTokenBytes) throw invalid('ERR_JWT_TOO_LARGE', 'token is too large');
-    const parts = token.split('.');
-    if (parts.length === 5) throw invalid('ERR_JWE_NOT_ACCEPTED', 'encrypted tokens (JWE) are not accepted');
-    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) throw invalid('ERR_JWT_MALFORMED', 'token is not a compact JWS');
+    const first = token.indexOf('.');
+    const second = first < 0 ? -1 : token.indexOf('.', first + 1);
+    const third = second < 0 ? -1 : token.indexOf('.', second + 1);
+    if (third >= 0 && token.split('.').length === 5) throw invalid('ERR_JWE_NOT_ACCEPTED', 'encrypted tokens (JWE) are not accepted');
+    if (first <= 0 || second <= first + 1 || third >= 0 || second === token.length - 1) throw invalid('ERR_JWT_MALFORMED', 'token is not a compact JWS');
+    const encodedHeader = token.slice(0, first);
+    if (!SEGMENT.test(encodedHeader)) throw invalid('ERR_JWT_MALFORMED', 'token header is not base64url');
     let header: Record<string, unknown>;
     try {
-      header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+      header = JSON.parse(Buffer.from(encodedHeader, 'base64url').toString('utf8')) as Record<string, unknown>;
     } catch {
       throw invalid('ERR_JWT_MALFORMED', 'token header is not JSON');
     }

@@ -237,6 +237,19 @@ describe('key set handling', () => {
     expect(err).toBeInstanceOf(UpstreamUnavailableError);
   });
 
+  it('prefetches once, and a failed prefetch does not stop the first request from fetching', async () => {
+    verifier.jwks.prefetch();
+    verifier.jwks.prefetch();
+    await expect(verifier.verify(await sign())).resolves.toBeDefined();
+    expect(jwks.requests).toBe(1);
+    jwks.mode = 'down';
+    const v2 = new JwtVerifier({ config, clock });
+    v2.jwks.prefetch();
+    await new Promise((r) => setTimeout(r, 100));
+    jwks.mode = 'ok';
+    await expect(v2.verify(await sign())).resolves.toBeDefined();
+  });
+
   it('answers 503, not 401, when the key set was never reachable', async () => {
     jwks.mode = 'hang';
     verifier = new JwtVerifier({ config: { ...config, jwksTimeoutMs: 200 }, clock });
