@@ -4,7 +4,7 @@
  * already verified (keyed by a hash of the token, bounded, honouring `exp`) makes a repeated
  * token cost a hash and a map lookup instead of a signature check.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { principalFromClaims } from './claims.js';
 import type { Clock } from './clock.js';
@@ -68,7 +68,7 @@ export class JwtVerifier {
   /** Verifies a compact JWS access token; throws CredentialsError or UpstreamUnavailableError. */
   async verify(token: string, authMethod: AuthMethod = 'jwt'): Promise<VerifiedToken> {
     if (token.length > this.#cfg.maxTokenBytes) throw invalid('ERR_JWT_TOO_LARGE', 'token is too large');
-    const cacheKey = authMethod === 'jwt' ? createHash('sha256').update(token).digest('base64') : undefined;
+    const cacheKey = authMethod === 'jwt' ? hash('sha256', token, 'base64') : undefined;
     if (cacheKey !== undefined) {
       const hit = this.#verified.get(cacheKey);
       if (hit) {

@@ -5,12 +5,12 @@
  * machine secrets, so a fast hash is the right tool (a slow password hash would add
  * milliseconds per request and no security).
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes } from 'node:crypto';
 import type { ClientCredentials } from './api-key.js';
 
 /** Hex SHA-256 of the credentials, domain-separated from every other use of the secret. */
 export function credentialsCacheKey(creds: ClientCredentials): string {
-  return createHash('sha256').update(`latchkey/cache-key/v1\u0000${creds.clientId}\u0000${creds.clientSecret}`).digest('hex');
+  return hash('sha256', `latchkey/cache-key/v1\u0000${creds.clientId}\u0000${creds.clientSecret}`, 'hex');
 }
 
 function encryptionKey(creds: ClientCredentials): Buffer {
