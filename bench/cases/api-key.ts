@@ -15,30 +15,11 @@ import { loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/cor
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { silentLog } from '../../functions/core/log.js';
 import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
+import { counting, type Counter } from '../../test/support/counting.js';
 import type { SharedTokenCache } from '../../functions/core/token-cache.js';
 import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
 import type { BenchCase } from '../lib/stats.js';
-
-export interface Counter {
-  n: number;
-}
-
-/** Counts every call made to the shared cache (each is one DynamoDB request). */
-export function counting(inner: SharedTokenCache): { shared: SharedTokenCache; calls: Counter } {
-  const calls: Counter = { n: 0 };
-  const shared = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        calls.n++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { shared, calls };
-}
 
 export interface Container {
   handler: ReturnType<typeof createAuthorizerHandler>;

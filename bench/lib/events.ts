@@ -1,24 +1,8 @@
 /** API Gateway REST `REQUEST` authorizer events and answer checks. */
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 
-export const METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/GET/tenants/acme';
-
-export function restEvent(headers: Record<string, string>): APIGatewayRequestAuthorizerEvent {
-  return {
-    type: 'REQUEST',
-    methodArn: METHOD_ARN,
-    resource: '/tenants/{tenantId}',
-    path: '/tenants/acme',
-    httpMethod: 'GET',
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    pathParameters: { tenantId: 'acme' },
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    stageVariables: null,
-    requestContext: {} as APIGatewayRequestAuthorizerEvent['requestContext'],
-  };
-}
+export { METHOD_ARN, restEvent } from '../../test/support/events.js';
+import { restEvent } from '../../test/support/events.js';
 
 export const bearerEvent = (token: string) => restEvent({ Authorization: `Bearer ${token}` });
 export const basicEvent = (clientId: string, clientSecret: string) =>

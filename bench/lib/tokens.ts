@@ -3,8 +3,6 @@
  * node:crypto synchronously: thousands of distinct tokens are needed for first-seen cases.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 
 export const ISSUER = 'https://issuer.bench/';
@@ -64,27 +62,4 @@ export function splitToken(token: string): SplitToken {
   return { input: Buffer.from(token.slice(0, dot)), signature: Buffer.from(token.slice(dot + 1), 'base64url') };
 }
 
-export interface JwksServer {
-  uri: string;
-  requests: number;
-  close(): Promise<void>;
-}
-
-export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
-  const body = JSON.stringify({ keys });
-  const state = { requests: 0 };
-  const server = createServer((_req, res) => {
-    state.requests++;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    uri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
-}
+export { startJwksServer, type JwksServer } from '../../test/support/jwks-server.js';

@@ -20,6 +20,7 @@ import type { SharedTokenCache } from '../../functions/core/token-cache.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
+import { counting } from '../support/counting.js';
 import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
@@ -28,22 +29,6 @@ let idp: Idp;
 let table: string;
 let config: AuthorizerConfig;
 let clock: ManualClock;
-
-/** Counts calls to the shared cache, so tests can say how many DynamoDB requests a path makes. */
-function counting(inner: SharedTokenCache) {
-  const calls = { n: 0 };
-  const wrapped = new Proxy(inner, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        calls.n++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { shared: wrapped, calls };
-}
 
 /** One simulated Lambda container: its own memory caches, the shared table. */
 function container(opts: { shared?: SharedTokenCache | null } = {}) {
