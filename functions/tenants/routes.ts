@@ -15,7 +15,7 @@ import type { ClientRevocations } from '../core/token-cache.js';
 import { credentialsCacheKey } from '../core/token-crypto.js';
 import { TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type ApiResponse, type Route } from '../http/api-handler.js';
-import { actingTenant, requirePermission } from '../http/guards.js';
+import { actingTenant, activeTenant, requirePermission } from '../http/guards.js';
 import { badRequest, conflict, notFound } from '../http/problem.js';
 
 export interface TenantRoutesDeps {
@@ -70,13 +70,6 @@ function publicKey(k: ApiKeyRecord, lastUsedAt: number | undefined) {
 }
 
 export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
-  async function activeTenant(tenantId: string): Promise<Tenant> {
-    const tenant = await d.store.getTenant(tenantId);
-    if (!tenant) throw notFound('the tenant');
-    if (tenant.status !== 'active') throw conflict('the tenant is disabled');
-    return tenant;
-  }
-
   async function flush(): Promise<void> {
     if (!d.flushAuthorizerCache) return;
     // The authorizer's own bound still holds if this fails; say so in the log and go on.
@@ -203,7 +196,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
         const body = parse(createKeyBody, req.body);
-        await activeTenant(tenantId);
+        await activeTenant(d.store, tenantId);
         return issue(req, tenantId, body);
       },
     },
@@ -225,7 +218,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       async handle(req) {
         requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
-        await activeTenant(tenantId);
+        await activeTenant(d.store, tenantId);
         const key = await d.store.getKey(tenantId, req.path.keyId ?? '');
         if (!key) throw notFound('the API key');
         if (key.status !== 'active') throw conflict('the API key is revoked');

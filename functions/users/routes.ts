@@ -10,8 +10,8 @@ import type { Log } from '../core/log.js';
 import { TENANT_ROLES } from '../core/permissions.js';
 import type { TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
-import { actingTenant, requirePermission } from '../http/guards.js';
-import { badRequest, conflict, notFound } from '../http/problem.js';
+import { actingTenant, activeTenant, requirePermission } from '../http/guards.js';
+import { badRequest, notFound } from '../http/problem.js';
 
 export interface UserRoutesDeps {
   store: TenantStore;
@@ -62,12 +62,6 @@ const publicUser = (u: IdpUser) => ({
 });
 
 export function createUserRoutes(d: UserRoutesDeps): Route[] {
-  async function activeTenant(tenantId: string): Promise<void> {
-    const tenant = await d.store.getTenant(tenantId);
-    if (!tenant) throw notFound('the tenant');
-    if (tenant.status !== 'active') throw conflict('the tenant is disabled');
-  }
-
   /** The user, if it belongs to the tenant; 404 otherwise, so other tenants' users stay invisible. */
   async function ownUser(req: ApiRequest, tenantId: string): Promise<IdpUser> {
     const userId = req.path.userId ?? '';
@@ -97,7 +91,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         const tenantId = targetTenant(req);
         refuseProtected(req.body);
         const body = parse(createUserBody, req.body);
-        await activeTenant(tenantId);
+        await activeTenant(d.store, tenantId);
         const user = await (await d.idp()).createUser({ tenantId, email: body.email, name: body.name, password: body.password, roles: body.roles });
         d.log.info('user created', { tenantId, userId: user.userId, by: req.caller.subject });
         return { status: 201, headers: { Location: `/users/${encodeURIComponent(user.userId)}` }, body: publicUser(user) };
