@@ -85,12 +85,13 @@ describe('the local stack', () => {
     expect(revoked.status).toBe(204);
     const started = Date.now();
     let status = 200;
-    while (status === 200 && Date.now() - started < (REVOCATION_CHECK_S + 5) * 1000) {
+    while (status === 200 && Date.now() - started < (REVOCATION_CHECK_S + 10) * 1000) {
       status = (await get('/me', { 'X-Api-Key': apiKey })).status;
       if (status === 200) await new Promise((r) => setTimeout(r, 250));
     }
     expect(status).toBe(401);
-    expect(Date.now() - started).toBeLessThanOrEqual((REVOCATION_CHECK_S + 2) * 1000);
+    // The bound plus slack for request latency on a loaded machine.
+    expect(Date.now() - started).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);
   });
 
   it('answers 503 with Retry-After for new keys while the identity provider is down, and keeps cached keys working', async () => {
