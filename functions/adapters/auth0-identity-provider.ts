@@ -19,6 +19,7 @@ import { AuthApiError, FetchError, ManagementApiError, ManagementClient, Require
 import { UpstreamUnavailableError } from '../core/errors.js';
 import {
   IdentityProviderError,
+  identityProviderErrorFor,
   type CreateMachineClientInput,
   type CreateUserInput,
   type IdentityProvider,
@@ -195,12 +196,8 @@ function mapError(operation: string, err: unknown): Error {
       cause: err,
     });
   }
-  if (status === 404) return new IdentityProviderError('ERR_IDP_NOT_FOUND', message, status, { cause: err });
-  if (status === 409) return new IdentityProviderError('ERR_IDP_CONFLICT', message, status, { cause: err });
   // 401: Auth0 refused Latchkey's own credentials or token; 403: the M2M app lacks a scope.
-  // Both are Latchkey's misconfiguration, never the caller's fault.
-  if (status === 401 || status === 403) return new IdentityProviderError('ERR_IDP_FORBIDDEN', message, status, { cause: err });
-  return new IdentityProviderError('ERR_IDP_INVALID', message, status, { cause: err });
+  return identityProviderErrorFor(status, message, { cause: err });
 }
 
 const isNotFound = (err: unknown) => err instanceof IdentityProviderError && err.code === 'ERR_IDP_NOT_FOUND';

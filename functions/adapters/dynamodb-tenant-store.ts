@@ -6,7 +6,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from './dynamodb-token-cache.js';
-import { TenantExistsError, type ApiKeyRecord, type Page, type Tenant, type TenantStore } from '../core/tenant-store.js';
+import { InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Page, type Tenant, type TenantStore } from '../core/tenant-store.js';
 
 const tenantPk = (id: string) => `tenant#${id}`;
 
@@ -159,8 +159,8 @@ function encodeCursor(key: Record<string, unknown> | undefined): string | undefi
   return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 }
 
-/** Only cursors of the shape this store hands out are accepted; anything else starts over is refused. */
-export function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+/** Only cursors of the shape this store hands out are accepted; anything else is refused. */
+function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
   if (cursor === undefined) return undefined;
   let v: unknown;
   try {
@@ -174,11 +174,4 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
     throw new InvalidCursorError();
   }
   return o;
-}
-
-export class InvalidCursorError extends Error {
-  readonly code = 'ERR_INVALID_CURSOR';
-  constructor() {
-    super('the cursor is not valid');
-  }
 }

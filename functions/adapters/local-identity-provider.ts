@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { UpstreamUnavailableError } from '../core/errors.js';
 import {
-  IdentityProviderError,
+  identityProviderErrorFor,
   type CreateMachineClientInput,
   type CreateUserInput,
   type IdentityProvider,
@@ -144,12 +144,9 @@ export class LocalIdentityProvider implements IdentityProvider {
   }
 }
 
-function refusal(status: number, json: Record<string, unknown> | undefined): IdentityProviderError {
+function refusal(status: number, json: Record<string, unknown> | undefined) {
   const message = typeof json?.message === 'string' ? json.message : typeof json?.error_description === 'string' ? json.error_description : `answered ${status}`;
-  if (status === 404) return new IdentityProviderError('ERR_IDP_NOT_FOUND', message, status);
-  if (status === 409) return new IdentityProviderError('ERR_IDP_CONFLICT', message, status);
-  if (status === 400) return new IdentityProviderError('ERR_IDP_INVALID', message, status);
-  return new IdentityProviderError('ERR_IDP_FORBIDDEN', message, status);
+  return identityProviderErrorFor(status, message);
 }
 
 function toUser(json: Record<string, unknown> | undefined): IdpUser {

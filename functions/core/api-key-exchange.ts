@@ -28,12 +28,11 @@ import type { Log } from './log.js';
 import { LruCache } from './lru.js';
 import type { Principal } from './principal.js';
 import { credentialsCacheKey, openToken, sealToken } from './token-crypto.js';
-import { ACTIVE_CLIENT, isStale, type ClientState, type SharedTokenCache, type SharedTokenEntry, type TokenEndpoint } from './token-cache.js';
+import { isStale, type ClientState, type SharedTokenCache, type SharedTokenEntry, type TokenEndpoint } from './token-cache.js';
 
 interface MemoryToken {
   kind: 'token';
   principal: Principal;
-  clientId: string;
   exchangedAt: number;
   /** Epoch ms. */
   expiresAtMs: number;
@@ -58,12 +57,10 @@ export interface ApiKeyExchangeDeps {
   log: Log;
 }
 
-/** Counters for tests and benchmarks. */
+/** Counters for benchmarks. */
 export interface ApiKeyStats {
-  memoryHits: number;
-  sharedReads: number;
+  /** Level-1 entries re-confirmed against the client's revocation state. */
   checkIns: number;
-  exchanges: number;
 }
 
 const POLL_MS = 50;
@@ -75,7 +72,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #d: ApiKeyExchangeDeps;
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
   readonly #inFlight = new Map<string, Promise<Principal>>();
-  readonly stats: ApiKeyStats = { memoryHits: 0, sharedReads: 0, checkIns: 0, exchanges: 0 };
+  readonly stats: ApiKeyStats = { checkIns: 0 };
 
   constructor(deps: ApiKeyExchangeDeps) {
     this.#d = deps;
@@ -97,10 +94,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       this.#memory.delete(key);
     } else if (hit) {
       if (now < hit.refreshAtMs) {
-        if (now - hit.checkedAt < this.#d.config.revocationCheckS * 1000) {
-          this.stats.memoryHits++;
-          return hit.principal;
-        }
+        if (now - hit.checkedAt < this.#d.config.revocationCheckS * 1000) return hit.principal;
         return this.#once(`check:${key}`, () => this.#revalidate(key, creds, hit));
       }
       if (now < hit.expiresAtMs) current = hit;
@@ -131,12 +125,9 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       }
     }
     if (state === undefined) return this.#exchange(key, creds, undefined, hit);
+    if (state.revoked) this.#refuseRevoked(key);
     if (isStale(state, hit.exchangedAt)) {
       this.#memory.delete(key);
-      if (state.revoked) {
-        this.#memory.set(key, { kind: 'invalid', until: this.#d.clock.now() + NEGATIVE_AFTER_REVOCATION_MS });
-        throw rejected('ERR_API_KEY_REVOKED');
-      }
       return this.#slowPath(key, creds, undefined);
     }
     hit.checkedAt = this.#d.clock.now();
@@ -146,19 +137,13 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
   async #slowPath(key: string, creds: ClientCredentials, current: MemoryToken | undefined): Promise<Principal> {
     const shared = this.#d.shared;
     if (!shared) return this.#exchange(key, creds, undefined, current);
-    let client: ClientState = ACTIVE_CLIENT;
     try {
-      const found = await this.#readShared(key, creds);
-      if (found.principal) return found.principal;
-      client = found.client;
+      const cached = await this.#readShared(key, creds);
+      if (cached) return cached;
     } catch (err) {
       if (err instanceof CredentialsError) throw err;
       this.#d.log.warn('token cache unreachable; exchanging directly', { clientId: creds.clientId, error: String(err) });
       return this.#exchange(key, creds, undefined, current);
-    }
-    if (client.revoked) {
-      this.#memory.set(key, { kind: 'invalid', until: this.#d.clock.now() + NEGATIVE_AFTER_REVOCATION_MS });
-      throw rejected('ERR_API_KEY_REVOKED');
     }
     const holder = randomUUID();
     for (let round = 0; round < 2; round++) {
@@ -183,10 +168,10 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     return this.#exchange(key, creds, shared, current);
   }
 
-  /** Level 2: a usable token becomes a level-1 entry; a negative entry refuses. */
-  async #readShared(key: string, creds: ClientCredentials): Promise<{ principal?: Principal; client: ClientState }> {
-    this.stats.sharedReads++;
+  /** Level 2: a usable token becomes a level-1 entry; a negative entry or a revoked client refuses. */
+  async #readShared(key: string, creds: ClientCredentials): Promise<Principal | undefined> {
     const { entry, client } = await this.#d.shared!.read(key, creds.clientId);
+    if (client.revoked) this.#refuseRevoked(key);
     const now = this.#d.clock.now();
     if (entry?.kind === 'invalid' && now < entry.until) {
       this.#memory.set(key, { kind: 'invalid', until: entry.until });
@@ -196,11 +181,17 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       const token = openToken(creds, key, entry.sealed);
       if (token !== undefined) {
         const principal = principalFromClaims(decodeJwt(token), this.#d.jwtConfig, 'api_key');
-        this.#remember(key, creds.clientId, principal, entry.exchangedAt, entry.expiresAt * 1000);
-        return { principal, client };
+        this.#remember(key, principal, entry.exchangedAt, entry.expiresAt * 1000);
+        return principal;
       }
     }
-    return { client };
+    return undefined;
+  }
+
+  /** A revoked client: refuse, and remember it briefly so a burst of retries stays local. */
+  #refuseRevoked(key: string): never {
+    this.#memory.set(key, { kind: 'invalid', until: this.#d.clock.now() + NEGATIVE_AFTER_REVOCATION_MS });
+    throw rejected('ERR_API_KEY_REVOKED');
   }
 
   async #awaitPeer(key: string, creds: ClientCredentials): Promise<Principal | undefined> {
@@ -208,9 +199,8 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     for (let i = 0; i < polls; i++) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       try {
-        const found = await this.#readShared(key, creds);
-        if (found.principal) return found.principal;
-        if (found.client.revoked) throw rejected('ERR_API_KEY_REVOKED');
+        const cached = await this.#readShared(key, creds);
+        if (cached) return cached;
       } catch (err) {
         if (err instanceof CredentialsError) throw err;
         return undefined;
@@ -221,7 +211,6 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
 
   async #exchange(key: string, creds: ClientCredentials, shared: SharedTokenCache | undefined, current: MemoryToken | undefined): Promise<Principal> {
     const startedAt = this.#d.clock.now();
-    this.stats.exchanges++;
     let exchanged;
     try {
       exchanged = await this.#d.tokenEndpoint.exchange(creds);
@@ -261,15 +250,14 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
         shared.checkIn(creds.clientId, this.#d.clock.now()).catch(() => undefined),
       ]);
     }
-    this.#remember(key, creds.clientId, principal, startedAt, exp * 1000);
+    this.#remember(key, principal, startedAt, exp * 1000);
     return principal;
   }
 
-  #remember(key: string, clientId: string, principal: Principal, exchangedAt: number, expiresAtMs: number): void {
+  #remember(key: string, principal: Principal, exchangedAt: number, expiresAtMs: number): void {
     this.#memory.set(key, {
       kind: 'token',
       principal,
-      clientId,
       exchangedAt,
       expiresAtMs,
       refreshAtMs: this.#refreshAt(exchangedAt, expiresAtMs),

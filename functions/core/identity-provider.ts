@@ -97,3 +97,14 @@ export class IdentityProviderError extends LatchkeyError {
     this.status = status;
   }
 }
+
+/**
+ * What a provider's 4xx answer means: 404 not found, 409 conflict, 401/403 the provider refused
+ * Latchkey's own credentials or scopes (our misconfiguration, never the caller's fault), any
+ * other 4xx an invalid request.
+ */
+export function identityProviderErrorFor(status: number, message: string, options?: { cause?: unknown }): IdentityProviderError {
+  const code: IdentityProviderErrorCode =
+    status === 404 ? 'ERR_IDP_NOT_FOUND' : status === 409 ? 'ERR_IDP_CONFLICT' : status === 401 || status === 403 ? 'ERR_IDP_FORBIDDEN' : 'ERR_IDP_INVALID';
+  return new IdentityProviderError(code, message, status, options);
+}

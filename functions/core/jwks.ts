@@ -36,10 +36,10 @@ const MAX_JWKS_BYTES = 256 * 1024;
 export class JwksCache {
   readonly #opts: JwksOptions;
   readonly #fetch: HttpClient;
+  /** The key set by `kid` (keys without one get an internal id). */
   #jwks = new Map<string, JWK>();
-  readonly #imported = new Map<string, Promise<VerifyKey>>();
-  /** Keys whose import has finished, for the synchronous fast path. */
-  readonly #ready = new Map<string, VerifyKey>();
+  /** Imported keys by `<set id>\0<alg>`: the pending import, and the key once it is done (for the fast path). */
+  readonly #imported = new Map<string, { pending: Promise<VerifyKey>; key?: VerifyKey }>();
   #loadedAt = -Infinity;
   #lastAttemptAt = -Infinity;
   #lastFailureAt = -Infinity;
@@ -71,8 +71,8 @@ export class JwksCache {
    */
   readyKey(kid: string | undefined, alg: string): VerifyKey | undefined {
     if (kid === undefined || this.#opts.clock.now() - this.#loadedAt > this.#opts.maxAgeMs) return undefined;
-    const jwk = this.#jwks.get(kid);
-    return jwk && usable(jwk, alg) ? this.#ready.get(`${kid}\u0000${alg}`) : undefined;
+    const id = this.#find(kid, alg);
+    return id === undefined ? undefined : this.#imported.get(`${id}\u0000${alg}`)?.key;
   }
 
   /** Resolves the key for a token header; throws CredentialsError or UpstreamUnavailableError. */
@@ -82,13 +82,13 @@ export class JwksCache {
       // Stale but usable: refresh without making this request wait or fail.
       this.#refresh().catch(() => undefined);
     }
-    let jwk = this.#find(kid, alg);
-    if (!jwk) {
+    let id = this.#find(kid, alg);
+    if (id === undefined) {
       await this.#refreshForUnknownKid(now);
-      jwk = this.#find(kid, alg);
-      if (!jwk) throw new CredentialsError('ERR_JWKS_NO_MATCHING_KEY', 'no key in the issuer key set matches the token');
+      id = this.#find(kid, alg);
+      if (id === undefined) throw new CredentialsError('ERR_JWKS_NO_MATCHING_KEY', 'no key in the issuer key set matches the token');
     }
-    return this.#import(jwk, alg);
+    return this.#import(id, alg);
   }
 
   async #refreshForUnknownKid(now: number): Promise<void> {
@@ -108,28 +108,30 @@ export class JwksCache {
     }
   }
 
-  #find(kid: string | undefined, alg: string): JWK | undefined {
+  /** The set id of the key that can verify this header, if any. */
+  #find(kid: string | undefined, alg: string): string | undefined {
     if (kid !== undefined) {
       const jwk = this.#jwks.get(kid);
-      return jwk && usable(jwk, alg) ? jwk : undefined;
+      return jwk && usable(jwk, alg) ? kid : undefined;
     }
     // No kid: acceptable only when exactly one key could have signed it.
-    const candidates = [...this.#jwks.values()].filter((k) => usable(k, alg));
-    return candidates.length === 1 ? candidates[0] : undefined;
+    const candidates = [...this.#jwks].filter(([, k]) => usable(k, alg));
+    return candidates.length === 1 ? candidates[0]![0] : undefined;
   }
 
-  #import(jwk: JWK, alg: string): Promise<VerifyKey> {
-    const id = `${jwk.kid ?? ''}\u0000${alg}`;
-    let key = this.#imported.get(id);
-    if (!key) {
-      key = importJWK(jwk, alg);
-      key.then(
-        (k) => this.#ready.set(id, k),
-        () => this.#imported.delete(id),
+  #import(id: string, alg: string): Promise<VerifyKey> {
+    const importId = `${id}\u0000${alg}`;
+    let entry = this.#imported.get(importId);
+    if (!entry) {
+      const imported: { pending: Promise<VerifyKey>; key?: VerifyKey } = { pending: importJWK(this.#jwks.get(id)!, alg) };
+      imported.pending.then(
+        (k) => (imported.key = k),
+        () => this.#imported.delete(importId),
       );
-      this.#imported.set(id, key);
+      this.#imported.set(importId, imported);
+      entry = imported;
     }
-    return key;
+    return entry.pending;
   }
 
   #refresh(): Promise<void> {
@@ -164,12 +166,13 @@ export class JwksCache {
         if ('d' in jwk) continue; // never accept private material as a verification key
         next.set(typeof jwk.kid === 'string' ? jwk.kid : `\u0000anon${anonymous++}`, jwk);
       }
-      const removed = [...this.#jwks.keys()].filter((kid) => !next.has(kid));
+      const previous = this.#jwks;
+      const removed = [...previous.keys()].filter((kid) => !next.has(kid));
       this.#jwks = next;
-      for (const id of [...this.#imported.keys()]) {
-        if (next.has(id.split('\u0000')[0]!)) continue;
-        this.#imported.delete(id);
-        this.#ready.delete(id);
+      // An import stays valid only while its id still names the same key.
+      for (const importId of [...this.#imported.keys()]) {
+        const id = importId.slice(0, importId.lastIndexOf('\u0000'));
+        if (!next.has(id) || JSON.stringify(next.get(id)) !== JSON.stringify(previous.get(id))) this.#imported.delete(importId);
       }
       this.#loadedAt = this.#opts.clock.now();
       this.#lastFetchFailed = false;

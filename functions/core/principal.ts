@@ -46,8 +46,11 @@ export function toAuthorizerContext(p: Principal): AuthorizerContext {
 const splitList = (value: unknown, sep: RegExp): string[] =>
   typeof value === 'string' && value.length > 0 ? value.split(sep).filter((s) => s.length > 0) : [];
 
-/** The inverse of `toAuthorizerContext`, for handlers: reads only the documented keys. */
-export function fromAuthorizerContext(ctx: Record<string, unknown> | null | undefined, principalId?: string): Principal | undefined {
+/**
+ * The inverse of `toAuthorizerContext`, for handlers: reads only the documented keys plus the
+ * `principalId` API Gateway adds beside them.
+ */
+export function fromAuthorizerContext(ctx: Record<string, unknown> | null | undefined): Principal | undefined {
   if (!ctx) return undefined;
   const str = (k: string): string | undefined => {
     const v = ctx[k];
@@ -58,13 +61,14 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
   const authMethod = str('authMethod');
   if (authMethod !== 'jwt' && authMethod !== 'api_key') return undefined;
   return {
-    subject: principalId ?? str('principalId') ?? str('userId') ?? str('clientId') ?? '',
+    subject: str('principalId') ?? str('userId') ?? str('clientId') ?? '',
     tenantId: str('tenantId'),
     userId: str('userId'),
     clientId: str('clientId'),
     roles: splitList(ctx.roles, /,/),
     scopes: splitList(ctx.scopes, / +/),
     authMethod,
-    expiresAt: Number(str('expiresAt') ?? 0),
+    // The context carries no expiry: the gateway only invokes handlers for a current decision.
+    expiresAt: 0,
   };
 }

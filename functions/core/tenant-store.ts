@@ -38,6 +38,7 @@ export interface TenantStore {
   /** Throws `TenantExistsError` when the id is taken. */
   createTenant(t: Tenant): Promise<void>;
   getTenant(tenantId: string): Promise<Tenant | undefined>;
+  /** Throws `InvalidCursorError` for a cursor this store did not hand out. */
   listTenants(limit: number, cursor: string | undefined): Promise<Page<Tenant>>;
   updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status'>>, updatedAt: string): Promise<Tenant | undefined>;
   putKey(k: ApiKeyRecord): Promise<void>;
@@ -50,4 +51,11 @@ export interface TenantStore {
 
 export class TenantExistsError extends Error {
   readonly code = 'ERR_TENANT_EXISTS';
+}
+
+export class InvalidCursorError extends Error {
+  readonly code = 'ERR_INVALID_CURSOR';
+  constructor() {
+    super('the cursor is not valid');
+  }
 }

@@ -6,7 +6,8 @@
 import middy from '@middy/core';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { ZodError, type ZodType } from 'zod';
+import type { ZodType } from 'zod';
+import { headerValues } from '../core/credentials.js';
 import { UpstreamUnavailableError } from '../core/errors.js';
 import { IdentityProviderError } from '../core/identity-provider.js';
 import type { Log } from '../core/log.js';
@@ -54,11 +55,7 @@ export function parse<T>(schema: ZodType<T>, value: unknown, what = 'request bod
   throw badRequest(`the ${what} is not valid`, r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
 }
 
-function header(event: APIGatewayProxyEvent, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === lower && v !== undefined) return v;
-  return undefined;
-}
+const header = (event: APIGatewayProxyEvent, name: string): string | undefined => headerValues(event, name)[0];
 
 function readBody(event: APIGatewayProxyEvent): unknown {
   if (event.body === null || event.body === undefined || event.body === '') return undefined;
@@ -108,7 +105,6 @@ export function problemMiddleware(log: Log): MiddlewareObj<APIGatewayProxyEvent,
 
 function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
-  if (err instanceof ZodError) return badRequest('the request is not valid');
   if (err instanceof UpstreamUnavailableError) return unavailable(err.retryAfterS);
   if (err instanceof IdentityProviderError) {
     if (err.code === 'ERR_IDP_NOT_FOUND') return notFound('the resource');
@@ -137,7 +133,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       throw notFound(`${event.resource}`);
     }
     const ctx = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
-    const caller = fromAuthorizerContext(ctx, typeof ctx?.principalId === 'string' ? ctx.principalId : undefined);
+    const caller = fromAuthorizerContext(ctx);
     // The gateway only invokes us after the authorizer allowed the request; a missing context is a wiring fault.
     if (!caller) throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'no authorizer context');
     const res = await route.handle({

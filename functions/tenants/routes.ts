@@ -13,7 +13,7 @@ import { grantableScopes } from '../core/permissions.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
 import type { ClientRevocations } from '../core/token-cache.js';
 import { credentialsCacheKey } from '../core/token-crypto.js';
-import { TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
+import { InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type ApiResponse, type Route } from '../http/api-handler.js';
 import { actingTenant, activeTenant, requirePermission } from '../http/guards.js';
 import { badRequest, conflict, notFound } from '../http/problem.js';
@@ -42,7 +42,6 @@ const patchTenantBody = z
   .refine((b) => b.name !== undefined || b.status !== undefined, 'name or status is required');
 const createKeyBody = z.strictObject({ name: NAME, scopes: z.array(SCOPE).max(50).default([]) });
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
-
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
@@ -146,7 +145,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         try {
           page = await d.store.listTenants(q.limit, q.cursor);
         } catch (err) {
-          if ((err as { code?: string }).code === 'ERR_INVALID_CURSOR') throw badRequest('the cursor is not valid');
+          if (err instanceof InvalidCursorError) throw badRequest('the cursor is not valid');
           throw err;
         }
         return { status: 200, body: { items: page.items, nextCursor: page.cursor ?? null } };

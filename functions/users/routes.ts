@@ -40,7 +40,6 @@ const listQuery = z.strictObject({
 });
 const USER_ID = /^[\x21-\x7e]{1,256}$/;
 
-
 function refuseProtected(body: unknown): void {
   if (typeof body !== 'object' || body === null) return;
   const named = PROTECTED_FIELDS.filter((f) => Object.hasOwn(body, f));

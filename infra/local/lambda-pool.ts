@@ -35,8 +35,6 @@ export class LambdaPool {
   readonly #envs: Environment[] = [];
   readonly #waiting: (() => void)[] = [];
   #closed = false;
-  /** Cold starts so far. */
-  coldStarts = 0;
 
   constructor(o: LambdaPoolOptions) {
     this.#o = o;
@@ -98,7 +96,6 @@ export class LambdaPool {
   }
 
   #spawn(): Environment {
-    this.coldStarts++;
     const child = fork(RUNNER, [], {
       env: {
         ...this.#o.env,

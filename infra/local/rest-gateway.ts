@@ -35,7 +35,6 @@ export interface RestGatewayOptions {
 export interface RestGateway {
   url: string;
   port: number;
-  flushAuthorizerCache(): void;
   close(): Promise<void>;
 }
 
@@ -80,29 +79,40 @@ interface Request {
   startedAt: number;
 }
 
-function matchRoute(methods: MethodModel[], method: string, path: string): { m: MethodModel; params: Record<string, string> } | undefined {
+/**
+ * Matches a request path against a resource template (`/users/{userId}`): the decoded path
+ * parameters and a score (literal parts count double), or undefined.
+ */
+export function matchTemplate(template: string, path: string): { params: Record<string, string>; score: number } | undefined {
   const parts = path.split('/').filter(Boolean);
+  const tpl = template.split('/').filter(Boolean);
+  if (tpl.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  let score = 0;
+  for (let i = 0; i < tpl.length; i++) {
+    const t = tpl[i]!;
+    const part = parts[i]!;
+    if (t.startsWith('{') && t.endsWith('}')) {
+      try {
+        params[t.slice(1, -1)] = decodeURIComponent(part);
+      } catch {
+        return undefined;
+      }
+    } else if (t === part) score += 2;
+    else return undefined;
+  }
+  return { params, score };
+}
+
+/** The method for a request: literal path parts win over parameters, an exact method over ANY. */
+function matchRoute(methods: MethodModel[], method: string, path: string): { m: MethodModel; params: Record<string, string> } | undefined {
   let best: { m: MethodModel; params: Record<string, string>; score: number } | undefined;
   for (const m of methods) {
     if (m.httpMethod !== method && m.httpMethod !== 'ANY') continue;
-    const tpl = m.resourcePath.split('/').filter(Boolean);
-    if (tpl.length !== parts.length) continue;
-    const params: Record<string, string> = {};
-    let score = 0;
-    let ok = true;
-    tpl.forEach((t, i) => {
-      const part = parts[i]!;
-      if (t.startsWith('{') && t.endsWith('}')) {
-        try {
-          params[t.slice(1, -1)] = decodeURIComponent(part);
-        } catch {
-          ok = false;
-        }
-      } else if (t === part) score += 2;
-      else ok = false;
-    });
-    if (m.httpMethod === method) score += 1;
-    if (ok && (!best || score > best.score)) best = { m, params, score };
+    const match = matchTemplate(m.resourcePath, path);
+    if (!match) continue;
+    const score = match.score + (m.httpMethod === method ? 1 : 0);
+    if (!best || score > best.score) best = { m, params: match.params, score };
   }
   return best && { m: best.m, params: best.params };
 }
@@ -339,7 +349,6 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
   return {
     url: `http://${o.host ?? '127.0.0.1'}:${port}/${api.stageName}`,
     port,
-    flushAuthorizerCache: () => cache.clear(),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayAuthorizerResult, APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { AuthorizerEvent, AuthorizerResult } from '../../functions/authorizer/create-handler.js';
+import { matchTemplate } from '../../infra/local/rest-gateway.js';
 
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
@@ -20,12 +21,9 @@ export interface Harness {
 }
 
 function matchResource(resources: string[], path: string): { resource: string; params: Record<string, string> } | undefined {
-  const parts = path.split('/').filter(Boolean);
   for (const resource of resources) {
-    const tpl = resource.split('/').filter(Boolean);
-    if (tpl.length !== parts.length) continue;
-    const params: Record<string, string> = {};
-    if (tpl.every((t, i) => (t.startsWith('{') ? ((params[t.slice(1, -1)] = decodeURIComponent(parts[i]!)), true) : t === parts[i]))) return { resource, params };
+    const match = matchTemplate(resource, path);
+    if (match) return { resource, params: match.params };
   }
   return undefined;
 }
