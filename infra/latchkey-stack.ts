@@ -222,6 +222,7 @@ export class LatchkeyStack extends Stack {
       environment: {
         ...service('latchkey-users'),
         TENANTS_TABLE: this.tenantsTable.tableName,
+        TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
         IDEMPOTENCY_TABLE: this.idempotencyTable.tableName,
         AUTH0_SECRET_ID: secretId,
         IDP: 'auth0',
@@ -296,6 +297,14 @@ export class LatchkeyStack extends Stack {
     );
 
     users.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.tenantsTable.tableArn] }));
+    // Blocks, deletions and role changes: the users' principal state, nothing else of the token cache.
+    users.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [this.authorizer.tokenCacheTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['user#*'] } },
+      }),
+    );
     users.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
     this.managementSecret.grantRead(users);
   }

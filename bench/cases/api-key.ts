@@ -112,7 +112,7 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
   const single = restEvent({ 'X-Api-Key': formatApiKey(f.config.apiKey.keyPrefix, key!) });
   assertAllow(await c.handler(basic));
   const snap = networkSnapshot(f, () => c.dynamoCalls.n);
-  const checkIns0 = c.exchange.stats.checkIns;
+  const checkIns0 = c.exchange.stats.useRecords;
   let requests = 0;
   return {
     cases: [
@@ -132,7 +132,7 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
       },
     ],
     counts: () => ({ requests, ...snap() }),
-    revalidations: () => c.exchange.stats.checkIns - checkIns0,
+    revalidations: () => c.exchange.stats.useRecords - checkIns0,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from './dynamodb-token-cache.js';
-import { InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Page, type Tenant, type TenantStore } from '../core/tenant-store.js';
+import { ConcurrentChangeError, InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Page, type RotationRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 
 const tenantPk = (id: string) => `tenant#${id}`;
 
@@ -109,14 +109,42 @@ export class DynamoDbTenantStore implements TenantStore {
     return items;
   }
 
-  async recordRotation(tenantId: string, keyId: string, cacheKey: string, at: string): Promise<void> {
+  async recordRotation(tenantId: string, keyId: string, r: RotationRecord): Promise<void> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: tenantPk(tenantId), sk: `key#${keyId}` },
+          UpdateExpression:
+            'SET rotatedAt = :at, clientId = :client, cacheKeys = list_append(if_not_exists(cacheKeys, :empty), :k), retiring = list_append(if_not_exists(retiring, :empty), :r)',
+          // Two rotations racing: only the one that saw the current client records its successor.
+          ConditionExpression: 'attribute_exists(pk) AND clientId = :previous',
+          ExpressionAttributeValues: {
+            ':at': r.at,
+            ':client': r.clientId,
+            ':previous': r.previousClientId,
+            ':k': [r.cacheKey],
+            ':r': [{ clientId: r.previousClientId, retireAt: r.retireAt }],
+            ':empty': [],
+          },
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') throw new ConcurrentChangeError();
+      throw err;
+    }
+  }
+
+  async removeRetiring(tenantId: string, keyId: string, clientIds: string[]): Promise<void> {
+    const key = await this.getKey(tenantId, keyId);
+    if (!key) return;
+    const keep = key.retiring.filter((r) => !clientIds.includes(r.clientId));
     await this.#db.send(
       new UpdateCommand({
         TableName: this.#table,
         Key: { pk: tenantPk(tenantId), sk: `key#${keyId}` },
-        UpdateExpression: 'SET rotatedAt = :at, cacheKeys = list_append(if_not_exists(cacheKeys, :empty), :k)',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':at': at, ':k': [cacheKey], ':empty': [] },
+        UpdateExpression: 'SET retiring = :keep',
+        ExpressionAttributeValues: { ':keep': keep },
       }),
     );
   }
@@ -152,6 +180,13 @@ function toKey(i: Record<string, unknown>): ApiKeyRecord {
     rotatedAt: typeof i.rotatedAt === 'string' ? i.rotatedAt : undefined,
     revokedAt: typeof i.revokedAt === 'string' ? i.revokedAt : undefined,
     cacheKeys: Array.isArray(i.cacheKeys) ? i.cacheKeys.map(String) : [],
+    // Records written before rotation by successor clients have none.
+    retiring: Array.isArray(i.retiring)
+      ? i.retiring.flatMap((r: unknown) => {
+          const o = r as { clientId?: unknown; retireAt?: unknown };
+          return typeof o?.clientId === 'string' && typeof o.retireAt === 'number' ? [{ clientId: o.clientId, retireAt: o.retireAt }] : [];
+        })
+      : [],
   };
 }
 

@@ -1,27 +1,24 @@
 /**
- * The shared (level-2) token cache and the revocation state, in one DynamoDB table with a
+ * The shared (level-2) token cache and the principal state, in one DynamoDB table with a
  * string partition key `pk` and a TTL attribute `ttl`:
  * - `tok#<hash of credentials>`: a sealed token, or a negative entry for rejected credentials;
  * - `lease#<hash>`: who is exchanging those credentials right now (conditional write);
- * - `client#<client id>`: revocation state and when the key was last used.
+ * - `client#<client id>`, `user#<user id>`, `tenant#<tenant id>`: principal state (and, for
+ *   clients, when the key was last used). State items carry `feed = 'state'` and `changedAt`,
+ *   the keys of the sparse index `STATE_FEED_INDEX` the authorizer's snapshot syncs from.
+ * One table, because the authorizer already reads it on the API-key path (a key's token and its
+ * client state in one consistent BatchGet) and the feed adds one index, not a second table.
  * DynamoDB deletes expired items lazily, so every read checks expiry itself.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  ACTIVE_CLIENT,
-  type ClientRevocations,
-  type ClientState,
-  type SharedNegativeEntry,
-  type SharedTokenCache,
-  type SharedTokenEntry,
-} from '../core/token-cache.js';
+import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { stateRetentionUntilS, type PrincipalKind, type PrincipalState, type PrincipalStateFeed, type PrincipalStateWriter } from '../core/principal-state.js';
+import { FEED, STATE_FEED_PAGE, STATE_FEED_QUERY, statePk, toPrincipalState } from './dynamodb-state-items.js';
+import type { SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCacheMaintenance } from '../core/token-cache.js';
 
 const tokPk = (cacheKey: string) => `tok#${cacheKey}`;
 const leasePk = (cacheKey: string) => `lease#${cacheKey}`;
-const clientPk = (clientId: string) => `client#${clientId}`;
-/** Revocation markers outlive any token issued before them (Auth0's longest M2M lifetime is 30 days). */
-const REVOCATION_RETENTION_S = 31 * 24 * 3600;
+const clientPk = (clientId: string) => statePk('client', clientId);
 
 export interface DynamoDbTokenCacheOptions {
   tableName: string;
@@ -37,16 +34,11 @@ export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoD
   );
 }
 
-function clientState(item: Record<string, unknown> | undefined): ClientState {
-  if (!item) return ACTIVE_CLIENT;
-  return { revoked: item.revoked === true, notBefore: typeof item.notBefore === 'number' ? item.notBefore : 0 };
-}
-
 function isConditionFailure(err: unknown): boolean {
   return (err as { name?: string }).name === 'ConditionalCheckFailedException';
 }
 
-export class DynamoDbTokenCache implements SharedTokenCache, ClientRevocations {
+export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenance, PrincipalStateWriter, PrincipalStateFeed {
   readonly #table: string;
   readonly #db: DynamoDBDocumentClient;
 
@@ -67,20 +59,87 @@ export class DynamoDbTokenCache implements SharedTokenCache, ClientRevocations {
     if (request && request.length > 0) throw new Error('token cache read was throttled');
     const tok = items.find((i) => i.pk === tokPk(cacheKey));
     const client = items.find((i) => i.pk === clientPk(clientId));
-    return { entry: toEntry(tok), client: clientState(client) };
+    return { entry: toEntry(tok), client: toPrincipalState(client) };
   }
 
-  async checkIn(clientId: string, now: number): Promise<ClientState> {
-    const out = await this.#db.send(
+  async recordUse(clientId: string, now: number): Promise<void> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: clientPk(clientId) },
+          UpdateExpression: 'SET lastUsedAt = :now',
+          // "Last used" never lands after the revocation took effect, whatever the order of writes.
+          ConditionExpression: 'attribute_exists(pk) AND (revokedAt > :now OR (NOT #s = :revoked AND NOT revoked = :t))',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':now': now, ':revoked': 'revoked', ':t': true },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+
+  async putState(state: PrincipalState): Promise<void> {
+    const until = stateRetentionUntilS(state);
+    const values: Record<string, unknown> = {
+      ':kind': state.kind,
+      ':status': state.status,
+      ':revokedAt': state.revokedAt,
+      ':notBefore': state.notBefore,
+      ':changedAt': state.changedAt,
+      ':feed': FEED,
+      // Read by authorizers of the version before the state model during a rolling deploy.
+      ':revoked': state.status === 'revoked',
+    };
+    const sets = ['stateKind = :kind', '#s = :status', 'revokedAt = :revokedAt', 'notBefore = :notBefore', 'changedAt = :changedAt', 'feed = :feed', 'revoked = :revoked'];
+    for (const k of ['tenantId', 'keyId', 'createdAt'] as const) {
+      if (state[k] !== undefined) {
+        values[`:${k}`] = state[k];
+        sets.push(`${k} = :${k}`);
+      }
+    }
+    let update = `SET ${sets.join(', ')}`;
+    if (until === undefined) update += ' REMOVE #ttl';
+    else {
+      values[':ttl'] = until;
+      update = update.replace('SET ', 'SET #ttl = :ttl, ');
+    }
+    await this.#db.send(
       new UpdateCommand({
         TableName: this.#table,
-        Key: { pk: clientPk(clientId) },
-        UpdateExpression: 'SET lastUsedAt = :now',
-        ExpressionAttributeValues: { ':now': now },
-        ReturnValues: 'ALL_NEW',
+        Key: { pk: statePk(state.kind, state.id) },
+        UpdateExpression: update,
+        ExpressionAttributeNames: { '#s': 'status', '#ttl': 'ttl' },
+        ExpressionAttributeValues: values,
       }),
     );
-    return clientState(out.Attributes);
+  }
+
+  async getState(kind: PrincipalKind, id: string): Promise<PrincipalState | undefined> {
+    const out = await this.#db.send(new GetCommand({ TableName: this.#table, Key: { pk: statePk(kind, id) }, ConsistentRead: true }));
+    return toPrincipalState(out.Item);
+  }
+
+  async changesSince(sinceMs: number | undefined): Promise<PrincipalState[]> {
+    const states: PrincipalState[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.#db.send(
+        new QueryCommand({
+          TableName: this.#table,
+          ...STATE_FEED_QUERY(sinceMs, 'native'),
+          Limit: STATE_FEED_PAGE,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const state = toPrincipalState(item);
+        if (state) states.push(state);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return states;
   }
 
   async putToken(cacheKey: string, e: SharedTokenEntry): Promise<void> {
@@ -126,34 +185,6 @@ export class DynamoDbTokenCache implements SharedTokenCache, ClientRevocations {
           Key: { pk: leasePk(cacheKey) },
           ConditionExpression: 'holder = :holder',
           ExpressionAttributeValues: { ':holder': holder },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
-  }
-
-  async revokeClient(clientId: string, at: number): Promise<void> {
-    await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: clientPk(clientId) },
-        UpdateExpression: 'SET revoked = :t, revokedAt = :at, #ttl = :ttl',
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':t': true, ':at': at, ':ttl': Math.ceil(at / 1000) + REVOCATION_RETENTION_S },
-      }),
-    );
-  }
-
-  async setNotBefore(clientId: string, at: number): Promise<void> {
-    try {
-      await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: clientPk(clientId) },
-          UpdateExpression: 'SET notBefore = :at',
-          ConditionExpression: 'attribute_not_exists(notBefore) OR notBefore < :at',
-          ExpressionAttributeValues: { ':at': at },
         }),
       );
     } catch (err) {

@@ -2,7 +2,10 @@
  * The authorizer for REST `REQUEST` events (IAM policy + context) and HTTP API payload 2.0
  * events (simple response). Answers:
  * - valid credentials: Allow for the whole API, with the caller in the context;
- * - missing or invalid credentials: REST `Error('Unauthorized')` (401), HTTP `isAuthorized: false`;
+ * - missing or invalid credentials (a revoked key, a blocked user): REST `Error('Unauthorized')`
+ *   (401), HTTP `isAuthorized: false`;
+ * - valid credentials of a disabled tenant: REST Deny for the whole API (403 `tenant-disabled`),
+ *   HTTP `isAuthorized: false` (403);
  * - a dependency down: an error that is not `Unauthorized`, which API Gateway reports as an
  *   authorizer failure (mapped to 503 + Retry-After by the gateway responses). Never Deny for
  *   that: Deny results are cached and would lock out a valid caller.
@@ -14,9 +17,10 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
 import type { Authenticator } from '../core/authenticate.js';
-import { httpAllow, restAllow } from '../core/decision.js';
+import { httpAllow, restAllow, restDeny } from '../core/decision.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
+import { TenantDisabledError } from '../core/principal-state.js';
 import type { AuthorizerContext, Principal } from '../core/principal.js';
 
 export type AuthorizerEvent = APIGatewayRequestAuthorizerEvent | APIGatewayRequestAuthorizerEventV2;
@@ -54,6 +58,13 @@ export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
         log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });
         if (http) return { isAuthorized: false, context: {} };
         throw new Error('Unauthorized');
+      }
+      if (err instanceof TenantDisabledError) {
+        // Valid credentials of a disabled tenant: 403 (the gateway's ACCESS_DENIED response says
+        // `tenant-disabled`), not 401, so the caller keeps its key for when the tenant returns.
+        log.info('deny', { reason: err.code, tenantId: err.tenantId });
+        if (http) return { isAuthorized: false, context: {} };
+        return restDeny((event as APIGatewayRequestAuthorizerEvent).methodArn, err.tenantId);
       }
       if (err instanceof UpstreamUnavailableError) {
         log.warn('unavailable', { reason: err.code, retryAfterS: err.retryAfterS });

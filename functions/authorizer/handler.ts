@@ -10,12 +10,24 @@ import { Authenticator } from '../core/authenticate.js';
 import { systemClock } from '../core/clock.js';
 import { loadAuthorizerConfig } from '../core/config.js';
 import { JwtVerifier } from '../core/jwt-verifier.js';
+import { PrincipalStateSnapshot } from '../core/principal-state.js';
+import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
 
 const config = loadAuthorizerConfig(process.env);
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', logLevel: config.logLevel as 'INFO' });
 const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
 verifier.jwks.prefetch();
+const state = config.state
+  ? new PrincipalStateSnapshot({
+      feed: new DynamoDbStateFeed({ ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient }),
+      clock: systemClock,
+      log,
+      maxAgeMs: config.state.maxAgeMs,
+      retryAfterS: config.apiKey.defaultRetryAfterS,
+    })
+  : undefined;
+state?.prefetch();
 
 async function loadApiKeys() {
   const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([
@@ -37,6 +49,6 @@ async function loadApiKeys() {
 }
 
 export const handler = createAuthorizerHandler({
-  authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
+  authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
 });

@@ -7,10 +7,13 @@
  * secret. Concurrency: one exchange per key per container (single-flight) and, across
  * containers, a conditional-write lease so a cold-start stampede costs about one exchange.
  *
- * Revocation: a level-1 entry is trusted for `revocationCheckS` at most; then the client's
- * state is read again from level 2 (or, with level 2 unreachable, the provider is asked), so a
- * revoked or rotated key stops working within that bound even though the provider cannot
- * revoke tokens it has issued.
+ * Revocation: with level 2, the principal's state is Latchkey's (`principal-state.ts`): level 2
+ * reads the client's state with the token in one consistent round trip, and every decision,
+ * level-1 hits included, is checked by the caller (`Authenticator`) against the container's
+ * state snapshot, which is never older than the bound. The principal carries the time its
+ * exchange *started* (`issuedAtMs`), so an exchange in flight across a revocation or rotation is
+ * judged by when it began. Without level 2 (not the deployed configuration), a level-1 entry is
+ * trusted for `revocationCheckS` at most and then exchanged again, so the provider decides.
  *
  * Failures that are not the caller's fault (provider 5xx/429/timeouts, an unreadable cache)
  * never become a 401 or a negative entry; a cached token that is still valid keeps serving.
@@ -23,12 +26,13 @@ import { principalFromClaims } from './claims.js';
 import type { Clock } from './clock.js';
 import type { ApiKeyConfig, JwtConfig } from './config.js';
 import { CredentialsError, UpstreamUnavailableError } from './errors.js';
+import { CREDENTIAL_PROPAGATION_MS, isRevokedAt, type PrincipalState } from './principal-state.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 import type { Log } from './log.js';
 import { LruCache } from './lru.js';
 import type { Principal } from './principal.js';
 import { credentialsCacheKey, openToken, sealToken } from './token-crypto.js';
-import { isStale, type ClientState, type SharedTokenCache, type SharedTokenEntry, type TokenEndpoint } from './token-cache.js';
+import type { SharedTokenCache, SharedTokenEntry, TokenEndpoint } from './token-cache.js';
 
 interface MemoryToken {
   kind: 'token';
@@ -37,7 +41,7 @@ interface MemoryToken {
   /** Epoch ms. */
   expiresAtMs: number;
   refreshAtMs: number;
-  /** When the client's revocation state was last confirmed, epoch ms. */
+  /** Without level 2: when the provider last confirmed the key. With it: when its use was last recorded. */
   checkedAt: number;
 }
 
@@ -59,8 +63,8 @@ export interface ApiKeyExchangeDeps {
 
 /** Counters for benchmarks. */
 export interface ApiKeyStats {
-  /** Level-1 entries re-confirmed against the client's revocation state. */
-  checkIns: number;
+  /** "Last used" writes (at most one per key per `revocationCheckS` per container). */
+  useRecords: number;
 }
 
 const POLL_MS = 50;
@@ -72,7 +76,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #d: ApiKeyExchangeDeps;
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
   readonly #inFlight = new Map<string, Promise<Principal>>();
-  readonly stats: ApiKeyStats = { checkIns: 0 };
+  readonly stats: ApiKeyStats = { useRecords: 0 };
 
   constructor(deps: ApiKeyExchangeDeps) {
     this.#d = deps;
@@ -95,7 +99,12 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     } else if (hit) {
       if (now < hit.refreshAtMs) {
         if (now - hit.checkedAt < this.#d.config.revocationCheckS * 1000) return hit.principal;
-        return this.#once(`check:${key}`, () => this.#revalidate(key, creds, hit));
+        if (this.#d.shared) {
+          this.#recordUse(creds.clientId, hit, now);
+          return hit.principal;
+        }
+        // No shared state: the provider is the only one who knows; ask it again.
+        return this.#once(key, () => this.#exchange(key, creds, undefined, hit, undefined));
       }
       if (now < hit.expiresAtMs) current = hit;
       else this.#memory.delete(key);
@@ -112,38 +121,25 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     return p;
   }
 
-  /** A level-1 entry has been trusted for the revocation bound: confirm the client's state. */
-  async #revalidate(key: string, creds: ClientCredentials, hit: MemoryToken): Promise<Principal> {
-    const shared = this.#d.shared;
-    let state: ClientState | undefined;
-    if (shared) {
-      try {
-        this.stats.checkIns++;
-        state = await shared.checkIn(creds.clientId, this.#d.clock.now());
-      } catch (err) {
-        this.#d.log.warn('token cache unreachable; asking the identity provider instead', { clientId: creds.clientId, error: String(err) });
-      }
-    }
-    if (state === undefined) return this.#exchange(key, creds, undefined, hit);
-    if (state.revoked) this.#refuseRevoked(key);
-    if (isStale(state, hit.exchangedAt)) {
-      this.#memory.delete(key);
-      return this.#slowPath(key, creds, undefined);
-    }
-    hit.checkedAt = this.#d.clock.now();
-    return hit.principal;
+  /** "Last used", written in the background at most once per interval per key and container. */
+  #recordUse(clientId: string, hit: MemoryToken, now: number): void {
+    hit.checkedAt = now;
+    this.stats.useRecords++;
+    this.#d.shared!.recordUse(clientId, now).catch((err: unknown) => this.#d.log.warn('could not record key use', { clientId, error: String(err) }));
   }
 
   async #slowPath(key: string, creds: ClientCredentials, current: MemoryToken | undefined): Promise<Principal> {
     const shared = this.#d.shared;
-    if (!shared) return this.#exchange(key, creds, undefined, current);
+    if (!shared) return this.#exchange(key, creds, undefined, current, undefined);
+    let client: PrincipalState | undefined;
     try {
-      const cached = await this.#readShared(key, creds);
-      if (cached) return cached;
+      const read = await this.#readShared(key, creds);
+      if (read.principal) return read.principal;
+      client = read.client;
     } catch (err) {
       if (err instanceof CredentialsError) throw err;
       this.#d.log.warn('token cache unreachable; exchanging directly', { clientId: creds.clientId, error: String(err) });
-      return this.#exchange(key, creds, undefined, current);
+      return this.#exchange(key, creds, undefined, current, undefined);
     }
     const holder = randomUUID();
     for (let round = 0; round < 2; round++) {
@@ -151,11 +147,11 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       try {
         acquired = await shared.acquireLease(key, holder, this.#d.clock.now(), this.#d.config.leaseMs);
       } catch {
-        return this.#exchange(key, creds, undefined, current);
+        return this.#exchange(key, creds, undefined, current, client);
       }
       if (acquired) {
         try {
-          return await this.#exchange(key, creds, shared, current);
+          return await this.#exchange(key, creds, shared, current, client);
         } finally {
           shared.releaseLease(key, holder).catch(() => undefined);
         }
@@ -165,27 +161,29 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       if (peer) return peer;
     }
     // The peer neither finished nor let go within two lease periods: do not wait forever.
-    return this.#exchange(key, creds, shared, current);
+    return this.#exchange(key, creds, shared, current, client);
   }
 
-  /** Level 2: a usable token becomes a level-1 entry; a negative entry or a revoked client refuses. */
-  async #readShared(key: string, creds: ClientCredentials): Promise<Principal | undefined> {
+  /**
+   * Level 2: a usable token becomes a level-1 entry; a negative entry or a revoked client
+   * refuses; a token exchanged before the client's not-before is not used.
+   */
+  async #readShared(key: string, creds: ClientCredentials): Promise<{ principal?: Principal; client: PrincipalState | undefined }> {
     const { entry, client } = await this.#d.shared!.read(key, creds.clientId);
-    if (client.revoked) this.#refuseRevoked(key);
     const now = this.#d.clock.now();
+    if (isRevokedAt(client, now)) this.#refuseRevoked(key);
     if (entry?.kind === 'invalid' && now < entry.until) {
       this.#memory.set(key, { kind: 'invalid', until: entry.until });
       throw rejected();
     }
-    if (entry?.kind === 'token' && !isStale(client, entry.exchangedAt) && now < this.#refreshAt(entry.exchangedAt, entry.expiresAt * 1000)) {
+    if (entry?.kind === 'token' && entry.exchangedAt >= (client?.notBefore ?? 0) && now < this.#refreshAt(entry.exchangedAt, entry.expiresAt * 1000)) {
       const token = openToken(creds, key, entry.sealed);
       if (token !== undefined) {
-        const principal = principalFromClaims(decodeJwt(token), this.#d.jwtConfig, 'api_key');
-        this.#remember(key, principal, entry.exchangedAt, entry.expiresAt * 1000);
-        return principal;
+        const principal = this.#remember(key, principalFromClaims(decodeJwt(token), this.#d.jwtConfig, 'api_key'), entry.exchangedAt, entry.expiresAt * 1000);
+        return { principal, client };
       }
     }
-    return undefined;
+    return { client };
   }
 
   /** A revoked client: refuse, and remember it briefly so a burst of retries stays local. */
@@ -199,8 +197,8 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     for (let i = 0; i < polls; i++) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       try {
-        const cached = await this.#readShared(key, creds);
-        if (cached) return cached;
+        const { principal } = await this.#readShared(key, creds);
+        if (principal) return principal;
       } catch (err) {
         if (err instanceof CredentialsError) throw err;
         return undefined;
@@ -209,12 +207,24 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     return undefined;
   }
 
-  async #exchange(key: string, creds: ClientCredentials, shared: SharedTokenCache | undefined, current: MemoryToken | undefined): Promise<Principal> {
+  async #exchange(
+    key: string,
+    creds: ClientCredentials,
+    shared: SharedTokenCache | undefined,
+    current: MemoryToken | undefined,
+    client: PrincipalState | undefined,
+  ): Promise<Principal> {
     const startedAt = this.#d.clock.now();
     let exchanged;
     try {
       exchanged = await this.#d.tokenEndpoint.exchange(creds);
     } catch (err) {
+      const propagating = client?.createdAt !== undefined ? client.createdAt + CREDENTIAL_PROPAGATION_MS - this.#d.clock.now() : 0;
+      if (err instanceof CredentialsError && propagating > 0) {
+        // New credentials the provider may not accept yet: not proof of a wrong key, and never a negative entry.
+        this.#d.log.info('API key not yet accepted by the identity provider', { clientId: creds.clientId });
+        throw new UpstreamUnavailableError('ERR_API_KEY_PROPAGATING', 'the API key is not active yet', propagating / 1000, { cause: err });
+      }
       if (err instanceof CredentialsError) {
         const until = this.#d.clock.now() + this.#d.config.negativeCacheS * 1000;
         this.#memory.set(key, { kind: 'invalid', until });
@@ -244,17 +254,18 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     this.#d.log.info('API key exchanged', { clientId: creds.clientId, tenantId: principal.tenantId ?? null });
     const entry: SharedTokenEntry = { kind: 'token', clientId: creds.clientId, sealed: sealToken(creds, key, exchanged.accessToken), exchangedAt: startedAt, expiresAt: exp };
     if (shared) {
-      // Record the use beside the write; "last used" is otherwise refreshed at each revalidation.
+      // Record the use beside the write; "last used" is otherwise refreshed from level-1 hits.
       await Promise.all([
         shared.putToken(key, entry).catch((e: unknown) => this.#d.log.warn('could not write the token cache', { error: String(e) })),
-        shared.checkIn(creds.clientId, this.#d.clock.now()).catch(() => undefined),
+        shared.recordUse(creds.clientId, this.#d.clock.now()).catch(() => undefined),
       ]);
     }
-    this.#remember(key, principal, startedAt, exp * 1000);
-    return principal;
+    return this.#remember(key, principal, startedAt, exp * 1000);
   }
 
-  #remember(key: string, principal: Principal, exchangedAt: number, expiresAtMs: number): void {
+  /** Keeps the principal in level 1, stamped with the start of the exchange that vouched for it. */
+  #remember(key: string, verified: Principal, exchangedAt: number, expiresAtMs: number): Principal {
+    const principal: Principal = { ...verified, issuedAtMs: exchangedAt };
     this.#memory.set(key, {
       kind: 'token',
       principal,
@@ -263,6 +274,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       refreshAtMs: this.#refreshAt(exchangedAt, expiresAtMs),
       checkedAt: this.#d.clock.now(),
     });
+    return principal;
   }
 
   /** Refresh shortly before expiry, but never in the first half of a short-lived token's life. */

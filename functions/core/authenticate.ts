@@ -13,8 +13,15 @@ export interface ApiKeyAuthenticator {
   authenticate(creds: ClientCredentials): Promise<Principal>;
 }
 
+/** The principal-state rule applied to every decision (`PrincipalStateSnapshot`). */
+export interface PrincipalCheck {
+  check(p: Principal): Promise<Principal>;
+}
+
 export interface AuthenticatorDeps {
   verifier: JwtVerifier;
+  /** Revoked keys, blocked users, disabled tenants: checked on every path. Absent only without a state table. */
+  state?: PrincipalCheck | undefined;
   /** Loaded on first use, so the JWT path never pays for the API-key path's dependencies. */
   apiKeys?: () => Promise<ApiKeyAuthenticator>;
   keyPrefix: string;
@@ -29,6 +36,11 @@ export class Authenticator {
   }
 
   async authenticate(source: HeaderSource): Promise<Principal> {
+    const principal = await this.#identify(source);
+    return this.#deps.state ? this.#deps.state.check(principal) : principal;
+  }
+
+  async #identify(source: HeaderSource): Promise<Principal> {
     const creds = extractCredentials(source, this.#deps.keyPrefix);
     if (creds.kind === 'bearer') return (await this.#deps.verifier.verify(creds.token)).principal;
     const load = this.#deps.apiKeys;

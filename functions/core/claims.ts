@@ -55,6 +55,8 @@ export function principalFromClaims(payload: JWTPayload, cfg: JwtConfig, authMet
   const clientId = optionalString(payload, 'azp') ?? optionalString(payload, 'client_id');
   const exp = payload.exp;
   if (typeof exp !== 'number') throw bad('exp', 'is required');
+  const iat = own(payload, 'iat');
+  if (iat !== undefined && typeof iat !== 'number') throw bad('iat', 'must be a number');
   return {
     subject,
     tenantId: tenant as string | undefined,
@@ -64,6 +66,8 @@ export function principalFromClaims(payload: JWTPayload, cfg: JwtConfig, authMet
     scopes: [...scopes],
     authMethod,
     expiresAt: exp,
+    // A token without `iat` is taken as issued at the epoch: any not-before refuses it.
+    issuedAtMs: typeof iat === 'number' ? iat * 1000 : 0,
   };
 }
 

@@ -44,7 +44,10 @@ export interface ApiKeyConfig {
   /** Prefix of single-string keys, without the underscore (`lk` → `lk_…`). */
   keyPrefix: string;
   memoryCacheSize: number;
-  /** How long a cached key is trusted before its revocation state is read again. */
+  /**
+   * The revocation bound, for keys, users and tenants on every path: no decision uses principal
+   * state older than this (and, without a state table, a cached key is re-exchanged after it).
+   */
   revocationCheckS: number;
   /** Tokens are re-exchanged this long before they expire. */
   refreshBeforeS: number;
@@ -56,9 +59,22 @@ export interface ApiKeyConfig {
   leaseMs: number;
 }
 
+/** Where the authorizer reads principal state (the token-cache table's state feed). */
+export interface StateConfig {
+  table: string;
+  region: string;
+  /** `AWS_ENDPOINT_URL_DYNAMODB` (local runs); the regional endpoint when unset. */
+  endpoint: string | undefined;
+  /** The revocation bound: no decision uses principal state older than this. */
+  maxAgeMs: number;
+  timeoutMs: number;
+}
+
 export interface AuthorizerConfig {
   jwt: JwtConfig;
   apiKey: ApiKeyConfig;
+  /** Absent without `TOKEN_CACHE_TABLE`: then no principal state is checked (not the deployed configuration). */
+  state: StateConfig | undefined;
   logLevel: string;
 }
 
@@ -167,7 +183,17 @@ export function loadApiKeyConfig(env: Env, jwt: JwtConfig): ApiKeyConfig {
 
 export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
   const jwt = loadJwtConfig(env);
-  return { jwt, apiKey: loadApiKeyConfig(env, jwt), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+  const apiKey = loadApiKeyConfig(env, jwt);
+  const state: StateConfig | undefined = apiKey.tokenCacheTable
+    ? {
+        table: apiKey.tokenCacheTable,
+        region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
+        endpoint: str(env, 'AWS_ENDPOINT_URL_DYNAMODB') ?? str(env, 'AWS_ENDPOINT_URL'),
+        maxAgeMs: apiKey.revocationCheckS * 1000,
+        timeoutMs: int(env, 'STATE_TIMEOUT_MS', 1000, 100, 10_000),
+      }
+    : undefined;
+  return { jwt, apiKey, state, logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
 }
 
 export interface ManagementConfig {
@@ -195,13 +221,14 @@ export interface ManagementConfig {
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
 
-export function loadManagementConfig(env: Env, opts: { needsTokenCache: boolean }): ManagementConfig {
+/** `issuesKeys`: the tenants function, which also needs the audience its keys are granted. */
+export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): ManagementConfig {
   const idp = oneOf(env, 'IDP', ['auth0', 'local'] as const, 'auth0');
   const cfg: ManagementConfig = {
     tenantsTable: required(env, 'TENANTS_TABLE'),
-    tokenCacheTable: opts.needsTokenCache ? required(env, 'TOKEN_CACHE_TABLE') : (str(env, 'TOKEN_CACHE_TABLE') ?? ''),
+    tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'),
     idempotencyTable: str(env, 'IDEMPOTENCY_TABLE'),
-    audience: opts.needsTokenCache ? required(env, 'AUDIENCE').split(',')[0]!.trim() : (str(env, 'AUDIENCE') ?? ''),
+    audience: opts.issuesKeys ? required(env, 'AUDIENCE').split(',')[0]!.trim() : (str(env, 'AUDIENCE') ?? ''),
     keyScopes: (str(env, 'API_KEY_SCOPES') ?? DEFAULT_KEY_SCOPES).split(/[\s,]+/).filter((s) => s.length > 0),
     keyPrefix: str(env, 'API_KEY_PREFIX') ?? 'lk',
     idp,

@@ -29,3 +29,18 @@ export function restAllow(methodArn: string, principal: Principal): APIGatewayAu
 export function httpAllow(principal: Principal): APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext> {
   return { isAuthorized: true, context: toAuthorizerContext(principal) };
 }
+
+/**
+ * A Deny for the whole API, used only for a disabled tenant: a state that lasts, so API
+ * Gateway's caching of Deny results is harmless (never used for a transient failure).
+ */
+export function restDeny(methodArn: string, tenantId: string): APIGatewayAuthorizerResult {
+  return {
+    principalId: `tenant:${tenantId}`,
+    policyDocument: {
+      Version: '2012-10-17',
+      Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: wholeApiResource(methodArn) }],
+    },
+    context: { tenantId, reason: 'tenant-disabled' },
+  };
+}

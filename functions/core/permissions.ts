@@ -48,10 +48,12 @@ export function resolveTenant(p: Principal, requested: string | undefined): Tena
 }
 
 /**
- * Scopes a new API key may carry: only those the deployment allows for keys, and never more
- * than an API-key caller holds itself (a key cannot mint a stronger key).
+ * Scopes a key may be given (issued or rotated): only those the deployment allows for keys, and
+ * never more than a machine caller holds itself (an API key on either path, a service token):
+ * a key cannot mint or take over a stronger key.
  */
 export function grantableScopes(p: Principal, requested: readonly string[], allowed: readonly string[]): { ok: true } | { ok: false; notAllowed: string[] } {
-  const notAllowed = requested.filter((s) => !allowed.includes(s) || (p.authMethod === 'api_key' && !p.scopes.includes(s)));
+  const machine = p.userId === undefined;
+  const notAllowed = requested.filter((s) => !allowed.includes(s) || (machine && !p.scopes.includes(s)));
   return notAllowed.length === 0 ? { ok: true } : { ok: false, notAllowed };
 }

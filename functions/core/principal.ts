@@ -16,6 +16,13 @@ export interface Principal {
   readonly authMethod: AuthMethod;
   /** Expiry of the underlying access token, epoch seconds. */
   readonly expiresAt: number;
+  /**
+   * When the credential was issued, epoch ms: the token's `iat`, or for an API key the start of
+   * the exchange that produced its token (0 when unknown). Compared with not-befores.
+   */
+  readonly issuedAtMs: number;
+  /** The Latchkey key this caller authenticated with, on either path (its own bearer token too). */
+  readonly keyId?: string | undefined;
 }
 
 /**
@@ -29,6 +36,7 @@ export interface AuthorizerContext {
   roles: string;
   scopes: string;
   authMethod: AuthMethod;
+  keyId: string;
   [key: string]: string;
 }
 
@@ -40,6 +48,7 @@ export function toAuthorizerContext(p: Principal): AuthorizerContext {
     roles: p.roles.join(','),
     scopes: p.scopes.join(' '),
     authMethod: p.authMethod,
+    keyId: p.keyId ?? '',
   };
 }
 
@@ -70,5 +79,7 @@ export function fromAuthorizerContext(ctx: Record<string, unknown> | null | unde
     authMethod,
     // The context carries no expiry: the gateway only invokes handlers for a current decision.
     expiresAt: 0,
+    issuedAtMs: 0,
+    keyId: str('keyId'),
   };
 }

@@ -26,6 +26,17 @@ export interface ApiKeyRecord {
   revokedAt?: string | undefined;
   /** Token-cache keys of the secrets issued for this key, so revocation can purge them. */
   cacheKeys: string[];
+  /** Clients replaced by a rotation whose grace has not been retired yet (deleted at the provider after `retireAt`, epoch ms). */
+  retiring: { clientId: string; retireAt: number }[];
+}
+
+export interface RotationRecord {
+  previousClientId: string;
+  clientId: string;
+  cacheKey: string;
+  /** Epoch ms at which the previous client stops. */
+  retireAt: number;
+  at: string;
 }
 
 export interface Page<T> {
@@ -44,13 +55,25 @@ export interface TenantStore {
   putKey(k: ApiKeyRecord): Promise<void>;
   getKey(tenantId: string, keyId: string): Promise<ApiKeyRecord | undefined>;
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
-  /** Records a rotation: a new cache key and the rotation time. */
-  recordRotation(tenantId: string, keyId: string, cacheKey: string, at: string): Promise<void>;
+  /**
+   * Records a rotation: the successor client, its cache key, the previous client among the
+   * retiring ones. Throws `ConcurrentChangeError` when the key's client is no longer `previousClientId`.
+   */
+  recordRotation(tenantId: string, keyId: string, r: RotationRecord): Promise<void>;
+  /** Forgets retiring clients that have been deleted at the provider. */
+  removeRetiring(tenantId: string, keyId: string, clientIds: string[]): Promise<void>;
   markRevoked(tenantId: string, keyId: string, at: string): Promise<void>;
 }
 
 export class TenantExistsError extends Error {
   readonly code = 'ERR_TENANT_EXISTS';
+}
+
+export class ConcurrentChangeError extends Error {
+  readonly code = 'ERR_CONCURRENT_CHANGE';
+  constructor() {
+    super('the record was changed by another request');
+  }
 }
 
 export class InvalidCursorError extends Error {

@@ -3,6 +3,7 @@
  * (level-2) token cache. Adapters: `OAuthTokenEndpoint`, `DynamoDbTokenCache`.
  */
 import type { ClientCredentials } from './api-key.js';
+import type { PrincipalState } from './principal-state.js';
 
 export interface ExchangedToken {
   accessToken: string;
@@ -36,24 +37,11 @@ export interface SharedNegativeEntry {
   until: number;
 }
 
-/** Revocation state of a client, written by the management API. */
-export interface ClientState {
-  revoked: boolean;
-  /** Tokens whose exchange started before this (epoch ms) are no longer accepted (rotation). */
-  notBefore: number;
-}
-
-export const ACTIVE_CLIENT: ClientState = { revoked: false, notBefore: 0 };
-
-export function isStale(state: ClientState, exchangedAt: number): boolean {
-  return state.revoked || exchangedAt < state.notBefore;
-}
-
 export interface SharedTokenCache {
-  /** Reads the entry and the client's state in one round trip. */
-  read(cacheKey: string, clientId: string): Promise<{ entry: SharedTokenEntry | SharedNegativeEntry | undefined; client: ClientState }>;
-  /** Reads the client's state and records that the key was used at `now` (one write). */
-  checkIn(clientId: string, now: number): Promise<ClientState>;
+  /** Reads the entry and the client's state in one strongly consistent round trip. */
+  read(cacheKey: string, clientId: string): Promise<{ entry: SharedTokenEntry | SharedNegativeEntry | undefined; client: PrincipalState | undefined }>;
+  /** Records that the key was used at `now`; never after the client's revocation took effect. */
+  recordUse(clientId: string, now: number): Promise<void>;
   putToken(cacheKey: string, entry: SharedTokenEntry): Promise<void>;
   putNegative(cacheKey: string, entry: SharedNegativeEntry): Promise<void>;
   /** Conditional write: true when this caller now holds the exchange lease for `cacheKey`. */
@@ -61,11 +49,8 @@ export interface SharedTokenCache {
   releaseLease(cacheKey: string, holder: string): Promise<void>;
 }
 
-/** Written by the management API when a key is revoked or rotated. */
-export interface ClientRevocations {
-  revokeClient(clientId: string, at: number): Promise<void>;
-  /** Rotation: tokens exchanged before `at` stop being accepted. */
-  setNotBefore(clientId: string, at: number): Promise<void>;
+/** What key management needs of the token cache besides the principal state. */
+export interface TokenCacheMaintenance {
   /** Removes cached tokens of credentials the caller knows (hygiene; revocation does not depend on it). */
   purge(cacheKeys: string[]): Promise<void>;
   /** When each client last authenticated through the authorizer, epoch ms. */

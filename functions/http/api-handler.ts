@@ -10,6 +10,7 @@ import type { ZodType } from 'zod';
 import { headerValues } from '../core/credentials.js';
 import { UpstreamUnavailableError } from '../core/errors.js';
 import { IdentityProviderError } from '../core/identity-provider.js';
+import { ManagementError } from '../core/key-lifecycle.js';
 import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
 import { badRequest, conflict, HttpProblem, notFound, unavailable } from './problem.js';
@@ -106,6 +107,11 @@ export function problemMiddleware(log: Log): MiddlewareObj<APIGatewayProxyEvent,
 function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof UpstreamUnavailableError) return unavailable(err.retryAfterS);
+  if (err instanceof ManagementError) {
+    if (err.code === 'ERR_NOT_FOUND') return new HttpProblem(404, 'not-found', 'Not found', err.message);
+    if (err.code === 'ERR_CONFLICT') return conflict(err.message);
+    return badRequest(err.message);
+  }
   if (err instanceof IdentityProviderError) {
     if (err.code === 'ERR_IDP_NOT_FOUND') return notFound('the resource');
     if (err.code === 'ERR_IDP_CONFLICT') return conflict(err.message);

@@ -9,6 +9,7 @@ export type ProblemSlug =
   | 'unsupported-media-type'
   | 'unauthorized'
   | 'forbidden'
+  | 'tenant-disabled'
   | 'insufficient-scope'
   | 'not-found'
   | 'method-not-allowed'

@@ -6,25 +6,34 @@ import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
 import { systemClock } from '../core/clock.js';
+import { KeyLifecycle } from '../core/key-lifecycle.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
 import { createTenantRoutes } from './routes.js';
 
-const config = loadManagementConfig(process.env, { needsTokenCache: true });
+const config = loadManagementConfig(process.env, { issuesKeys: true });
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-tenants', logLevel: config.logLevel as 'INFO' });
+
+const store = new DynamoDbTenantStore({ tableName: config.tenantsTable });
+const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable });
 
 export const handler = createApiHandler({
   log,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
   routes: createTenantRoutes({
-    store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
-    idp: identityProviderFrom(config, log),
-    revocations: new DynamoDbTokenCache({ tableName: config.tokenCacheTable }),
-    flushAuthorizerCache: config.restApiId && config.stageName ? authorizerCacheFlusher(config.restApiId, config.stageName) : undefined,
+    store,
+    keys: new KeyLifecycle({
+      store,
+      idp: identityProviderFrom(config, log),
+      states: tokenCache,
+      tokens: tokenCache,
+      flushAuthorizerCache: config.restApiId && config.stageName ? authorizerCacheFlusher(config.restApiId, config.stageName) : undefined,
+      clock: systemClock,
+      log,
+      audience: config.audience,
+      keyScopes: config.keyScopes,
+    }),
     clock: systemClock,
-    log,
-    audience: config.audience,
-    keyScopes: config.keyScopes,
     keyPrefix: config.keyPrefix,
   }),
 });

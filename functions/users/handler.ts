@@ -1,13 +1,15 @@
 /** Lambda entry point of user management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
+import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { systemClock } from '../core/clock.js';
 import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
 import { createUserRoutes } from './routes.js';
 
-const config = loadManagementConfig(process.env, { needsTokenCache: false });
+const config = loadManagementConfig(process.env, { issuesKeys: false });
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-users', logLevel: config.logLevel as 'INFO' });
 
 export const handler = createApiHandler({
@@ -16,6 +18,8 @@ export const handler = createApiHandler({
   routes: createUserRoutes({
     store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
     idp: identityProviderFrom(config, log),
+    states: new DynamoDbTokenCache({ tableName: config.tokenCacheTable }),
+    clock: systemClock,
     log,
   }),
 });

@@ -6,7 +6,9 @@
  */
 import { z } from 'zod';
 import type { IdentityProvider, IdpUser } from '../core/identity-provider.js';
+import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
+import { userStateAfter, type PrincipalStateWriter } from '../core/principal-state.js';
 import { TENANT_ROLES } from '../core/permissions.js';
 import type { TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
@@ -16,6 +18,9 @@ import { badRequest, notFound } from '../http/problem.js';
 export interface UserRoutesDeps {
   store: TenantStore;
   idp: () => Promise<IdentityProvider>;
+  /** Where blocks, deletions and role changes reach the authorizer. */
+  states: PrincipalStateWriter;
+  clock: Clock;
   log: Log;
 }
 
@@ -126,7 +131,17 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         refuseProtected(req.body);
         const body = parse(patchUserBody, req.body);
         const user = await ownUser(req, tenantId);
+        const rolesChanged = body.roles !== undefined && [...body.roles].sort().join() !== [...user.roles].sort().join();
+        const restricts = body.blocked === true || rolesChanged;
+        const write = async () => {
+          if (body.blocked === undefined && !rolesChanged) return;
+          const previous = await d.states.getState('user', user.userId);
+          await d.states.putState(userStateAfter(previous, user.userId, { blocked: body.blocked, rolesChanged }, d.clock.now()));
+        };
+        // A restriction reaches the authorizers before the provider; a release only after it.
+        if (restricts) await write();
         const updated = await (await d.idp()).updateUser(user.userId, body);
+        if (!restricts) await write();
         d.log.info('user updated', { tenantId, userId: user.userId, by: req.caller.subject });
         return { status: 200, body: publicUser(updated) };
       },
@@ -138,6 +153,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         requirePermission(req.caller, 'users:write');
         const tenantId = targetTenant(req);
         const user = await ownUser(req, tenantId);
+        await d.states.putState(userStateAfter(undefined, user.userId, { deleted: true }, d.clock.now()));
         await (await d.idp()).deleteUser(user.userId);
         d.log.info('user deleted', { tenantId, userId: user.userId, by: req.caller.subject });
         return { status: 204 };

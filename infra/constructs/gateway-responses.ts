@@ -9,7 +9,6 @@ const PROBLEM_BASE = 'https://latchkey.dev/problems/';
 
 /** `WWW-Authenticate` for a missing or invalid credential: both schemes Latchkey accepts. */
 export const UNAUTHORIZED_CHALLENGE = 'Bearer realm="latchkey", error="invalid_token", Basic realm="latchkey", charset="UTF-8"';
-export const FORBIDDEN_CHALLENGE = 'Bearer realm="latchkey", error="insufficient_scope"';
 /** Seconds a client should wait after the authorizer could not reach a dependency. */
 export const AUTHORIZER_RETRY_AFTER_S = 5;
 
@@ -77,12 +76,13 @@ const RESPONSES: ResponseSpec[] = [
     headers: { 'WWW-Authenticate': UNAUTHORIZED_CHALLENGE },
     problem: { type: `${PROBLEM_BASE}unauthorized`, title: 'Unauthorized', status: 401, detailJson: '"Missing or invalid credentials."' },
   },
+  // The authorizer denies only the valid credentials of a disabled or deleted tenant
+  // (functions/core/principal-state.ts); every other refusal is a 401 or a handler's 403.
   {
     id: 'AccessDenied',
     type: apigateway.ResponseType.ACCESS_DENIED,
     statusCode: '403',
-    headers: { 'WWW-Authenticate': FORBIDDEN_CHALLENGE },
-    problem: { type: `${PROBLEM_BASE}forbidden`, title: 'Forbidden', status: 403, detailJson: '"These credentials may not call this API."' },
+    problem: { type: `${PROBLEM_BASE}tenant-disabled`, title: 'Tenant disabled', status: 403, detailJson: '"The tenant of these credentials is disabled."' },
   },
   // A timeout or an error other than `Unauthorized` in the authorizer: a dependency (JWKS,
   // token endpoint, DynamoDB) is down. 503 + Retry-After tells clients to retry, not to re-login.

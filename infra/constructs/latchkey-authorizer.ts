@@ -14,6 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
 import { DEFAULT_ROLES_CLAIM, DEFAULT_TENANT_CLAIM } from '../../functions/core/config.js';
+import { STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
 import { addProblemGatewayResponses } from './gateway-responses.js';
 import { latchkeyFunction } from './latchkey-function.js';
 
@@ -22,7 +23,7 @@ export const MAX_REVOCATION_DELAY = Duration.seconds(60);
 
 /** Actions the authorizer needs on the token cache: read, cache, lease, check in. Never Scan. */
 const AUTHORIZER_CACHE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-/** Actions key management needs on the token cache: revoke, set not-before, purge tokens, read last use. */
+/** Actions management needs on the token cache: principal state, purge tokens, read last use. */
 const REVOKE_CACHE_ACTIONS = [
   'dynamodb:GetItem',
   'dynamodb:BatchGetItem',
@@ -291,6 +292,15 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
         encryption: dynamodb.TableEncryption.AWS_MANAGED,
         removalPolicy,
       });
+    // The principal-state feed every authorizer container syncs (functions/core/principal-state.ts).
+    if (this.tokenCacheTable instanceof dynamodb.Table) {
+      this.tokenCacheTable.addGlobalSecondaryIndex({
+        indexName: STATE_FEED_INDEX,
+        partitionKey: { name: 'feed', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'changedAt', type: dynamodb.AttributeType.NUMBER },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
 
     const environment: Record<string, string> = {
       ...props.environment,
@@ -330,6 +340,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       actions: AUTHORIZER_CACHE_ACTIONS,
       resourceArns: [this.tokenCacheTable.tableArn],
     });
+    iam.Grant.addToPrincipal({ grantee: this.function, actions: ['dynamodb:Query'], resourceArns: [`${this.tokenCacheTable.tableArn}/index/${STATE_FEED_INDEX}`] });
 
     this.metricNamespace = `Latchkey/${Stack.of(this).stackName}`;
     // Lambda's Errors metric also counts every `Unauthorized` (a thrown error by API Gateway's

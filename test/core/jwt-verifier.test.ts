@@ -63,6 +63,7 @@ describe('valid tokens', () => {
       scopes: ['openid', 'read:things', 'write:things'],
       authMethod: 'jwt',
       expiresAt: clock.seconds + 3600,
+      issuedAtMs: clock.seconds * 1000,
     });
   });
 

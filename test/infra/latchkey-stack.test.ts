@@ -188,11 +188,11 @@ describe('gateway responses', () => {
     });
   });
 
-  it('covers 403, 400 and the defaults with problem+json', () => {
+  it('covers 403 (tenant-disabled), 400 and the defaults with problem+json', () => {
     t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'ACCESS_DENIED',
       StatusCode: '403',
-      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.WWW-Authenticate': `'Bearer realm="latchkey", error="insufficient_scope"'` }),
+      ResponseTemplates: { 'application/json': Match.stringLikeRegexp('"type":"https://latchkey.dev/problems/tenant-disabled"') },
     });
     for (const type of ['BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS']) {
       t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', { ResponseType: type, StatusCode: '400' });
@@ -209,13 +209,27 @@ describe('gateway responses', () => {
 });
 
 describe('tables and secret', () => {
-  it('token cache: pk only, TTL, PITR, on-demand, AWS-managed encryption, retained', () => {
+  it('token cache: pk, the state-feed index, TTL, PITR, on-demand, AWS-managed encryption, retained', () => {
     const id = logicalId(t, 'AWS::DynamoDB::Table', 'AuthorizerTokenCache');
     t.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectEquals({
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'feed', AttributeType: 'S' },
+          { AttributeName: 'changedAt', AttributeType: 'N' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'state-feed',
+            KeySchema: [
+              { AttributeName: 'feed', KeyType: 'HASH' },
+              { AttributeName: 'changedAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
         BillingMode: 'PAY_PER_REQUEST',
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -309,6 +323,7 @@ describe('functions', () => {
         Variables: Match.objectEquals({
           POWERTOOLS_SERVICE_NAME: 'latchkey-users',
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
+          TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           IDP: 'auth0',
@@ -331,12 +346,15 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  it('authorizer: item operations on the token cache only; no Scan, Query or secret', () => {
+  it('authorizer: item operations on the token cache, Query on the state feed only; no Scan or secret', () => {
     const ss = statementsOfRole(t, 'AuthorizerFunctionRole');
     const cache = onResource(ss, 'AuthorizerTokenCache');
-    expect(allActions(cache).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(allActions(cache).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(allActions(ss)).not.toContain('dynamodb:Scan');
-    expect(allActions(ss)).not.toContain('dynamodb:Query');
+    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query'));
+    expect(queries).toHaveLength(1);
+    expect(actions(queries[0]!)).toEqual(['dynamodb:Query']);
+    expect(JSON.stringify(queries[0]!.Resource)).toContain('/index/state-feed');
     expect(allActions(ss).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
     expect(onResource(ss, 'TenantsTable')).toEqual([]);
   });
@@ -359,10 +377,12 @@ describe('least privilege', () => {
     });
   });
 
-  it('users function: GetItem on tenants, nothing on the token cache, no flush', () => {
+  it("users function: GetItem on tenants, users' state items only on the token cache, no flush", () => {
     const ss = statementsOfRole(t, 'UsersFunctionRole');
     expect(allActions(onResource(ss, 'TenantsTable'))).toEqual(['dynamodb:GetItem']);
-    expect(onResource(ss, 'AuthorizerTokenCache')).toEqual([]);
+    const cache = onResource(ss, 'AuthorizerTokenCache');
+    expect(allActions(cache).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(cache[0]!.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['user#*'] } });
     expect(allActions(ss)).not.toContain('apigateway:DELETE');
     expect(allActions(onResource(ss, 'IdempotencyTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);

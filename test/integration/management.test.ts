@@ -16,6 +16,8 @@ import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
 import { DEFAULT_KEY_SCOPES, loadAuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
+import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
+import { PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
 import { silentLog } from '../../functions/core/log.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
@@ -52,20 +54,22 @@ beforeAll(async () => {
   const verifier = new JwtVerifier({ config: config.jwt, clock });
   const shared = new DynamoDbTokenCache({ tableName: cacheTable });
   const exchange = new ApiKeyExchange({ config: config.apiKey, jwtConfig: config.jwt, clock, verifier, tokenEndpoint: new OAuthTokenEndpoint(config.apiKey), shared, log: silentLog });
-  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, keyPrefix: 'lk', apiKeys: async () => exchange }), log: silentLog });
+  const state = new PrincipalStateSnapshot({ feed: shared, clock, log: silentLog, maxAgeMs: revocationCheckS * 1000, retryAfterS: 5 });
+  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log: silentLog });
   const store = new DynamoDbTenantStore({ tableName: tenantsTable });
   const local = new LocalIdentityProvider({ baseUrl: idp.origin, adminToken: idp.adminToken, registrationToken: idp.initialAccessToken });
-  const tenantRoutes = createTenantRoutes({
+  const keys = new KeyLifecycle({
     store,
     idp: async () => local,
-    revocations: shared,
+    states: shared,
+    tokens: shared,
     clock,
     log: silentLog,
     audience: idp.audience,
     keyScopes: DEFAULT_KEY_SCOPES.split(' '),
-    keyPrefix: 'lk',
   });
-  const userRoutes = createUserRoutes({ store, idp: async () => local, log: silentLog });
+  const tenantRoutes = createTenantRoutes({ store, keys, clock, keyPrefix: 'lk' });
+  const userRoutes = createUserRoutes({ store, idp: async () => local, states: shared, clock, log: silentLog });
   const idem = idempotencyMiddleware(idemTable);
   api = createHarness({
     authorizer,

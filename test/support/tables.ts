@@ -1,5 +1,6 @@
 /** Tables in the shared DynamoDB Local of the test run, with the stack's key schemas. */
 import { randomUUID } from 'node:crypto';
+import { STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export function localDynamoClient(): DynamoDBClient {
@@ -23,8 +24,17 @@ async function createTable(prefix: string, schema: Omit<CreateTableCommandInput,
   return name;
 }
 
-/** Token-cache table: partition key `pk`, TTL attribute `ttl`. */
-export const createTokenCacheTable = (prefix = 'token-cache') => createTable(prefix, { AttributeDefinitions: [S('pk')], KeySchema: key('pk') }, 'ttl');
+/** Token-cache table: partition key `pk`, TTL attribute `ttl`, the principal-state feed index. */
+export const createTokenCacheTable = (prefix = 'token-cache') =>
+  createTable(
+    prefix,
+    {
+      AttributeDefinitions: [S('pk'), S('feed'), { AttributeName: 'changedAt', AttributeType: 'N' }],
+      KeySchema: key('pk'),
+      GlobalSecondaryIndexes: [{ IndexName: STATE_FEED_INDEX, KeySchema: key('feed', 'changedAt'), Projection: { ProjectionType: 'ALL' } }],
+    },
+    'ttl',
+  );
 
 /** Tenants/key-registry table: `pk`/`sk` with GSI `gsi1` on `gsi1pk`/`gsi1sk`. */
 export const createTenantsTable = (prefix = 'tenants') =>

@@ -1,0 +1,259 @@
+/**
+ * The state of the principals behind a credential, and the one rule that turns it into a
+ * decision. The identity provider cannot revoke the tokens it has issued, so whether a key is
+ * revoked, a user blocked or a tenant disabled is Latchkey's to know: the management API
+ * writes it (`PrincipalStateWriter`), the authorizer reads it on every path (API key, a key's
+ * own bearer token, user tokens, service tokens) through a per-container snapshot that is
+ * never older than the revocation bound (`PrincipalStateSnapshot`).
+ *
+ * Adapter: `DynamoDbTokenCache` (items `client#…`, `user#…`, `tenant#…` of the token-cache
+ * table, with a sparse index over the time of their last change, the feed the snapshot syncs).
+ */
+import type { Clock } from './clock.js';
+import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
+import type { Log } from './log.js';
+import { PLATFORM_ADMIN } from './permissions.js';
+import type { Principal } from './principal.js';
+
+export type PrincipalKind = 'client' | 'user' | 'tenant';
+
+/**
+ * `active`; a client `revoked` (from `revokedAt` on, which a rotation grace puts in the future);
+ * a user `blocked` or `deleted`; a tenant `disabled` or `deleted`.
+ */
+export type PrincipalStatus = 'active' | 'revoked' | 'blocked' | 'deleted' | 'disabled';
+
+export interface PrincipalState {
+  kind: PrincipalKind;
+  id: string;
+  status: PrincipalStatus;
+  /** Epoch ms from which a `revoked` status applies; 0 for "at once". */
+  revokedAt: number;
+  /** Tokens issued (or, for API keys, exchanged) before this epoch ms are refused; 0 for none. */
+  notBefore: number;
+  /** Epoch ms of the change that wrote this state; the feed is ordered by it. */
+  changedAt: number;
+  /** Clients of Latchkey keys: the key's tenant and id, and when its credentials were created. */
+  tenantId?: string | undefined;
+  keyId?: string | undefined;
+  createdAt?: number | undefined;
+}
+
+const stateKey = (kind: PrincipalKind, id: string) => `${kind}#${id}`;
+
+/**
+ * Auth0 documents that new client credentials may take up to 30 s to be accepted: a rejection
+ * inside this window is not proof that the key is wrong.
+ */
+export const CREDENTIAL_PROPAGATION_MS = 30_000;
+
+/** A principal's tenant is disabled or deleted: answered 403 `tenant-disabled`, never 401. */
+export class TenantDisabledError extends LatchkeyError {
+  constructor(readonly tenantId: string) {
+    super('ERR_TENANT_DISABLED', 'the tenant is disabled');
+  }
+}
+
+/** The client is revoked for `now` (a rotation grace keeps it usable until `revokedAt`). */
+export function isRevokedAt(state: PrincipalState | undefined, now: number): boolean {
+  return state !== undefined && state.status === 'revoked' && now >= state.revokedAt;
+}
+
+/** State that only matters for tokens issued before it outlives them (Auth0's longest M2M lifetime is 30 days). */
+const TOKEN_RETENTION_MS = 31 * 24 * 3600 * 1000;
+
+/**
+ * Until when (epoch s) a state must be kept, or `undefined` for as long as it holds: a block and
+ * a disabled or deleted tenant hold until undone (a deleted tenant's users still exist at the
+ * identity provider); everything else only concerns tokens issued before it.
+ */
+export function stateRetentionUntilS(state: PrincipalState): number | undefined {
+  if (state.status === 'blocked' || state.status === 'disabled' || (state.kind === 'tenant' && state.status === 'deleted')) return undefined;
+  if (state.kind === 'client' && state.status === 'active') return undefined;
+  const from = Math.max(state.changedAt, state.revokedAt, state.notBefore);
+  return Math.ceil((from + TOKEN_RETENTION_MS) / 1000);
+}
+
+/** Read-only view of the states the snapshot holds. */
+export interface StateView {
+  get(kind: PrincipalKind, id: string): PrincipalState | undefined;
+}
+
+/**
+ * The rule, in one place: may `p`, whose credential was issued at `issuedAtMs`, act now?
+ * Returns the principal, with the tenant and key of a Latchkey key's client filled in from the
+ * state (so a key's own bearer token counts as that key everywhere), or throws:
+ * `CredentialsError` (401) for a revoked key, a blocked or deleted user, a credential issued
+ * before a not-before; `TenantDisabledError` (403) for a disabled or deleted tenant.
+ */
+export function applyPrincipalState(p: Principal, view: StateView, now: number): Principal {
+  let principal = p;
+  if (p.clientId !== undefined && p.userId === undefined) {
+    const client = view.get('client', p.clientId);
+    if (client) {
+      if (isRevokedAt(client, now)) throw new CredentialsError('ERR_API_KEY_REVOKED', 'the API key is revoked');
+      if (p.issuedAtMs < client.notBefore) throw new CredentialsError('ERR_API_KEY_ROTATED', 'the credential predates the key rotation');
+      if (client.keyId !== undefined) {
+        // A token whose tenant claim names another tenant than the key's was not issued for it.
+        if (p.tenantId !== undefined && client.tenantId !== undefined && p.tenantId !== client.tenantId) {
+          throw new CredentialsError('ERR_API_KEY_TENANT_MISMATCH', 'the token does not match its key');
+        }
+        principal = { ...p, tenantId: p.tenantId ?? client.tenantId, keyId: client.keyId };
+      }
+    }
+  }
+  if (p.userId !== undefined) {
+    const user = view.get('user', p.userId);
+    if (user) {
+      if (user.status === 'blocked') throw new CredentialsError('ERR_USER_BLOCKED', 'the user is blocked');
+      if (user.status === 'deleted') throw new CredentialsError('ERR_USER_DELETED', 'the user no longer exists');
+      if (p.issuedAtMs < user.notBefore) throw new CredentialsError('ERR_TOKEN_SUPERSEDED', 'the token predates a change of the user; sign in again');
+    }
+  }
+  if (principal.tenantId !== undefined && !principal.roles.includes(PLATFORM_ADMIN)) {
+    const tenant = view.get('tenant', principal.tenantId);
+    if (tenant && (tenant.status === 'disabled' || tenant.status === 'deleted')) throw new TenantDisabledError(principal.tenantId);
+  }
+  return principal;
+}
+
+/**
+ * A user's state after a change made through the users API: a block or a deletion refuses every
+ * token of the user; a change of roles refuses the tokens issued before it (from the start of
+ * that second: `iat` has whole seconds, and the user's next sign-in must not be refused).
+ */
+export function userStateAfter(
+  previous: PrincipalState | undefined,
+  userId: string,
+  change: { blocked?: boolean | undefined; rolesChanged?: boolean | undefined; deleted?: boolean | undefined },
+  now: number,
+): PrincipalState {
+  const status: PrincipalStatus = change.deleted ? 'deleted' : change.blocked === true ? 'blocked' : change.blocked === false ? 'active' : (previous?.status ?? 'active');
+  const notBefore = change.rolesChanged ? Math.floor(now / 1000) * 1000 : (previous?.notBefore ?? 0);
+  return { kind: 'user', id: userId, status, revokedAt: 0, notBefore, changedAt: now };
+}
+
+/** Written by the management API; each write records the time of the change for the feed. */
+export interface PrincipalStateWriter {
+  /** Replaces the state of one principal (last writer wins); other attributes of the item stay. */
+  putState(state: PrincipalState): Promise<void>;
+  getState(kind: PrincipalKind, id: string): Promise<PrincipalState | undefined>;
+}
+
+/** The feed of state changes the snapshot syncs from. */
+export interface PrincipalStateFeed {
+  /** Every state whose `changedAt` is at or after `sinceMs` (all of them when undefined). */
+  changesSince(sinceMs: number | undefined): Promise<PrincipalState[]>;
+}
+
+export interface PrincipalStateSnapshotOptions {
+  feed: PrincipalStateFeed;
+  clock: Clock;
+  log: Log;
+  /** The revocation bound: no decision uses state older than this. */
+  maxAgeMs: number;
+  /** Default Retry-After when the feed cannot be read. */
+  retryAfterS: number;
+}
+
+/**
+ * Writers' clocks and the feed's index may lag a little: each sync re-reads the changes of
+ * this long before the newest one it has seen (or its own clock, if earlier), so a change that
+ * was late to appear, or written by a clock up to this much behind, is still picked up.
+ */
+const RESYNC_OVERLAP_MS = 60_000;
+/** Syncs start in the background once the state is this share of the bound old. */
+const REFRESH_SHARE = 0.5;
+/**
+ * The feed's index is eventually consistent (AWS: usually well under a second); state is
+ * trusted for the bound less this margin, so a change is seen within the bound itself.
+ */
+export const FEED_PROPAGATION_MARGIN_MS = 5_000;
+
+/**
+ * This container's copy of every principal state, kept no older than the bound: a request that
+ * finds it older than half the bound starts a sync in the background; one that finds it older
+ * than the bound waits for the sync. One sync at a time; a failed one is forgotten, so the next
+ * request tries afresh. State older than the bound is never used: if the feed cannot be read,
+ * decisions answer 503 (never 401, never a decision on stale state).
+ */
+export class PrincipalStateSnapshot implements StateView {
+  readonly #o: PrincipalStateSnapshotOptions;
+  readonly #states = new Map<string, PrincipalState>();
+  /** Epoch ms at which the last successful sync started. */
+  #syncedAt: number | undefined;
+  #newestChange: number | undefined;
+  #inFlight: Promise<void> | undefined;
+  /** Syncs made, for benchmarks and tests. */
+  syncs = 0;
+
+  constructor(opts: PrincipalStateSnapshotOptions) {
+    this.#o = opts;
+  }
+
+  get size(): number {
+    return this.#states.size;
+  }
+
+  get(kind: PrincipalKind, id: string): PrincipalState | undefined {
+    return this.#states.get(stateKey(kind, id));
+  }
+
+  /** Starts the first sync during init, so the first request rarely waits for it. */
+  prefetch(): void {
+    this.#sync().catch(() => undefined);
+  }
+
+  /** The state, no older than the bound; throws `UpstreamUnavailableError` when it cannot be had. */
+  async current(): Promise<StateView> {
+    // A clock that went backwards makes the state's age unknown: treat it as stale.
+    const age = this.#syncedAt === undefined ? Infinity : this.#o.clock.now() - this.#syncedAt;
+    if (age < 0) this.#syncedAt = undefined;
+    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
+    if (age >= 0 && age < trustMs * REFRESH_SHARE) return this;
+    if (age >= 0 && age < trustMs) {
+      this.#sync().catch(() => undefined);
+      return this;
+    }
+    try {
+      await this.#sync();
+    } catch (err) {
+      throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, { cause: err });
+    }
+    return this;
+  }
+
+  /** Applies the rule of `applyPrincipalState` with state no older than the bound. */
+  async check(p: Principal): Promise<Principal> {
+    const view = await this.current();
+    return applyPrincipalState(p, view, this.#o.clock.now());
+  }
+
+  #sync(): Promise<void> {
+    this.#inFlight ??= this.#load().finally(() => (this.#inFlight = undefined));
+    return this.#inFlight;
+  }
+
+  async #load(): Promise<void> {
+    const startedAt = this.#o.clock.now();
+    const since = this.#newestChange === undefined ? undefined : this.#newestChange - RESYNC_OVERLAP_MS;
+    let changes: PrincipalState[];
+    try {
+      changes = await this.#o.feed.changesSince(since);
+    } catch (err) {
+      this.#o.log.warn('principal state could not be synced', { error: String(err) });
+      throw err;
+    }
+    this.syncs++;
+    for (const s of changes) {
+      const k = stateKey(s.kind, s.id);
+      const known = this.#states.get(k);
+      if (!known || known.changedAt <= s.changedAt) this.#states.set(k, s);
+      if (this.#newestChange === undefined || s.changedAt > this.#newestChange) this.#newestChange = s.changedAt;
+    }
+    // The cursor never runs ahead of this container's clock: a writer whose clock is fast must
+    // not hide the changes of the others (theirs are re-read until this clock catches up).
+    this.#newestChange = Math.min(this.#newestChange ?? startedAt, startedAt);
+    this.#syncedAt = startedAt;
+  }
+}

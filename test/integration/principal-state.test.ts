@@ -1,0 +1,402 @@
+/**
+ * Principal state on every path (issue #10): a revoked or rotated key, a blocked, deleted or
+ * re-roled user and a disabled or deleted tenant stop within the bound on every credential
+ * form — API key (X-Api-Key, Basic), the key's own token fetched from the identity provider
+ * and sent as Bearer, user tokens — in every container, stepped through the bound with the
+ * injected clock. Real parts: DynamoDB Local, the local oidc-provider, the real handlers.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbTenantStore } from '../../functions/adapters/dynamodb-tenant-store.js';
+import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { LocalIdentityProvider } from '../../functions/adapters/local-identity-provider.js';
+import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
+import { createAuthorizerHandler, type AuthorizerEvent } from '../../functions/authorizer/create-handler.js';
+import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
+import { Authenticator } from '../../functions/core/authenticate.js';
+import { DEFAULT_KEY_SCOPES, loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/core/config.js';
+import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
+import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
+import { silentLog } from '../../functions/core/log.js';
+import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
+import { createApiHandler } from '../../functions/http/api-handler.js';
+import { createTenantRoutes } from '../../functions/tenants/routes.js';
+import { createUserRoutes } from '../../functions/users/routes.js';
+import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
+import { createHarness, type Harness } from '../support/api-harness.js';
+import { ManualClock } from '../support/clock.js';
+import { counting } from '../support/counting.js';
+import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
+
+type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
+
+let idp: Idp;
+let clock: ManualClock;
+let config: AuthorizerConfig;
+let cacheTable: string;
+let tenantsTable: string;
+let boundMs: number;
+
+interface Container {
+  authorizer: (e: AuthorizerEvent) => ReturnType<ReturnType<typeof createAuthorizerHandler>>;
+  state: PrincipalStateSnapshot;
+  feedCalls: { n: number };
+}
+
+/** One simulated Lambda container of the authorizer: its own caches and state snapshot. */
+function container(): Container {
+  const verifier = new JwtVerifier({ config: config.jwt, clock });
+  const shared = new DynamoDbTokenCache({ tableName: cacheTable });
+  const exchange = new ApiKeyExchange({
+    config: config.apiKey,
+    jwtConfig: config.jwt,
+    clock,
+    verifier,
+    tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { now: () => clock.now() }),
+    shared,
+    log: silentLog,
+  });
+  const feedCalls = { n: 0 };
+  const feed: PrincipalStateFeed = {
+    changesSince: (since) => {
+      feedCalls.n++;
+      return shared.changesSince(since);
+    },
+  };
+  const state = new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: boundMs, retryAfterS: 5 });
+  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log: silentLog });
+  return { authorizer, state, feedCalls };
+}
+
+let containers: Container[];
+let api: Harness;
+let via = 0;
+let ops: string;
+
+async function call(method: string, path: string, opts: { headers?: Record<string, string>; body?: unknown; query?: Record<string, string> } = {}) {
+  return api.call(method, path, opts);
+}
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+const xApiKey = (key: string) => ({ 'X-Api-Key': key });
+const basic = (id: string, secret: string) => ({ Authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` });
+
+/** The key's client id and secret at the provider's own token endpoint, as its holder could. */
+async function directToken(clientId: string, clientSecret: string): Promise<string> {
+  const res = await fetch(idp.tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: idp.audience, client_id: clientId, client_secret: clientSecret }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+interface IssuedKey {
+  keyId: string;
+  clientId: string;
+  clientSecret: string;
+  apiKey: string;
+}
+
+async function issueKey(tenantId: string, scopes = ['users:read', 'keys:read']): Promise<IssuedKey> {
+  const res = await call('POST', `/tenants/${tenantId}/api-keys`, { headers: bearer(ops), body: { name: 'k', scopes } });
+  expect(res.status).toBe(201);
+  return res.body as IssuedKey;
+}
+
+/** Every credential form of a key: X-Api-Key, Basic, and its own token sent as Bearer. */
+async function keyForms(k: { clientId: string; clientSecret: string; apiKey: string }): Promise<Record<string, Record<string, string>>> {
+  return { xApiKey: xApiKey(k.apiKey), basic: basic(k.clientId, k.clientSecret), directBearer: bearer(await directToken(k.clientId, k.clientSecret)) };
+}
+
+/** Status of GET /me through each container. */
+async function statuses(headers: Record<string, string>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < containers.length; i++) {
+    via = i;
+    out.push((await call('GET', '/me', { headers })).status);
+  }
+  via = 0;
+  return out;
+}
+
+/** Warms every container with the credential, then steps the clock until each refuses; returns seconds. */
+async function secondsUntilRefused(headers: Record<string, string>, change: () => Promise<void>, refusal: number): Promise<number> {
+  expect(await statuses(headers)).toEqual(containers.map(() => 200));
+  const changedAt = clock.now();
+  await change();
+  for (let s = 0; s <= 120; s++) {
+    const st = await statuses(headers);
+    if (st.every((x) => x === refusal)) return (clock.now() - changedAt) / 1000;
+    // Anything but an Allow or the expected refusal is a bug (a 503 would tell the caller to retry a dead key).
+    for (const x of st) expect([200, refusal]).toContain(x);
+    clock.advance(1000);
+  }
+  throw new Error('never refused');
+}
+
+async function user(tenantId: string, roles: string[]): Promise<{ userId: string; token: () => Promise<string> }> {
+  const u = idp.addUser({ email: `${Math.random().toString(36).slice(2)}@example.test`, password: 'correct horse battery', tenantId, roles });
+  return { userId: u.userId, token: () => idp.issueUserToken({ userId: u.userId }) };
+}
+
+beforeAll(async () => {
+  idp = await startLocalIdentityProvider({ port: 0 });
+  [cacheTable, tenantsTable] = await Promise.all([createTokenCacheTable('state'), createTenantsTable('state-tenants')]);
+  config = loadAuthorizerConfig({ ISSUER: idp.issuer, AUDIENCE: idp.audience, TOKEN_AUDIENCE_PARAM: 'resource', TOKEN_CACHE_TABLE: cacheTable });
+  boundMs = config.apiKey.revocationCheckS * 1000;
+  clock = new ManualClock(Date.now() - 10 * 60_000);
+  const store = new DynamoDbTenantStore({ tableName: tenantsTable });
+  const shared = new DynamoDbTokenCache({ tableName: cacheTable });
+  const local = new LocalIdentityProvider({ baseUrl: idp.origin, adminToken: idp.adminToken, registrationToken: idp.initialAccessToken });
+  const now = { now: () => clock.now() };
+  const keys = new KeyLifecycle({ store, idp: async () => local, states: shared, tokens: shared, clock: now, log: silentLog, audience: idp.audience, keyScopes: DEFAULT_KEY_SCOPES.split(' ') });
+  const tenantRoutes = createTenantRoutes({ store, keys, clock: now, keyPrefix: 'lk' });
+  const userRoutes = createUserRoutes({ store, idp: async () => local, states: shared, clock: now, log: silentLog });
+  api = createHarness({
+    authorizer: (e) => containers[via]!.authorizer(e),
+    routes: [
+      { name: 'tenants', resources: tenantRoutes.map((r) => r.resource), handler: createApiHandler({ routes: tenantRoutes, log: silentLog }) },
+      { name: 'users', resources: userRoutes.map((r) => r.resource), handler: createApiHandler({ routes: userRoutes, log: silentLog }) },
+    ],
+  });
+  const operator = idp.addUser({ email: 'ops@example.test', password: 'correct horse battery', roles: ['platform:admin'] });
+  ops = await idp.issueUserToken({ userId: operator.userId });
+});
+afterAll(async () => {
+  await idp?.stop();
+});
+beforeEach(() => {
+  via = 0;
+  idp.setFailure('none');
+  // Behind real time: tokens the provider issues during a test are never "before" a change the test makes.
+  clock = new ManualClock(Date.now() - 10 * 60_000);
+  containers = [container(), container(), container()];
+});
+
+let tenantSeq = 0;
+async function newTenant(): Promise<string> {
+  const tenantId = `t${++tenantSeq}-${Date.now().toString(36)}`;
+  expect((await call('POST', '/tenants', { headers: bearer(ops), body: { tenantId, name: tenantId } })).status).toBe(201);
+  return tenantId;
+}
+
+describe('a revoked key', () => {
+  it.each(['xApiKey', 'basic', 'directBearer'] as const)('stops within the bound in every container: %s', async (form) => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const headers = (await keyForms(key))[form]!;
+    const s = await secondsUntilRefused(headers, async () => {
+      expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+  });
+
+  it("counts a key's own bearer token as that key: its tenant, its key id, and no stronger key from it", async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId, ['keys:write', 'keys:read']);
+    const headers = bearer(await directToken(key.clientId, key.clientSecret));
+    const me = await call('GET', '/me', { headers });
+    expect(me.body).toMatchObject({ tenantId, clientId: key.clientId, userId: null });
+    const stronger = await call('POST', `/tenants/${tenantId}/api-keys`, { headers, body: { name: 'x', scopes: ['users:write'] } });
+    expect(stronger.status).toBe(400);
+  });
+
+  it('after revocation, its direct token can neither create users nor issue keys', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId, ['users:write', 'keys:write']);
+    const headers = bearer(await directToken(key.clientId, key.clientSecret));
+    await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) });
+    clock.advance(boundMs);
+    expect((await call('POST', '/users', { headers, body: { email: 'late@example.test' } })).status).toBe(401);
+    expect((await call('POST', `/tenants/${tenantId}/api-keys`, { headers, body: { name: 'late', scopes: ['users:write'] } })).status).toBe(401);
+  });
+});
+
+describe('rotation', () => {
+  it('without grace: the old key stops within the bound on every path, the new one works at once', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const forms = await keyForms(key);
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200, 200]);
+    const res = await call('POST', `/tenants/${tenantId}/api-keys/${key.keyId}/rotate`, { headers: bearer(ops) });
+    expect(res.status).toBe(200);
+    const rotated = res.body as IssuedKey;
+    const rotatedAt = clock.now();
+    for (const h of Object.values(await keyForms(rotated))) expect(await statuses(h)).toEqual([200, 200, 200]);
+    for (const [form, h] of Object.entries(forms)) {
+      let st = await statuses(h);
+      while (st.some((x) => x === 200) && clock.now() - rotatedAt <= boundMs) {
+        clock.advance(1000);
+        st = await statuses(h);
+      }
+      expect(st, form).toEqual([401, 401, 401]);
+      expect(clock.now() - rotatedAt, form).toBeLessThanOrEqual(boundMs);
+    }
+    expect(rotated.keyId).toBe(key.keyId);
+    for (const headers of Object.values(await keyForms(rotated!))) expect(await statuses(headers)).toEqual([200, 200, 200]);
+  });
+
+  it('with graceSeconds: the old key keeps serving through the grace, then stops within the bound', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const forms = await keyForms(key);
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200, 200]);
+    const res = await call('POST', `/tenants/${tenantId}/api-keys/${key.keyId}/rotate`, { headers: bearer(ops), body: { graceSeconds: 600 } });
+    expect(res.status).toBe(200);
+    clock.advance(599_000);
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200, 200]);
+    clock.advance(1000 + boundMs);
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([401, 401, 401]);
+    const listed = (await call('GET', `/tenants/${tenantId}/api-keys`, { headers: bearer(ops) })).body as { items: { previousClients: unknown[] }[] };
+    expect(listed.items[0]!.previousClients).toEqual([]);
+  });
+
+  it('refuses a grace outside 0..86400 s', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    for (const graceSeconds of [-1, 86_401, 1.5]) {
+      expect((await call('POST', `/tenants/${tenantId}/api-keys/${key.keyId}/rotate`, { headers: bearer(ops), body: { graceSeconds } })).status).toBe(400);
+    }
+  });
+});
+
+describe('an exchange in flight across a revocation', () => {
+  it('is never trusted past the bound measured from the revocation', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    idp.setFailure('slow', { delayMs: 1500 });
+    via = 1;
+    const inFlight = call('GET', '/me', { headers: xApiKey(key.apiKey) });
+    await new Promise((r) => setTimeout(r, 200));
+    const revokedAt = clock.now();
+    await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) });
+    idp.setFailure('none');
+    await inFlight; // whatever it answered, from here on the bound applies
+    clock.advance(Math.max(0, revokedAt + boundMs - clock.now()));
+    expect(await statuses(xApiKey(key.apiKey))).toEqual([401, 401, 401]);
+  });
+});
+
+describe('users', () => {
+  it('a blocked user is refused within the bound and admitted again once unblocked', async () => {
+    const tenantId = await newTenant();
+    const u = await user(tenantId, ['tenant:admin']);
+    const token = await u.token();
+    const s = await secondsUntilRefused(bearer(token), async () => {
+      expect((await call('PATCH', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { blocked: true } })).status).toBe(200);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    // Still refused much later, on a new container too.
+    clock.advance(1800_000);
+    containers.push(container());
+    expect(await statuses(bearer(token))).toEqual(containers.map(() => 401));
+    containers.pop();
+    const unblocked = await call('PATCH', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { blocked: false } });
+    expect(unblocked.status, JSON.stringify(unblocked.body)).toBe(200);
+    clock.advance(boundMs);
+    expect(await statuses(bearer(token))).toEqual([200, 200, 200]);
+  });
+
+  it('a deleted user is refused within the bound, even a tenant admin who deleted themselves', async () => {
+    const tenantId = await newTenant();
+    const u = await user(tenantId, ['tenant:admin']);
+    const token = await u.token();
+    const s = await secondsUntilRefused(bearer(token), async () => {
+      expect((await call('DELETE', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(token) })).status).toBe(204);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    expect((await call('POST', '/users', { headers: bearer(token), body: { email: 'ghost@example.test' } })).status).toBe(401);
+  });
+
+  it('a change of roles refuses the tokens issued before it; a new sign-in works', async () => {
+    const tenantId = await newTenant();
+    const u = await user(tenantId, ['tenant:admin']);
+    const token = await u.token();
+    // The change happens in the second after the token was issued (`iat` has whole seconds).
+    clock = new ManualClock(Date.now() + 1500);
+    containers = [container(), container(), container()];
+    let changedAt = 0;
+    const s = await secondsUntilRefused(bearer(token), async () => {
+      changedAt = clock.now();
+      expect((await call('PATCH', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { roles: ['tenant:member'] } })).status).toBe(200);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    // A sign-in after the change (by the provider's real clock) is admitted.
+    await new Promise((r) => setTimeout(r, Math.max(0, changedAt - Date.now()) + 1000));
+    const fresh = await u.token();
+    clock.advance(boundMs);
+    const me = await call('GET', '/me', { headers: bearer(fresh) });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ roles: ['tenant:member'] });
+  });
+});
+
+describe('tenants', () => {
+  it('a disabled tenant: keys (every form) and users get 403 within the bound; operators still manage it; re-enabling restores', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const u = await user(tenantId, ['tenant:admin']);
+    const forms: Record<string, Record<string, string>> = { ...(await keyForms(key)), user: bearer(await u.token()) };
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200, 200]);
+    expect((await call('PATCH', `/tenants/${tenantId}`, { headers: bearer(ops), body: { status: 'disabled' } })).status).toBe(200);
+    clock.advance(boundMs);
+    for (const [form, h] of Object.entries(forms)) expect(await statuses(h), form).toEqual([403, 403, 403]);
+    // Reads and writes alike.
+    expect((await call('POST', '/users', { headers: forms.user, body: { email: 'x@example.test' } })).status).toBe(403);
+    // The operator still reads and manages the tenant.
+    expect((await call('GET', `/tenants/${tenantId}/api-keys`, { headers: bearer(ops) })).status).toBe(200);
+    expect((await call('PATCH', `/tenants/${tenantId}`, { headers: bearer(ops), body: { status: 'active' } })).status).toBe(200);
+    clock.advance(boundMs);
+    for (const [form, h] of Object.entries(forms)) expect(await statuses(h), form).toEqual([200, 200, 200]);
+  });
+
+  it("a deleted tenant: keys revoked (401), users' tokens refused (403), for good", async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const u = await user(tenantId, ['tenant:member']);
+    const userToken = await u.token();
+    const forms = await keyForms(key);
+    expect((await call('DELETE', `/tenants/${tenantId}`, { headers: bearer(ops) })).status).toBe(204);
+    clock.advance(boundMs);
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([401, 401, 401]);
+    expect(await statuses(bearer(userToken))).toEqual([403, 403, 403]);
+    expect((await call('GET', '/users', { headers: bearer(userToken) })).status).toBe(403);
+  });
+});
+
+describe('cost on the hot path', () => {
+  it('a first-seen user token costs no network call beyond the periodic state sync', async () => {
+    const tenantId = await newTenant();
+    const c = containers[2]!;
+    via = 2;
+    await call('GET', '/me', { headers: bearer(ops) });
+    const before = c.feedCalls.n;
+    const users = await Promise.all(Array.from({ length: 20 }, () => user(tenantId, ['tenant:member'])));
+    for (const u of users) expect((await call('GET', '/me', { headers: bearer(await u.token()) })).status).toBe(200);
+    expect(c.feedCalls.n - before).toBe(0);
+  });
+
+  it('syncs at most once per half bound per container, and never decides on state older than the bound', async () => {
+    const c = containers[0]!;
+    via = 0;
+    await call('GET', '/me', { headers: bearer(ops) });
+    const before = c.feedCalls.n;
+    const trust = boundMs - FEED_PROPAGATION_MARGIN_MS;
+    for (let i = 0; i < 100; i++) {
+      await call('GET', '/me', { headers: bearer(ops) });
+      clock.advance(trust / 20);
+    }
+    const syncs = c.feedCalls.n - before;
+    expect(syncs).toBeGreaterThanOrEqual(4);
+    expect(syncs).toBeLessThanOrEqual(12);
+  });
+
+  it('answers 503, never 401, when the state cannot be read past the bound', async () => {
+    const broken = counting(new DynamoDbTokenCache({ tableName: 'no-such-table' }));
+    const verifier = new JwtVerifier({ config: config.jwt, clock });
+    const state = new PrincipalStateSnapshot({ feed: broken.shared, clock, log: silentLog, maxAgeMs: boundMs, retryAfterS: 5 });
+    const authenticator = new Authenticator({ verifier, state, keyPrefix: 'lk' });
+    await expect(authenticator.authenticate({ headers: bearer(ops) })).rejects.toMatchObject({ code: 'ERR_STATE_UNAVAILABLE' });
+  });
+});
