@@ -382,7 +382,7 @@ describe('least privilege', () => {
     expect(allActions(onResource(ss, 'TenantsTable'))).toEqual(['dynamodb:GetItem']);
     const cache = onResource(ss, 'AuthorizerTokenCache');
     expect(allActions(cache).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    expect(cache[0]!.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['user#*'] } });
+    expect((cache[0] as { Condition?: unknown }).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['user#*'] } });
     expect(allActions(ss)).not.toContain('apigateway:DELETE');
     expect(allActions(onResource(ss, 'IdempotencyTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);

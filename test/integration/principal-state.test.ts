@@ -400,3 +400,62 @@ describe('cost on the hot path', () => {
     await expect(authenticator.authenticate({ headers: bearer(ops) })).rejects.toMatchObject({ code: 'ERR_STATE_UNAVAILABLE' });
   });
 });
+
+describe('random interleavings (property)', () => {
+  /** Small seeded PRNG (mulberry32): a failing seed can be replayed. */
+  function prng(seed: number) {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it.each([1, 2, 3])('seed %i: no Allow after the bound, on any path, in any container', async (seed) => {
+    const rnd = prng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const tenantId = await newTenant();
+    const keys = [await issueKey(tenantId), await issueKey(tenantId)];
+    const users = [await user(tenantId, ['tenant:admin']), await user(tenantId, ['tenant:member'])];
+    /** Each credential, and from when it must be refused (epoch ms of the change that ends it). */
+    const creds: { headers: Record<string, string>; deadAt: number; ends: string }[] = [];
+    for (const [i, k] of keys.entries()) for (const h of Object.values(await keyForms(k))) creds.push({ headers: h, deadAt: Infinity, ends: `key${i}` });
+    for (const [i, u] of users.entries()) creds.push({ headers: bearer(await u.token()), deadAt: Infinity, ends: `user${i}` });
+    const end = (what: string) => {
+      for (const c of creds) if ((c.ends === what || what === 'tenant') && c.deadAt === Infinity) c.deadAt = clock.now();
+    };
+    const violations: string[] = [];
+    for (let step = 0; step < 60; step++) {
+      const r = rnd();
+      if (r < 0.06) {
+        const i = Math.floor(rnd() * keys.length);
+        await call('DELETE', `/tenants/${tenantId}/api-keys/${keys[i]!.keyId}`, { headers: bearer(ops) });
+        end(`key${i}`);
+      } else if (r < 0.12) {
+        const i = Math.floor(rnd() * keys.length);
+        const res = await call('POST', `/tenants/${tenantId}/api-keys/${keys[i]!.keyId}/rotate`, { headers: bearer(ops) });
+        if (res.status === 200) end(`key${i}`);
+      } else if (r < 0.17) {
+        const i = Math.floor(rnd() * users.length);
+        await call('PATCH', `/users/${encodeURIComponent(users[i]!.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { blocked: true } });
+        end(`user${i}`);
+      } else if (r < 0.2) {
+        await call('PATCH', `/tenants/${tenantId}`, { headers: bearer(ops), body: { status: 'disabled' } });
+        end('tenant');
+      } else if (r < 0.5) {
+        clock.advance(Math.floor(rnd() * 10_000));
+      } else {
+        const c = pick(creds);
+        via = Math.floor(rnd() * containers.length);
+        const status = (await call('GET', '/me', { headers: c.headers })).status;
+        via = 0;
+        if (status === 200 && clock.now() >= c.deadAt + boundMs) violations.push(`step ${step}: ${c.ends} allowed ${(clock.now() - c.deadAt) / 1000} s after its end`);
+        if (status !== 200 && c.deadAt === Infinity) violations.push(`step ${step}: ${c.ends} refused (${status}) while valid`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+});
