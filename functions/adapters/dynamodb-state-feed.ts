@@ -1,33 +1,15 @@
 /**
  * The principal-state feed read by the authorizer on every path, the JWT path included: one
- * DynamoDB `Query` on the state index, signed with SigV4 (`@smithy/signature-v4`) and sent with
- * the authorizer's `node:http` client. The full DynamoDB client would add tens of milliseconds
- * to every cold start of the JWT path (it stays a lazy chunk of the API-key path); this adapter
- * needs the signer and the unmarshaller only.
+ * DynamoDB `Query` on the state index, signed with SigV4 by `aws4` (small, synchronous, no
+ * dependencies) and sent with the authorizer's `node:http` client. The AWS SDK's DynamoDB
+ * client, and even Smithy's own signer (which brings `@smithy/core`), would add tens of
+ * milliseconds to every cold start of the JWT path; the SDK stays a lazy chunk of the API-key
+ * path. The few attribute types of a state item are unmarshalled here.
  */
-import { createHash, createHmac } from 'node:crypto';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { SignatureV4 } from '@smithy/signature-v4';
+import aws4 from 'aws4';
 import type { HttpClient } from '../core/http-client.js';
 import type { PrincipalState, PrincipalStateFeed } from '../core/principal-state.js';
 import { STATE_FEED_PAGE, STATE_FEED_QUERY, toPrincipalState } from './dynamodb-state-items.js';
-
-/** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape the signer asks for. */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (d: SourceData) => (typeof d === 'string' ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
-
-class NodeSha256 {
-  readonly #h;
-  constructor(secret?: SourceData) {
-    this.#h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.#h.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(this.#h.digest());
-  }
-}
 
 export interface DynamoDbStateFeedOptions {
   tableName: string;
@@ -49,6 +31,24 @@ export function credentialsFromEnv(env: Record<string, string | undefined>) {
   };
 }
 
+type AttributeValue = { S?: string; N?: string; BOOL?: boolean; NULL?: boolean; L?: AttributeValue[]; M?: Record<string, AttributeValue> };
+
+/** DynamoDB JSON to plain values, for the types state items use (strings, numbers, booleans, lists, maps). */
+function fromAttribute(v: AttributeValue): unknown {
+  if (v.S !== undefined) return v.S;
+  if (v.N !== undefined) return Number(v.N);
+  if (v.BOOL !== undefined) return v.BOOL;
+  if (v.L !== undefined) return v.L.map(fromAttribute);
+  if (v.M !== undefined) return unmarshallItem(v.M);
+  return undefined;
+}
+
+function unmarshallItem(item: Record<string, AttributeValue>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(item)) out[k] = fromAttribute(v);
+  return out;
+}
+
 export class DynamoDbStateFeed implements PrincipalStateFeed {
   readonly #o: DynamoDbStateFeedOptions;
   readonly #url: URL;
@@ -67,9 +67,9 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
         ...STATE_FEED_QUERY(sinceMs, 'wire'),
         Limit: STATE_FEED_PAGE,
         ...(start ? { ExclusiveStartKey: start } : {}),
-      })) as { Items?: Record<string, never>[]; LastEvaluatedKey?: unknown };
+      })) as { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: unknown };
       for (const item of out.Items ?? []) {
-        const state = toPrincipalState(unmarshall(item));
+        const state = toPrincipalState(unmarshallItem(item));
         if (state) states.push(state);
       }
       start = out.LastEvaluatedKey;
@@ -79,23 +79,21 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
 
   async #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
     const body = JSON.stringify(input);
-    const signer = new SignatureV4({ service: 'dynamodb', region: this.#o.region, credentials: this.#o.credentials(), sha256: NodeSha256 });
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: this.#url.protocol,
-      hostname: this.#url.hostname,
-      port: this.#url.port ? Number(this.#url.port) : undefined,
-      path: this.#url.pathname,
-      headers: {
+    const signed = aws4.sign(
+      {
         host: this.#url.host,
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        path: this.#url.pathname,
+        method: 'POST',
+        service: 'dynamodb',
+        region: this.#o.region,
+        headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+        body,
       },
-      body,
-    });
+      this.#o.credentials(),
+    );
     const res = await this.#o.http(this.#url.href, {
       method: 'POST',
-      headers: signed.headers,
+      headers: signed.headers as Record<string, string>,
       body,
       signal: AbortSignal.timeout(this.#o.timeoutMs),
       redirect: 'error',
