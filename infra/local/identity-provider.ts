@@ -25,7 +25,7 @@ import { LocalIdpError } from './idp/errors.js';
 import { sendHtml, sendJson } from './idp/http.js';
 import { handleInteraction } from './idp/interactions.js';
 import { loadOidcProvider } from './idp/load-provider.js';
-import { MemoryStore } from './idp/memory-adapter.js';
+import { MemoryStore, tokenRequestScope } from './idp/memory-adapter.js';
 import { callbackPage, startPage } from './idp/pages.js';
 import { createProvider, INTERACTION_PREFIX, resourceServerInfo, ROUTES, type ProviderSettings, type TokenProfile } from './idp/provider-config.js';
 import { newSigningKey, type SigningKey } from './idp/signing-keys.js';
@@ -61,6 +61,11 @@ export interface LocalIdentityProviderOptions {
   accessTokenTtlS?: number;
   /** Redirect URIs of the SPA client (default `<origin>/callback`). */
   spaRedirectUris?: readonly string[];
+  /**
+   * For this long after a client is registered (or its secret rotated), the token endpoint
+   * answers `invalid_client` for it, as Auth0 may for up to 30 s (default 0).
+   */
+  credentialPropagationMs?: number;
   /** Fixed secrets for scripts; random per start when absent. */
   initialAccessToken?: string;
   adminToken?: string;
@@ -92,6 +97,8 @@ export interface LocalIdentityProvider {
   readonly stats: TokenStats;
   readonly running: boolean;
   resetStats(): void;
+  /** How long new client credentials are not yet accepted (Auth0: up to 30 s). */
+  setCredentialPropagation(ms: number): void;
   /** Failure injection on the token endpoint only; 'none' restores normal service. */
   setFailure(mode: FailureMode, opts?: FailureOptions): void;
   /** A new key signs from now on; the old ones stay published unless dropOld. */
@@ -144,6 +151,7 @@ export async function startLocalIdentityProvider(opts: LocalIdentityProviderOpti
   const users = new UserStore();
   const gate = new TokenGate();
   const store = new MemoryStore();
+  store.credentialPropagationMs = opts.credentialPropagationMs ?? 0;
   let keys: SigningKey[] = [await newSigningKey()];
 
   // The issuer contains the port, so the server listens before the provider exists.
@@ -224,6 +232,7 @@ export async function startLocalIdentityProvider(opts: LocalIdentityProviderOpti
           if (!res.headersSent) res.destroy();
           return;
         }
+        return await tokenRequestScope.run(true, () => providerCallback(req, res));
       }
       await providerCallback(req, res);
     } catch (err) {
@@ -279,6 +288,9 @@ export async function startLocalIdentityProvider(opts: LocalIdentityProviderOpti
     },
     resetStats: () => gate.resetStats(),
     setFailure: (mode, o) => gate.setFailure(mode, o),
+    setCredentialPropagation: (ms) => {
+      store.credentialPropagationMs = ms;
+    },
     async rotateSigningKey(o = {}) {
       const previousKid = settings.currentKid;
       const key = await newSigningKey();

@@ -261,6 +261,38 @@ describe('rotation', () => {
   });
 });
 
+describe('new credentials the provider does not accept yet (Auth0: up to 30 s)', () => {
+  it('answer 503 with Retry-After and no negative entry inside the window, and work once accepted', async () => {
+    const tenantId = await newTenant();
+    idp.setCredentialPropagation(600_000);
+    try {
+      const key = await issueKey(tenantId);
+      for (let i = 0; i < 3; i++) {
+        const res = await call('GET', '/me', { headers: xApiKey(key.apiKey) });
+        expect(res.status).toBe(503);
+        expect(Number(res.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+      }
+      idp.setCredentialPropagation(0);
+      clock.advance(5000);
+      expect(await statuses(xApiKey(key.apiKey))).toEqual([200, 200, 200]);
+    } finally {
+      idp.setCredentialPropagation(0);
+    }
+  });
+
+  it('after the documented window, a refusal is final: 401', async () => {
+    const tenantId = await newTenant();
+    idp.setCredentialPropagation(600_000);
+    try {
+      const key = await issueKey(tenantId);
+      clock.advance(31_000);
+      expect((await call('GET', '/me', { headers: xApiKey(key.apiKey) })).status).toBe(401);
+    } finally {
+      idp.setCredentialPropagation(0);
+    }
+  });
+});
+
 describe('an exchange in flight across a revocation', () => {
   it('is never trusted past the bound measured from the revocation', async () => {
     const tenantId = await newTenant();

@@ -4,6 +4,7 @@
  * `npm start`), and because one store must outlive a provider instance: signing-key rotation
  * builds a new provider over the same clients, sessions and grants.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 interface Entry {
@@ -15,9 +16,30 @@ interface Entry {
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 const SWEEP_EVERY = 200;
 
+/** Set while oidc-provider serves a token request: where new client credentials may not be known yet. */
+export const tokenRequestScope = new AsyncLocalStorage<true>();
+
 export class MemoryStore {
   readonly #entries = new Map<string, Entry>();
   #writes = 0;
+  /** When each client's credentials were last written (registration, secret rotation), epoch ms. */
+  readonly #credentialsWrittenAt = new Map<string, number>();
+  /**
+   * Auth0 documents that new client credentials may take up to 30 s to be accepted: for this
+   * long after a client's credentials are written, the token endpoint does not know them.
+   */
+  credentialPropagationMs = 0;
+
+  /** Records a write of a client's credentials. */
+  credentialsWritten(clientId: string): void {
+    this.#credentialsWrittenAt.set(clientId, Date.now());
+  }
+
+  /** True while a client's new credentials are not yet accepted by the token endpoint. */
+  propagating(clientId: string): boolean {
+    const at = this.#credentialsWrittenAt.get(clientId);
+    return at !== undefined && Date.now() < at + this.credentialPropagationMs;
+  }
 
   get(key: string): unknown {
     const e = this.#entries.get(key);
@@ -72,9 +94,11 @@ class MemoryAdapter implements Adapter {
       this.store.set(gk, members);
     }
     this.store.set(key, payload, expiresIn);
+    if (this.model === 'Client') this.store.credentialsWritten(id);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.model === 'Client' && tokenRequestScope.getStore() && this.store.propagating(id)) return undefined;
     return this.store.get(this.#key(id)) as AdapterPayload | undefined;
   }
 
