@@ -10,6 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as triggers from 'aws-cdk-lib/triggers';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { LatchkeyAuthorizer } from './constructs/latchkey-authorizer.js';
@@ -231,6 +232,7 @@ export class LatchkeyStack extends Stack {
 
     this.grantPermissions(stageName);
     this.addRoutes();
+    this.addStateMigration(removalPolicy);
 
     this.alarms = [
       alarm(
@@ -268,6 +270,46 @@ export class LatchkeyStack extends Stack {
     });
 
     this.addNagSuppressions(props.managementSecretName !== undefined);
+  }
+
+  /**
+   * Brings the previous version's keys and revocation markers into the principal-state model
+   * (functions/adapters/state-migration.ts) on deployment, before the authorizer's new code goes
+   * live: the new authorizer refuses keys without a state item. Idempotent.
+   */
+  private addStateMigration(removalPolicy: RemovalPolicy): void {
+    const fn = latchkeyFunction(this, 'StateMigrationFunction', {
+      entry: 'functions/migrate/handler.ts',
+      description: 'Latchkey: principal-state migration run at deployment',
+      logRemovalPolicy: removalPolicy,
+      timeout: Duration.minutes(10),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'latchkey-migrate',
+        TENANTS_TABLE: this.tenantsTable.tableName,
+        TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
+      },
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [this.tenantsTable.tableArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.authorizer.tokenCacheTable.tableArn] }),
+    );
+    new triggers.Trigger(this, 'StateMigration', {
+      handler: fn,
+      timeout: Duration.minutes(10),
+      executeAfter: [this.tenantsTable, this.authorizer.tokenCacheTable],
+      executeBefore: [this.authorizer.function],
+    });
+    const provider = this.node.tryFindChild('AWSCDKTriggerCustomResourceProviderCustomResourceProvider');
+    if (provider) {
+      NagSuppressions.addResourceSuppressions(
+        provider,
+        [
+          { id: 'AwsSolutions-IAM4', reason: "CDK's trigger provider (a framework function that only invokes the migration) uses the basic execution role; its policy is CDK's, not ours." },
+          { id: 'AwsSolutions-L1', reason: "CDK's trigger provider runtime is chosen by aws-cdk-lib." },
+        ],
+        true,
+      );
+    }
   }
 
   private grantPermissions(stageName: string): void {

@@ -19,6 +19,8 @@ import type { SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCach
 const tokPk = (cacheKey: string) => `tok#${cacheKey}`;
 const leasePk = (cacheKey: string) => `lease#${cacheKey}`;
 const clientPk = (clientId: string) => statePk('client', clientId);
+/** The identity provider asked for a pause (429/503 with a reset time): one item for all containers. */
+const BACKOFF_PK = 'backoff#token-endpoint';
 
 export interface DynamoDbTokenCacheOptions {
   tableName: string;
@@ -48,7 +50,7 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
   }
 
   async read(cacheKey: string, clientId: string) {
-    const keys = [{ pk: tokPk(cacheKey) }, { pk: clientPk(clientId) }];
+    const keys = [{ pk: tokPk(cacheKey) }, { pk: clientPk(clientId) }, { pk: BACKOFF_PK }];
     let items: Record<string, unknown>[] = [];
     let request: Record<string, unknown>[] | undefined = keys;
     for (let attempt = 0; request && request.length > 0 && attempt < 3; attempt++) {
@@ -59,7 +61,25 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     if (request && request.length > 0) throw new Error('token cache read was throttled');
     const tok = items.find((i) => i.pk === tokPk(cacheKey));
     const client = items.find((i) => i.pk === clientPk(clientId));
-    return { entry: toEntry(tok), client: toPrincipalState(client) };
+    const backoff = items.find((i) => i.pk === BACKOFF_PK);
+    return { entry: toEntry(tok), client: toPrincipalState(client), providerBackoffUntil: typeof backoff?.until === 'number' ? backoff.until : undefined };
+  }
+
+  async putProviderBackoff(until: number): Promise<void> {
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: BACKOFF_PK, until, ttl: Math.ceil(until / 1000) + 60 },
+          // Never shorten a pause another container recorded.
+          ConditionExpression: 'attribute_not_exists(pk) OR #u < :until',
+          ExpressionAttributeNames: { '#u': 'until' },
+          ExpressionAttributeValues: { ':until': until },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   async recordUse(clientId: string, now: number): Promise<void> {
@@ -155,7 +175,7 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     await this.#db.send(
       new PutCommand({
         TableName: this.#table,
-        Item: { pk: tokPk(cacheKey), kind: 'invalid', clientId: e.clientId, until: e.until, ttl: Math.ceil(e.until / 1000) },
+        Item: { pk: tokPk(cacheKey), kind: 'invalid', until: e.until, ttl: Math.ceil(e.until / 1000) },
       }),
     );
   }
@@ -216,10 +236,11 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
 }
 
 function toEntry(item: Record<string, unknown> | undefined): SharedTokenEntry | SharedNegativeEntry | undefined {
-  if (!item || typeof item.clientId !== 'string') return undefined;
-  if (item.kind === 'token' && typeof item.sealed === 'string' && typeof item.exchangedAt === 'number' && typeof item.expiresAt === 'number') {
+  if (!item) return undefined;
+  if (item.kind === 'token' && typeof item.clientId === 'string' && typeof item.sealed === 'string' && typeof item.exchangedAt === 'number' && typeof item.expiresAt === 'number') {
     return { kind: 'token', clientId: item.clientId, sealed: item.sealed, exchangedAt: item.exchangedAt, expiresAt: item.expiresAt };
   }
-  if (item.kind === 'invalid' && typeof item.until === 'number') return { kind: 'invalid', clientId: item.clientId, until: item.until };
+  // Negative entries of the previous version also held the client id as sent; it is not read.
+  if (item.kind === 'invalid' && typeof item.until === 'number') return { kind: 'invalid', until: item.until };
   return undefined;
 }

@@ -56,15 +56,17 @@ export class OAuthTokenEndpoint implements TokenEndpoint {
     }
     const json = parseJson(text);
     if (res.ok) return this.#token(json);
+    // A 429, or a 503 that says when to come back: the provider asked for a pause, which every container honours.
+    const pause = res.status === 429 || (res.status === 503 && (res.headers.get('retry-after') !== null || res.headers.get('x-ratelimit-reset') !== null));
     if (res.status === 429) {
-      throw new UpstreamUnavailableError('ERR_TOKEN_ENDPOINT_RATE_LIMITED', 'the identity provider is rate limiting', this.#retryAfter(res));
+      throw new UpstreamUnavailableError('ERR_TOKEN_ENDPOINT_RATE_LIMITED', 'the identity provider is rate limiting', this.#retryAfter(res), { fromProvider: true });
     }
     const error = typeof json?.error === 'string' ? json.error : undefined;
     if (res.status === 401 || ((res.status === 400 || res.status === 403) && error !== undefined && CREDENTIAL_ERRORS.has(error))) {
       throw new CredentialsError('ERR_API_KEY_REJECTED', 'the identity provider rejected the API key');
     }
     const code = res.status >= 500 ? 'ERR_TOKEN_ENDPOINT_FAILED' : 'ERR_TOKEN_REQUEST_REFUSED';
-    throw new UpstreamUnavailableError(code, `the token endpoint answered ${res.status}${error ? ` ${error}` : ''}`, this.#retryAfter(res));
+    throw new UpstreamUnavailableError(code, `the token endpoint answered ${res.status}${error ? ` ${error}` : ''}`, this.#retryAfter(res), { fromProvider: pause });
   }
 
   #token(json: Record<string, unknown> | undefined): ExchangedToken {

@@ -17,6 +17,12 @@
  *
  * Failures that are not the caller's fault (provider 5xx/429/timeouts, an unreadable cache)
  * never become a 401 or a negative entry; a cached token that is still valid keeps serving.
+ *
+ * Abuse: with level 2, a client id that is not a Latchkey key (no client state, written when a
+ * key is issued) is refused after one read, before any exchange and with no write, so random
+ * credentials never reach the provider. Exchanges of credentials not cached yet are limited per
+ * container (`exchangeBudgetPerMin`), and after the provider asks for a pause (429/503 with a
+ * reset time) no container calls it before the reset (a marker in level 2 tells the others).
  */
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
@@ -77,6 +83,10 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
   readonly #inFlight = new Map<string, Promise<Principal>>();
   readonly stats: ApiKeyStats = { useRecords: 0 };
+  /** Epoch ms before which the token endpoint is not called (the provider asked for a pause). */
+  #backoffUntil = 0;
+  #budgetWindowStart = 0;
+  #budgetUsed = 0;
 
   constructor(deps: ApiKeyExchangeDeps) {
     this.#d = deps;
@@ -136,6 +146,11 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       const read = await this.#readShared(key, creds);
       if (read.principal) return read.principal;
       client = read.client;
+      // Not a Latchkey key: refused here, before any exchange, lease or write.
+      if (client?.keyId === undefined) {
+        this.#memory.set(key, { kind: 'invalid', until: this.#d.clock.now() + this.#d.config.negativeCacheS * 1000 });
+        throw rejected('ERR_API_KEY_UNKNOWN');
+      }
     } catch (err) {
       if (err instanceof CredentialsError) throw err;
       this.#d.log.warn('token cache unreachable; exchanging directly', { clientId: creds.clientId, error: String(err) });
@@ -169,8 +184,9 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
    * refuses; a token exchanged before the client's not-before is not used.
    */
   async #readShared(key: string, creds: ClientCredentials): Promise<{ principal?: Principal; client: PrincipalState | undefined }> {
-    const { entry, client } = await this.#d.shared!.read(key, creds.clientId);
+    const { entry, client, providerBackoffUntil } = await this.#d.shared!.read(key, creds.clientId);
     const now = this.#d.clock.now();
+    if (providerBackoffUntil !== undefined && providerBackoffUntil > this.#backoffUntil) this.#backoffUntil = providerBackoffUntil;
     if (isRevokedAt(client, now)) this.#refuseRevoked(key);
     if (entry?.kind === 'invalid' && now < entry.until) {
       this.#memory.set(key, { kind: 'invalid', until: entry.until });
@@ -215,10 +231,12 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     client: PrincipalState | undefined,
   ): Promise<Principal> {
     const startedAt = this.#d.clock.now();
+    this.#admitExchange(startedAt, current);
     let exchanged;
     try {
       exchanged = await this.#d.tokenEndpoint.exchange(creds);
     } catch (err) {
+      if (err instanceof UpstreamUnavailableError && err.fromProvider) this.#pause(err.retryAfterS, shared);
       const propagating = client?.createdAt !== undefined ? client.createdAt + CREDENTIAL_PROPAGATION_MS - this.#d.clock.now() : 0;
       if (err instanceof CredentialsError && propagating > 0) {
         // New credentials the provider may not accept yet: not proof of a wrong key, and never a negative entry.
@@ -228,7 +246,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       if (err instanceof CredentialsError) {
         const until = this.#d.clock.now() + this.#d.config.negativeCacheS * 1000;
         this.#memory.set(key, { kind: 'invalid', until });
-        await shared?.putNegative(key, { kind: 'invalid', clientId: creds.clientId, until }).catch(() => undefined);
+        await shared?.putNegative(key, { kind: 'invalid', until }).catch(() => undefined);
         this.#d.log.info('API key rejected by the identity provider', { clientId: creds.clientId, reason: err.code });
         throw err;
       }
@@ -261,6 +279,34 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       ]);
     }
     return this.#remember(key, principal, startedAt, exp * 1000);
+  }
+
+  /**
+   * May this container call the token endpoint now? Not while the provider asked for a pause, and
+   * not past the per-minute budget for credentials it has no token for. 503, never 401.
+   */
+  #admitExchange(now: number, current: MemoryToken | undefined): void {
+    if (now < this.#backoffUntil) {
+      if (current && now < current.expiresAtMs) return;
+      throw new UpstreamUnavailableError('ERR_TOKEN_ENDPOINT_BACKING_OFF', 'the identity provider asked for a pause', (this.#backoffUntil - now) / 1000);
+    }
+    if (current) return;
+    if (now - this.#budgetWindowStart >= 60_000) {
+      this.#budgetWindowStart = now;
+      this.#budgetUsed = 0;
+    }
+    if (this.#budgetUsed >= this.#d.config.exchangeBudgetPerMin) {
+      throw new UpstreamUnavailableError('ERR_EXCHANGE_BUDGET', 'too many new API keys at once; retry shortly', (this.#budgetWindowStart + 60_000 - now) / 1000);
+    }
+    this.#budgetUsed++;
+  }
+
+  /** The provider asked for a pause: no call from here before it ends, and the other containers are told. */
+  #pause(retryAfterS: number, shared: SharedTokenCache | undefined): void {
+    const until = this.#d.clock.now() + retryAfterS * 1000;
+    if (until <= this.#backoffUntil) return;
+    this.#backoffUntil = until;
+    (shared ?? this.#d.shared)?.putProviderBackoff(until).catch(() => undefined);
   }
 
   /** Keeps the principal in level 1, stamped with the start of the exchange that vouched for it. */

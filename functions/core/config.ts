@@ -57,6 +57,8 @@ export interface ApiKeyConfig {
   defaultRetryAfterS: number;
   /** Time a cross-container exchange lease is held before others may take over. */
   leaseMs: number;
+  /** Exchanges of not-yet-cached credentials one container may make per minute; past it, 503. */
+  exchangeBudgetPerMin: number;
 }
 
 /** Where the authorizer reads principal state (the token-cache table's state feed). */
@@ -178,6 +180,7 @@ export function loadApiKeyConfig(env: Env, jwt: JwtConfig): ApiKeyConfig {
     exchangeTimeoutMs: int(env, 'EXCHANGE_TIMEOUT_MS', 3000, 100, 30_000),
     defaultRetryAfterS: int(env, 'RETRY_AFTER_S', 5, 1, 3600),
     leaseMs: int(env, 'EXCHANGE_LEASE_MS', 5000, 100, 60_000),
+    exchangeBudgetPerMin: int(env, 'EXCHANGE_BUDGET_PER_MIN', 60, 1, 100_000),
   };
 }
 
@@ -241,4 +244,9 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
   };
   return cfg;
+}
+
+/** The state migration run at deployment: the two tables only. */
+export function loadMigrationConfig(env: Env): { tenantsTable: string; tokenCacheTable: string; logLevel: string } {
+  return { tenantsTable: required(env, 'TENANTS_TABLE'), tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
 }

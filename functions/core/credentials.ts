@@ -87,6 +87,10 @@ function basicCredentials(prefix: string, token: string): Credentials {
   if (user === undefined || pass === undefined) throw malformed('ERR_BASIC_MALFORMED', 'Basic credentials are not form-url-encoded');
   if (pass === '' && looksLikeApiKey(prefix, user)) return apiKeyCredentials(prefix, user);
   if (user === '' && looksLikeApiKey(prefix, pass)) return apiKeyCredentials(prefix, pass);
+  // A key in a field where it would be taken for a client id (and logged or stored as one): refuse before any lookup.
+  if (looksLikeApiKey(prefix, user) || looksLikeApiKey(prefix, pass)) {
+    throw malformed('ERR_BASIC_MALFORMED', 'send an API key alone, as the Basic user name with an empty password');
+  }
   if (user === '' || pass === '') throw new CredentialsError('ERR_BASIC_EMPTY', 'Basic credentials need a client id and a secret', 'invalid_token');
   return { kind: 'client_credentials', form: 'basic', clientId: user, clientSecret: pass };
 }

@@ -35,9 +35,12 @@ export class CredentialsError extends LatchkeyError {
 export class UpstreamUnavailableError extends LatchkeyError {
   /** Seconds after which a retry is sensible. */
   readonly retryAfterS: number;
-  constructor(code: string, message: string, retryAfterS: number, options?: { cause?: unknown }) {
+  /** The dependency itself asked for the pause (a 429 or 503 with a reset time): honour it everywhere. */
+  readonly fromProvider: boolean;
+  constructor(code: string, message: string, retryAfterS: number, options?: { cause?: unknown; fromProvider?: boolean }) {
     super(code, message, options);
     this.retryAfterS = Math.max(1, Math.ceil(retryAfterS));
+    this.fromProvider = options?.fromProvider ?? false;
   }
 }
 

@@ -30,16 +30,23 @@ export interface SharedTokenEntry {
   expiresAt: number;
 }
 
-/** The provider rejected exactly these credentials; epoch ms until which to believe it. */
+/** The provider rejected exactly these credentials; epoch ms until which to believe it. Holds no client id or secret. */
 export interface SharedNegativeEntry {
   kind: 'invalid';
-  clientId: string;
   until: number;
 }
 
 export interface SharedTokenCache {
-  /** Reads the entry and the client's state in one strongly consistent round trip. */
-  read(cacheKey: string, clientId: string): Promise<{ entry: SharedTokenEntry | SharedNegativeEntry | undefined; client: PrincipalState | undefined }>;
+  /**
+   * Reads the entry, the client's state and the provider's back-off in one strongly consistent
+   * round trip. `providerBackoffUntil`: epoch ms before which no container should call the token endpoint.
+   */
+  read(
+    cacheKey: string,
+    clientId: string,
+  ): Promise<{ entry: SharedTokenEntry | SharedNegativeEntry | undefined; client: PrincipalState | undefined; providerBackoffUntil: number | undefined }>;
+  /** Tells the other containers to leave the token endpoint alone until `until` (epoch ms). */
+  putProviderBackoff(until: number): Promise<void>;
   /** Records that the key was used at `now`; never after the client's revocation took effect. */
   recordUse(clientId: string, now: number): Promise<void>;
   putToken(cacheKey: string, entry: SharedTokenEntry): Promise<void>;

@@ -3,7 +3,7 @@
  * oidc-provider authorization server (token endpoint with a request counter).
  */
 import { randomUUID } from 'node:crypto';
-import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
@@ -22,7 +22,8 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
-import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
+import { createTenantsTable, createTokenCacheTable, localDynamoClient } from '../support/tables.js';
+import { migrateToStateModel } from '../../functions/adapters/state-migration.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 
@@ -52,10 +53,24 @@ function container(opts: { shared?: SharedTokenCache | null } = {}) {
 }
 
 const states = () => new DynamoDbTokenCache({ tableName: table });
+
+/** What a key's holder can do: ask the provider for a token with the key's credentials. */
+async function directToken(k: { clientId: string; clientSecret: string }): Promise<string> {
+  const res = await fetch(idp.tokenEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: idp.audience, client_id: k.clientId, client_secret: k.clientSecret }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
 const revoked = (clientId: string, at: number): PrincipalState => ({ kind: 'client', id: clientId, status: 'revoked', revokedAt: at, notBefore: 0, changedAt: at });
 
+/** A key as the management API issues it: a client at the provider and its state record. */
 async function newKey(tenantId = 'acme', scopes = ['read:things']) {
-  return idp.registerClient({ tenantId, scopes, keyId: randomUUID() });
+  const keyId = randomUUID();
+  const client = await idp.registerClient({ tenantId, scopes, keyId });
+  await new DynamoDbTokenCache({ tableName: table }).putState({ kind: 'client', id: client.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: Date.now(), tenantId, keyId });
+  return client;
 }
 
 const exchanges = () => idp.stats.tokenRequests;
@@ -67,7 +82,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await idp?.stop();
 });
-beforeEach(() => {
+beforeEach(async () => {
+  // A pause the provider asked for in one test is honoured by every container: start each test without one.
+  const db = localDynamoClient();
+  await db.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: 'backoff#token-endpoint' } } }));
+  db.destroy();
   idp.setFailure('none');
   idp.resetStats();
   clock = new ManualClock(Date.now());
@@ -183,6 +202,8 @@ describe('identity provider failures are not the caller’s fault', () => {
     expect(err).toBeInstanceOf(UpstreamUnavailableError);
     expect((err as UpstreamUnavailableError).retryAfterS).toBeGreaterThanOrEqual(1);
     idp.setFailure('none');
+    // A pause the provider asked for (429) is honoured until its end; then the key works.
+    clock.advance((err as UpstreamUnavailableError).retryAfterS * 1000);
     await expect(container().exchange.authenticate(key)).resolves.toMatchObject({ clientId: key.clientId });
   });
 
@@ -244,19 +265,43 @@ describe('revocation', () => {
     expect(config.apiKey.revocationCheckS).toBeLessThanOrEqual(60);
   });
 
-  it('keeps the meaning of a not-before written before the state model (a rotation of the old design)', async () => {
-    const key = await newKey();
-    const warm = container();
-    await warm.authenticate(key);
-    clock.advance(1000);
-    // The old shape: only `notBefore` on the client item, no status, no feed.
+  it('upgrades from the previous version: registry keys and old markers keep their meaning after the migration', async () => {
+    const tenantsTable = await createTenantsTable('upgrade');
     const db = localDynamoClient();
-    await db.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `client#${key.clientId}` }, notBefore: { N: String(clock.now()) } } }));
+    // The previous version's shapes: key records without state items, a revocation marker, a not-before.
+    const live = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_live' });
+    const gone = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_gone' });
+    const rotated = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_rotated' });
+    const goneToken = await directToken(gone);
+    const oldKey = (k: { clientId: string }, keyId: string, status: string) => ({
+      pk: { S: 'tenant#acme' }, sk: { S: `key#${keyId}` }, tenantId: { S: 'acme' }, keyId: { S: keyId }, name: { S: keyId }, clientId: { S: k.clientId },
+      scopes: { L: [{ S: 'read:things' }] }, status: { S: status }, createdAt: { S: new Date(clock.now()).toISOString() }, createdBy: { S: 'ops' }, cacheKeys: { L: [] },
+    });
+    for (const item of [oldKey(live, 'key_live', 'active'), oldKey(gone, 'key_gone', 'revoked'), oldKey(rotated, 'key_rotated', 'active')]) {
+      await db.send(new PutItemCommand({ TableName: tenantsTable, Item: item }));
+    }
+    await db.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `client#${gone.clientId}` }, revoked: { BOOL: true }, revokedAt: { N: String(clock.now()) } } }));
+    await db.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `client#${rotated.clientId}` }, notBefore: { N: String(clock.now() + 1000) } } }));
     db.destroy();
-    const rotated = await idp.rotateClientSecret(key.clientId);
-    // Level 2 reads the old item as a not-before at once; the old secret's cached token is not used.
-    await expect(container().exchange.authenticate(key)).rejects.toBeInstanceOf(CredentialsError);
-    await expect(container().exchange.authenticate({ clientId: key.clientId, clientSecret: rotated.clientSecret })).resolves.toMatchObject({ clientId: key.clientId });
+
+    // Before the migration, the new authorizer does not know the live key: refused, and nothing reached the provider.
+    idp.resetStats();
+    await expect(container().exchange.authenticate(live)).rejects.toMatchObject({ code: 'ERR_API_KEY_UNKNOWN' });
+    expect(exchanges()).toBe(0);
+
+    const report = await migrateToStateModel({ tenantsTable, tokenCacheTable: table, states: states(), clock, log: silentLog });
+    expect(report.keysRecorded).toBe(3);
+    // Idempotent.
+    expect(await migrateToStateModel({ tenantsTable, tokenCacheTable: table, states: states(), clock, log: silentLog })).toEqual({ keysRecorded: 0, markersJoined: 0 });
+
+    clock.advance(2000);
+    const c = container();
+    await expect(c.authenticate(live)).resolves.toMatchObject({ clientId: live.clientId, tenantId: 'acme' });
+    await expect(c.authenticate(gone)).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
+    // The revoked key's own bearer token, fetched before the upgrade, is refused too.
+    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${goneToken}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
+    // A token issued before an old rotation's not-before is refused on the bearer path too.
+    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${await directToken(rotated)}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_ROTATED' });
   });
 });
 
