@@ -2,29 +2,37 @@
  * The Latchkey deployment: the authorizer, the management REST API (tenants, API keys, users)
  * behind it, its tables and the Auth0 Management API secret.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { LatchkeyAuthorizer } from './constructs/latchkey-authorizer.js';
-import { latchkeyFunction } from './constructs/latchkey-function.js';
+import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
+import { latchkeyFunction } from '../packages/cdk/src/latchkey-function.js';
+import { bundledCode } from './bundling.js';
 import { suppressLatchkeyRuntime } from './nag.js';
 
-export const AUTH0_SECRET_NAME = 'latchkey/auth0-management';
+/**
+ * Names of the SSM parameters through which other stacks find this stack's authorizer, read at
+ * their deployment (`ssm.StringParameter.valueForStringParameter`): unlike a CloudFormation
+ * export, nothing locks this stack while they use it.
+ */
+export function latchkeyParameterNames(stackName: string): { authorizerFunctionArn: string; tokenCacheTableArn: string } {
+  return { authorizerFunctionArn: `/${stackName}/authorizer-function-arn`, tokenCacheTableArn: `/${stackName}/token-cache-table-arn` };
+}
 
 export interface LatchkeyStackProps extends StackProps {
   /** Exact `iss` of accepted tokens, e.g. `https://tenant.eu.auth0.com/`. */
   readonly issuer: string;
   /** Accepted audiences; the first is granted to API keys' clients. */
   readonly audiences: string[];
-  /** Auth0 tenant domain (`tenant.eu.auth0.com`), written into the created management secret. */
-  readonly auth0Domain: string;
   /**
    * Namespaced tenant-id claim.
    * @default 'https://latchkey.dev/tenant_id'
@@ -42,9 +50,17 @@ export interface LatchkeyStackProps extends StackProps {
   readonly algorithms?: string[];
   /**
    * Name of an existing Secrets Manager secret holding `{ domain, clientId, clientSecret }`.
-   * @default - a secret named `latchkey/auth0-management` is created; fill in `clientId` and `clientSecret`
+   * @default - a secret is created, named `<stack name>/auth0-management-<id of this stack's
+   * creation>`, so two stacks in one account, or a stack created again after its retained
+   * secret, never clash; write `{ domain, clientId, clientSecret }` into it after deployment
    */
   readonly managementSecretName?: string;
+  /**
+   * ARN of the customer-managed KMS key that encrypts the management secret: the created one is
+   * encrypted with it, and the functions get `kms:Decrypt` on it through Secrets Manager.
+   * @default - the AWS-managed key `aws/secretsmanager`
+   */
+  readonly managementSecretKeyArn?: string;
   /**
    * Stage of the REST API.
    * @default 'v1'
@@ -137,18 +153,26 @@ export class LatchkeyStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    const secretKey = props.managementSecretKeyArn === undefined ? undefined : kms.Key.fromKeyArn(this, 'Auth0ManagementSecretKey', props.managementSecretKeyArn);
     let secretId: string;
     if (props.managementSecretName !== undefined) {
-      this.managementSecret = secretsmanager.Secret.fromSecretNameV2(this, 'Auth0ManagementSecret', props.managementSecretName);
+      this.managementSecret = secretsmanager.Secret.fromSecretAttributes(this, 'Auth0ManagementSecret', {
+        secretPartialArn: this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: props.managementSecretName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+        encryptionKey: secretKey,
+      });
       secretId = props.managementSecretName;
     } else {
-      // The generated clientSecret is a placeholder: overwrite the secret with the Auth0
-      // Management API client's real id and secret after the first deployment.
+      // A placeholder to overwrite with the Auth0 Management API client's domain, id and secret
+      // after the first deployment. Its template names nothing from the configuration, so no
+      // later change (the issuer, say) makes CloudFormation generate a new value over the one
+      // the operator wrote. The name is scoped to this stack and to this creation of it.
+      const creation = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
       const secret = new secretsmanager.Secret(this, 'Auth0ManagementSecret', {
-        secretName: AUTH0_SECRET_NAME,
+        secretName: Fn.join('', [this.stackName, '/auth0-management-', creation]),
         description: 'Latchkey: Auth0 Management API client credentials { domain, clientId, clientSecret }',
+        encryptionKey: secretKey,
         generateSecretString: {
-          secretStringTemplate: JSON.stringify({ domain: props.auth0Domain, clientId: '' }),
+          secretStringTemplate: JSON.stringify({ domain: '', clientId: '' }),
           generateStringKey: 'clientSecret',
           excludePunctuation: true,
           passwordLength: 64,
@@ -162,7 +186,7 @@ export class LatchkeyStack extends Stack {
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy });
     const restAuthorizer = this.authorizer.restAuthorizer(this, 'RestAuthorizer');
     this.api = new apigateway.RestApi(this, 'Api', {
-      restApiName: 'latchkey-api',
+      restApiName: `${this.stackName}-api`,
       description: 'Latchkey tenant, API key and user management',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       cloudWatchRole: true,
@@ -198,7 +222,7 @@ export class LatchkeyStack extends Stack {
 
     const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name });
     this.tenantsFunction = latchkeyFunction(this, 'TenantsFunction', {
-      entry: 'functions/tenants/handler.ts',
+      code: bundledCode('functions/tenants/handler.ts'),
       description: 'Latchkey tenant and API key management',
       logRemovalPolicy: removalPolicy,
       environment: {
@@ -216,7 +240,7 @@ export class LatchkeyStack extends Stack {
       },
     });
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
-      entry: 'functions/users/handler.ts',
+      code: bundledCode('functions/users/handler.ts'),
       description: 'Latchkey user management',
       logRemovalPolicy: removalPolicy,
       environment: {
@@ -258,12 +282,26 @@ export class LatchkeyStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the management API stage' });
     new CfnOutput(this, 'AuthorizerFunctionArn', {
       value: this.authorizer.function.functionArn,
-      description: 'Attach to other APIs with LatchkeyAuthorizer.fromFunctionArn',
+      description: 'Attach to other APIs with LatchkeyAuthorizer.fromAuthorizerAttributes',
     });
-    new CfnOutput(this, 'TokenCacheTableName', { value: this.authorizer.tokenCacheTable.tableName });
+    new CfnOutput(this, 'TokenCacheTableArn', {
+      value: this.authorizer.tokenCacheTable.tableArn,
+      description: "Latchkey's state table: pass it to other LatchkeyAuthorizers (tokenCacheTable) so revocations reach them",
+    });
     new CfnOutput(this, 'Auth0SecretName', {
-      value: props.managementSecretName ?? AUTH0_SECRET_NAME,
+      value: props.managementSecretName ?? this.managementSecret.secretName,
       description: 'Secret holding { domain, clientId, clientSecret } of the Auth0 Management API client',
+    });
+    const parameters = latchkeyParameterNames(this.stackName);
+    new ssm.StringParameter(this, 'AuthorizerFunctionArnParameter', {
+      parameterName: parameters.authorizerFunctionArn,
+      stringValue: this.authorizer.function.functionArn,
+      description: 'Latchkey authorizer function, for LatchkeyAuthorizer.fromAuthorizerAttributes',
+    });
+    new ssm.StringParameter(this, 'TokenCacheTableArnParameter', {
+      parameterName: parameters.tokenCacheTableArn,
+      stringValue: this.authorizer.tokenCacheTable.tableArn,
+      description: 'Latchkey state table, for LatchkeyAuthorizer tokenCacheTable',
     });
 
     this.addNagSuppressions(props.managementSecretName !== undefined);
