@@ -47,7 +47,6 @@ export class ExampleAttachStack extends Stack {
     const parameters = latchkeyParameterNames(props.latchkeyStackName);
     const authorizer = LatchkeyAuthorizer.fromAuthorizerAttributes(this, 'Latchkey', {
       functionArn: ssm.StringParameter.valueForStringParameter(this, parameters.authorizerFunctionArn),
-      tokenCacheTableArn: ssm.StringParameter.valueForStringParameter(this, parameters.tokenCacheTableArn),
     });
 
     const fnLogs = new logs.LogGroup(this, 'OrdersFunctionLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY });

@@ -130,7 +130,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
       description: 'Latchkey example: the shared authorizer attached to a REST API and an HTTP API',
       latchkeyStackName: latchkey.stackName,
     });
-    example.addDependency(latchkey);
+    example.addStackDependency(latchkey);
   }
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { latchkey, example };

@@ -7,7 +7,6 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -153,12 +152,10 @@ export class LatchkeyStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    const secretKey = props.managementSecretKeyArn === undefined ? undefined : kms.Key.fromKeyArn(this, 'Auth0ManagementSecretKey', props.managementSecretKeyArn);
     let secretId: string;
     if (props.managementSecretName !== undefined) {
       this.managementSecret = secretsmanager.Secret.fromSecretAttributes(this, 'Auth0ManagementSecret', {
         secretPartialArn: this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: props.managementSecretName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-        encryptionKey: secretKey,
       });
       secretId = props.managementSecretName;
     } else {
@@ -170,7 +167,6 @@ export class LatchkeyStack extends Stack {
       const secret = new secretsmanager.Secret(this, 'Auth0ManagementSecret', {
         secretName: Fn.join('', [this.stackName, '/auth0-management-', creation]),
         description: 'Latchkey: Auth0 Management API client credentials { domain, clientId, clientSecret }',
-        encryptionKey: secretKey,
         generateSecretString: {
           secretStringTemplate: JSON.stringify({ domain: '', clientId: '' }),
           generateStringKey: 'clientSecret',
@@ -179,6 +175,8 @@ export class LatchkeyStack extends Stack {
         },
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      // The key by ARN on the resource; its use is granted with the secret (grantReadManagementSecret).
+      if (props.managementSecretKeyArn !== undefined) (secret.node.defaultChild as secretsmanager.CfnSecret).kmsKeyId = props.managementSecretKeyArn;
       this.managementSecret = secret;
       secretId = secret.secretArn;
     }
@@ -252,7 +250,7 @@ export class LatchkeyStack extends Stack {
       },
     });
 
-    this.grantPermissions(stageName);
+    this.grantPermissions(stageName, props.managementSecretKeyArn);
     this.addRoutes();
 
     this.alarms = [
@@ -307,7 +305,23 @@ export class LatchkeyStack extends Stack {
     this.addNagSuppressions(props.managementSecretName !== undefined);
   }
 
-  private grantPermissions(stageName: string): void {
+  /**
+   * Read access to the management secret, and `kms:Decrypt` through Secrets Manager on its
+   * customer-managed key when it has one (the AWS-managed key needs no grant).
+   */
+  private grantReadManagementSecret(fn: lambda.Function, keyArn: string | undefined): void {
+    this.managementSecret.grantRead(fn);
+    if (keyArn === undefined) return;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  private grantPermissions(stageName: string, secretKeyArn: string | undefined): void {
     const tenants = this.tenantsFunction;
     const users = this.usersFunction;
     const idempotencyActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
@@ -323,7 +337,7 @@ export class LatchkeyStack extends Stack {
     tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.tenantsTable.tableArn}/index/gsi1`] }));
     this.authorizer.grantRevoke(tenants);
     tenants.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
-    this.managementSecret.grantRead(tenants);
+    this.grantReadManagementSecret(tenants, secretKeyArn);
     // FlushStageAuthorizersCache on this API's stage only, so a revocation is not served from
     // API Gateway's authorizer cache.
     tenants.addToRolePolicy(
@@ -335,7 +349,7 @@ export class LatchkeyStack extends Stack {
 
     users.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.tenantsTable.tableArn] }));
     users.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
-    this.managementSecret.grantRead(users);
+    this.grantReadManagementSecret(users, secretKeyArn);
   }
 
   private addRoutes(): void {
