@@ -4,7 +4,8 @@
  * package's consumers need neither esbuild nor this source tree). One set of esbuild settings
  * for both.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, type Dirent } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage, type ILocalBundling } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -91,13 +92,31 @@ export function bundledCode(entry: string): lambda.Code {
   });
 }
 
+/** Whether two directories hold the same files with the same bytes. */
+function sameTree(a: string, b: string): boolean {
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const files = (dir: string) => (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[]).filter((d) => d.isFile()).map((d) => relative(dir, join(d.parentPath, d.name))).sort();
+  const left = files(a);
+  const right = files(b);
+  return left.length === right.length && left.every((f, i) => f === right[i] && readFileSync(join(a, f)).equals(readFileSync(join(b, f))));
+}
+
 /**
- * Bundles the authorizer, split, into `@latchkey/cdk`'s asset directory (replacing what was
- * there). Run by the package's build, by `infra/app.ts` before every synth and by the tests'
- * global setup, so the repository's own stack always deploys the current source.
+ * Bundles the authorizer, split, into `@latchkey/cdk`'s asset directory. Run by the package's
+ * build, by `infra/app.ts` before every synth and by the tests' global setup, so the
+ * repository's own stack always deploys the current source. The bundle is built aside and
+ * moved in only when it differs (esbuild's output is deterministic), so concurrent synths of
+ * the same source never see the directory half-written or missing.
  */
 export function buildAuthorizerAsset(outDir: string = AUTHORIZER_ASSET_DIR): void {
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  buildSync({ ...bundleOptions(AUTHORIZER_ENTRY, { splitting: true }), outdir: outDir });
+  const staging = `${outDir}.${process.pid}.${Date.now()}`;
+  try {
+    buildSync({ ...bundleOptions(AUTHORIZER_ENTRY, { splitting: true }), outdir: staging });
+    if (sameTree(staging, outDir)) return;
+    rmSync(outDir, { recursive: true, force: true });
+    mkdirSync(dirname(outDir), { recursive: true });
+    renameSync(staging, outDir);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
