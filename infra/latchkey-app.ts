@@ -16,6 +16,7 @@
  * | `latchkey:stageName` | REST API stage | `v1` |
  * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `<stack>/auth0-management-<creation id>` |
  * | `latchkey:managementSecretKeyArn` | customer-managed KMS key of the management secret | `aws/secretsmanager` |
+ * | `latchkey:allowInvokeFrom` | other accounts' APIs that may invoke the authorizer: `account` or `account/apiId`, comma-separated | none |
  * | `latchkey:stackName` | name of the stack (the example is `<name>Example`); two names, two independent copies | `Latchkey` |
  * | `latchkey:example` | also synthesize `<stackName>Example` (authorizer on two more APIs) | `true` |
  */
@@ -40,6 +41,7 @@ export interface LatchkeyAppConfig {
   stageName: string | undefined;
   managementSecretName: string | undefined;
   managementSecretKeyArn: string | undefined;
+  allowInvokeFrom: { account: string; apiId?: string }[];
   stackName: string;
   example: boolean;
 }
@@ -93,6 +95,11 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     stageName: text(node, 'stageName'),
     managementSecretName: text(node, 'managementSecretName'),
     managementSecretKeyArn: text(node, 'managementSecretKeyArn'),
+    allowInvokeFrom: (list(node, 'allowInvokeFrom') ?? []).map((entry) => {
+      const [account, apiId, ...rest] = entry.split('/');
+      if (rest.length > 0 || !account) throw new Error(`context latchkey:allowInvokeFrom takes account or account/apiId entries, got "${entry}"`);
+      return apiId === undefined ? { account } : { account, apiId };
+    }),
     stackName: text(node, 'stackName') ?? 'Latchkey',
     example: bool(node, 'example', true),
   };
@@ -119,6 +126,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     stageName: config.stageName,
     managementSecretName: config.managementSecretName,
     managementSecretKeyArn: config.managementSecretKeyArn,
+    allowInvokeFrom: config.allowInvokeFrom,
   });
   let example: ExampleAttachStack | undefined;
   if (config.example) {

@@ -81,6 +81,12 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly revocationCheckInterval?: Duration;
   /**
+   * Other accounts whose API Gateway APIs may invoke the authorizer (`LatchkeyAuthorizer.allowInvokeFrom`),
+   * each limited to one API when `apiId` is given.
+   * @default - none: only APIs in this account
+   */
+  readonly allowInvokeFrom?: { account: string; apiId?: string }[];
+  /**
    * Removal policy of the tables and log groups holding state.
    * @default RemovalPolicy.RETAIN
    */
@@ -126,6 +132,7 @@ export class LatchkeyStack extends Stack {
       revocationCheckInterval: props.revocationCheckInterval,
       removalPolicy,
     });
+    for (const grant of props.allowInvokeFrom ?? []) this.authorizer.allowInvokeFrom(grant.account, grant.apiId);
 
     this.tenantsTable = new dynamodb.Table(this, 'TenantsTable', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },

@@ -462,6 +462,17 @@ describe('example stack', () => {
   });
 });
 
+describe('cross-account attachment', () => {
+  it('latchkey:allowInvokeFrom lets the listed accounts (or one API of theirs) invoke the authorizer', () => {
+    const xt = Template.fromStack(build({ 'latchkey:allowInvokeFrom': '222222222222/a1b2c3d4e5, 333333333333', 'latchkey:example': 'false' }).latchkey);
+    const perms = Object.values(xt.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'apigateway.amazonaws.com', SourceAccount: Match.anyValue() } }));
+    expect(perms.map((p) => (p.Properties as Json).SourceAccount).sort()).toEqual(['222222222222', '333333333333']);
+    expect(JSON.stringify(perms.map((p) => (p.Properties as Json).SourceArn))).toContain(':222222222222:a1b2c3d4e5/authorizers/*');
+    expect(() => build({ 'latchkey:allowInvokeFrom': '222222222222/a1b2c3d4e5/x', 'latchkey:example': 'false' })).toThrow(/account or account\/apiId/);
+    expect(() => build({ 'latchkey:allowInvokeFrom': 'acme', 'latchkey:example': 'false' })).toThrow(/12-digit/);
+  });
+});
+
 describe('two copies', () => {
   /** Properties holding the name a resource is known by in the account and region, per type. */
   const PHYSICAL_NAME: Record<string, string[]> = {
