@@ -11,7 +11,7 @@
  * | `latchkey:rolesClaim` | namespaced roles claim | `https://latchkey.dev/roles` |
  * | `latchkey:algorithms` | JWS algorithms, comma-separated or a JSON array | `RS256` |
  * | `latchkey:acceptApiKeyHeader` | accept `X-Api-Key` (turns API Gateway's authorizer cache off) | `true` |
- * | `latchkey:resultsCacheTtlSeconds` | authorizer cache TTL, 0–60, only with `acceptApiKeyHeader=false` | 30 / 0 |
+ * | `latchkey:resultsCacheTtlSeconds` | authorizer cache TTL, only with `acceptApiKeyHeader=false`; TTL + revocationCheckSeconds ≤ 60 | 30 / 0 |
  * | `latchkey:revocationCheckSeconds` | how long the authorizer trusts a cached API key before re-reading its revocation state, 0–60 | `30` |
  * | `latchkey:stageName` | REST API stage | `v1` |
  * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `<stack>/auth0-management-<creation id>` |
