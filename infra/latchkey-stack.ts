@@ -2,7 +2,7 @@
  * The Latchkey deployment: the authorizer, the management REST API (tenants, API keys, users)
  * behind it, its tables and the Auth0 Management API secret.
  */
-import { ArnFormat, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -161,9 +161,7 @@ export class LatchkeyStack extends Stack {
 
     let secretId: string;
     if (props.managementSecretName !== undefined) {
-      this.managementSecret = secretsmanager.Secret.fromSecretAttributes(this, 'Auth0ManagementSecret', {
-        secretPartialArn: this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: props.managementSecretName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      });
+      this.managementSecret = secretsmanager.Secret.fromSecretNameV2(this, 'Auth0ManagementSecret', props.managementSecretName);
       secretId = props.managementSecretName;
     } else {
       // A placeholder to overwrite with the Auth0 Management API client's domain, id and secret

@@ -47,7 +47,7 @@ describe('bundledCode (management functions)', () => {
     expect(synthWith({ A: entry })[0]!.hash).toBe(changed!.hash);
     // Two functions with different entries in one app each get their own bundle.
     expect(other!.hash).not.toBe(changed!.hash);
-  });
+  }, 90_000); // three synths with esbuild: seconds each on a loaded machine
 });
 
 describe('buildAuthorizerAsset (the package asset)', () => {
@@ -68,5 +68,5 @@ describe('buildAuthorizerAsset (the package asset)', () => {
     buildAuthorizerAsset(out);
     expect(readdirSync(out).sort()).toEqual(files);
     expect(readdirSync(parent)).toEqual(['authorizer']);
-  });
+  }, 90_000); // three bundles of the whole authorizer
 });

@@ -13,7 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LatchkeyAuthorizer, type ILatchkeyAuthorizer, type LatchkeyAuthorizerProps } from '../../packages/cdk/src/index.js';
 import { AUTHORIZER_ASSET_DIR } from '../../packages/cdk/src/latchkey-function.js';
 
@@ -38,6 +38,15 @@ function withHttpApi(stack: Stack, authorizer: ILatchkeyAuthorizer) {
   api.addRoutes({ path: '/things', methods: [apigwv2.HttpMethod.GET], integration: new HttpUrlIntegration('Url', 'https://example.com'), authorizer: authorizer.httpAuthorizer(stack, 'Http') });
   return api;
 }
+
+// aws-cdk-lib loads each module on first use, which takes seconds on a loaded machine: do it
+// once here, under the hook timeout, rather than inside the first test's budget.
+beforeAll(() => {
+  const { app, stack, authorizer } = stackWith();
+  withRestApi(stack, authorizer);
+  withHttpApi(stack, authorizer);
+  app.synth();
+});
 
 describe('identity sources and cache TTL', () => {
   const restProps = (t: Template) => Object.values(t.findResources('AWS::ApiGateway::Authorizer'))[0]!.Properties as Record<string, unknown>;
