@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '**/cdk.out/', '.local/', 'dist/', '.bench/', 'coverage/', 'bench/results/'] },
+  { ignores: ['node_modules/', '**/cdk.out/', '.local/', 'dist/', 'packages/*/lib/', 'packages/*/assets/', 'examples/*/node_modules/', 'examples/*/cdk.out/', '.bench/', 'coverage/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

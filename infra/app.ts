@@ -3,7 +3,11 @@
  * context keys, documented in `latchkey-app.ts`; without any, placeholders let `cdk synth` run.
  */
 import { App } from 'aws-cdk-lib';
+import { buildAuthorizerAsset } from './bundling.js';
 import { buildLatchkeyApp, configFromContext } from './latchkey-app.js';
+
+// The stack deploys @latchkey/cdk's pre-built authorizer: build it from the current source first.
+buildAuthorizerAsset();
 
 const app = new App();
 const account = process.env.CDK_DEFAULT_ACCOUNT;

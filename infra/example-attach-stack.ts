@@ -9,14 +9,19 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { LatchkeyAuthorizer, type ILatchkeyAuthorizer } from './constructs/latchkey-authorizer.js';
+import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
+import { latchkeyParameterNames } from './latchkey-stack.js';
 import { suppressLatchkeyRuntime } from './nag.js';
 
 export interface ExampleAttachStackProps extends StackProps {
-  /** The authorizer to attach: a `LatchkeyAuthorizer` from another stack, or `LatchkeyAuthorizer.fromFunctionArn(...)`. */
-  readonly authorizer: ILatchkeyAuthorizer;
+  /**
+   * Name of the deployed Latchkey stack (same account and region) whose authorizer this attaches,
+   * found through the SSM parameters it writes.
+   */
+  readonly latchkeyStackName: string;
 }
 
 /** Answers with the tenant the authorizer put in the context (REST: flat; HTTP API: under `lambda`). */
@@ -39,6 +44,10 @@ export class ExampleAttachStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ExampleAttachStackProps) {
     super(scope, id, props);
+    const parameters = latchkeyParameterNames(props.latchkeyStackName);
+    const authorizer = LatchkeyAuthorizer.fromAuthorizerAttributes(this, 'Latchkey', {
+      functionArn: ssm.StringParameter.valueForStringParameter(this, parameters.authorizerFunctionArn),
+    });
 
     const fnLogs = new logs.LogGroup(this, 'OrdersFunctionLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, 'OrdersFunctionRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
@@ -58,9 +67,9 @@ export class ExampleAttachStack extends Stack {
     // REST API: a RequestAuthorizer of its own, invoking the shared function.
     const restLogs = new logs.LogGroup(this, 'RestAccessLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY });
     this.restApi = new apigateway.RestApi(this, 'OrdersRestApi', {
-      restApiName: 'latchkey-example-orders',
+      restApiName: `${this.stackName}-orders`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
-      // The account-level CloudWatch role is set by the Latchkey stack this one depends on.
+      // The account-level CloudWatch role is set by the Latchkey stack, deployed first.
       cloudWatchRole: false,
       deployOptions: {
         stageName: 'v1',
@@ -73,13 +82,13 @@ export class ExampleAttachStack extends Stack {
     });
     LatchkeyAuthorizer.addGatewayResponses(this.restApi);
     this.restApi.root.addResource('orders').addMethod('GET', new apigateway.LambdaIntegration(this.ordersFunction), {
-      authorizer: props.authorizer.restAuthorizer(this, 'OrdersRestAuthorizer'),
+      authorizer: authorizer.restAuthorizer(this, 'OrdersRestAuthorizer'),
       authorizationType: apigateway.AuthorizationType.CUSTOM,
     });
 
     // HTTP API: a simple-response Lambda authorizer on the same function.
     const httpLogs = new logs.LogGroup(this, 'HttpAccessLogs', { retention: logs.RetentionDays.ONE_WEEK, removalPolicy: RemovalPolicy.DESTROY });
-    this.httpApi = new apigwv2.HttpApi(this, 'OrdersHttpApi', { apiName: 'latchkey-example-orders-http', createDefaultStage: false });
+    this.httpApi = new apigwv2.HttpApi(this, 'OrdersHttpApi', { apiName: `${this.stackName}-orders-http`, createDefaultStage: false });
     this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
@@ -102,7 +111,7 @@ export class ExampleAttachStack extends Stack {
       path: '/orders',
       methods: [apigwv2.HttpMethod.GET],
       integration: new HttpLambdaIntegration('OrdersIntegration', this.ordersFunction),
-      authorizer: props.authorizer.httpAuthorizer('OrdersHttpAuthorizer'),
+      authorizer: authorizer.httpAuthorizer(this, 'OrdersHttpAuthorizer'),
     });
 
     new CfnOutput(this, 'RestOrdersUrl', { value: this.restApi.urlForPath('/orders') });

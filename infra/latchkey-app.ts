@@ -7,16 +7,18 @@
  * |---|---|---|
  * | `latchkey:issuer` | exact `iss` of accepted tokens | `https://example.eu.auth0.com/` |
  * | `latchkey:audience` | accepted audiences, comma-separated or a JSON array | `https://api.example.com` |
- * | `latchkey:auth0Domain` | Auth0 tenant domain for the Management API | host of the issuer |
  * | `latchkey:tenantClaim` | namespaced tenant-id claim | `https://latchkey.dev/tenant_id` |
  * | `latchkey:rolesClaim` | namespaced roles claim | `https://latchkey.dev/roles` |
  * | `latchkey:algorithms` | JWS algorithms, comma-separated or a JSON array | `RS256` |
  * | `latchkey:acceptApiKeyHeader` | accept `X-Api-Key` (turns API Gateway's authorizer cache off) | `true` |
- * | `latchkey:resultsCacheTtlSeconds` | authorizer cache TTL, 0–60, only with `acceptApiKeyHeader=false` | 30 / 0 |
+ * | `latchkey:resultsCacheTtlSeconds` | authorizer cache TTL, only with `acceptApiKeyHeader=false`; TTL + revocationCheckSeconds ≤ 60 | 30 / 0 |
  * | `latchkey:revocationCheckSeconds` | how long the authorizer trusts a cached API key before re-reading its revocation state, 0–60 | `30` |
  * | `latchkey:stageName` | REST API stage | `v1` |
- * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `latchkey/auth0-management` |
- * | `latchkey:example` | also synthesize `LatchkeyExample` (authorizer on two more APIs) | `true` |
+ * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `<stack>/auth0-management-<creation id>` |
+ * | `latchkey:managementSecretKeyArn` | customer-managed KMS key of the management secret | `aws/secretsmanager` |
+ * | `latchkey:allowInvokeFrom` | other accounts' APIs that may invoke the authorizer: `account` or `account/apiId`, comma-separated | none |
+ * | `latchkey:stackName` | name of the stack (the example is `<name>Example`); two names, two independent copies | `Latchkey` |
+ * | `latchkey:example` | also synthesize `<stackName>Example` (authorizer on two more APIs) | `true` |
  */
 import { Aspects, Duration, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -24,15 +26,12 @@ import type { Node } from 'constructs';
 import { ExampleAttachStack } from './example-attach-stack.js';
 import { LatchkeyStack } from './latchkey-stack.js';
 
-const CROSS_STACK_REFERENCES = '@aws-cdk/core:defaultCrossStackReferences';
-
 export const DEFAULT_ISSUER = 'https://example.eu.auth0.com/';
 export const DEFAULT_AUDIENCE = 'https://api.example.com';
 
 export interface LatchkeyAppConfig {
   issuer: string;
   audiences: string[];
-  auth0Domain: string;
   tenantClaim: string | undefined;
   rolesClaim: string | undefined;
   algorithms: string[] | undefined;
@@ -41,6 +40,9 @@ export interface LatchkeyAppConfig {
   revocationCheckSeconds: number | undefined;
   stageName: string | undefined;
   managementSecretName: string | undefined;
+  managementSecretKeyArn: string | undefined;
+  allowInvokeFrom: { account: string; apiId?: string }[];
+  stackName: string;
   example: boolean;
 }
 
@@ -84,7 +86,6 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
   return {
     issuer,
     audiences: list(node, 'audience') ?? [DEFAULT_AUDIENCE],
-    auth0Domain: text(node, 'auth0Domain') ?? new URL(issuer).host,
     tenantClaim: text(node, 'tenantClaim'),
     rolesClaim: text(node, 'rolesClaim'),
     algorithms: list(node, 'algorithms'),
@@ -93,6 +94,13 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     revocationCheckSeconds: int(node, 'revocationCheckSeconds'),
     stageName: text(node, 'stageName'),
     managementSecretName: text(node, 'managementSecretName'),
+    managementSecretKeyArn: text(node, 'managementSecretKeyArn'),
+    allowInvokeFrom: (list(node, 'allowInvokeFrom') ?? []).map((entry) => {
+      const [account, apiId, ...rest] = entry.split('/');
+      if (rest.length > 0 || !account) throw new Error(`context latchkey:allowInvokeFrom takes account or account/apiId entries, got "${entry}"`);
+      return apiId === undefined ? { account } : { account, apiId };
+    }),
+    stackName: text(node, 'stackName') ?? 'Latchkey',
     example: bool(node, 'example', true),
   };
 }
@@ -104,15 +112,11 @@ export interface LatchkeyApp {
 
 /** Adds the Latchkey stacks (and the example, unless disabled) to `app`, checked by cdk-nag. */
 export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Environment): LatchkeyApp {
-  // The example stack imports the authorizer's ARN. Strong references (the v2 default, made
-  // explicit to silence CDK's warning) keep the Latchkey stack from being deleted under it.
-  if (app.node.tryGetContext(CROSS_STACK_REFERENCES) === undefined) app.node.setContext(CROSS_STACK_REFERENCES, 'strong');
-  const latchkey = new LatchkeyStack(app, 'Latchkey', {
+  const latchkey = new LatchkeyStack(app, config.stackName, {
     env,
     description: 'Latchkey: multi-tenant API authorizer and tenant/user management',
     issuer: config.issuer,
     audiences: config.audiences,
-    auth0Domain: config.auth0Domain,
     tenantClaim: config.tenantClaim,
     rolesClaim: config.rolesClaim,
     algorithms: config.algorithms,
@@ -121,14 +125,21 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     revocationCheckInterval: config.revocationCheckSeconds === undefined ? undefined : Duration.seconds(config.revocationCheckSeconds),
     stageName: config.stageName,
     managementSecretName: config.managementSecretName,
+    managementSecretKeyArn: config.managementSecretKeyArn,
+    allowInvokeFrom: config.allowInvokeFrom,
   });
-  const example = config.example
-    ? new ExampleAttachStack(app, 'LatchkeyExample', {
-        env,
-        description: 'Latchkey example: the shared authorizer attached to a REST API and an HTTP API',
-        authorizer: latchkey.authorizer,
-      })
-    : undefined;
+  let example: ExampleAttachStack | undefined;
+  if (config.example) {
+    // The example finds the authorizer through SSM parameters read at its own deployment, not a
+    // CloudFormation export, so the Latchkey stack can be updated or redeployed without it. The
+    // dependency only orders `cdk deploy --all`.
+    example = new ExampleAttachStack(app, `${config.stackName}Example`, {
+      env,
+      description: 'Latchkey example: the shared authorizer attached to a REST API and an HTTP API',
+      latchkeyStackName: latchkey.stackName,
+    });
+    example.addStackDependency(latchkey);
+  }
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { latchkey, example };
 }

@@ -2,7 +2,7 @@
  * The Latchkey deployment: the authorizer, the management REST API (tenants, API keys, users)
  * behind it, its tables and the Auth0 Management API secret.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -10,22 +10,29 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { LatchkeyAuthorizer } from './constructs/latchkey-authorizer.js';
-import { latchkeyFunction } from './constructs/latchkey-function.js';
+import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
+import { latchkeyFunction } from '../packages/cdk/src/latchkey-function.js';
+import { bundledCode } from './bundling.js';
 import { suppressLatchkeyRuntime } from './nag.js';
 
-export const AUTH0_SECRET_NAME = 'latchkey/auth0-management';
+/**
+ * Names of the SSM parameters through which other stacks find this stack's authorizer, read at
+ * their deployment (`ssm.StringParameter.valueForStringParameter`): unlike a CloudFormation
+ * export, nothing locks this stack while they use it.
+ */
+export function latchkeyParameterNames(stackName: string): { authorizerFunctionArn: string; tokenCacheTableArn: string } {
+  return { authorizerFunctionArn: `/${stackName}/authorizer-function-arn`, tokenCacheTableArn: `/${stackName}/token-cache-table-arn` };
+}
 
 export interface LatchkeyStackProps extends StackProps {
   /** Exact `iss` of accepted tokens, e.g. `https://tenant.eu.auth0.com/`. */
   readonly issuer: string;
   /** Accepted audiences; the first is granted to API keys' clients. */
   readonly audiences: string[];
-  /** Auth0 tenant domain (`tenant.eu.auth0.com`), written into the created management secret. */
-  readonly auth0Domain: string;
   /**
    * Namespaced tenant-id claim.
    * @default 'https://latchkey.dev/tenant_id'
@@ -43,9 +50,17 @@ export interface LatchkeyStackProps extends StackProps {
   readonly algorithms?: string[];
   /**
    * Name of an existing Secrets Manager secret holding `{ domain, clientId, clientSecret }`.
-   * @default - a secret named `latchkey/auth0-management` is created; fill in `clientId` and `clientSecret`
+   * @default - a secret is created, named `<stack name>/auth0-management-<id of this stack's
+   * creation>`, so two stacks in one account, or a stack created again after its retained
+   * secret, never clash; write `{ domain, clientId, clientSecret }` into it after deployment
    */
   readonly managementSecretName?: string;
+  /**
+   * ARN of the customer-managed KMS key that encrypts the management secret: the created one is
+   * encrypted with it, and the functions get `kms:Decrypt` on it through Secrets Manager.
+   * @default - the AWS-managed key `aws/secretsmanager`
+   */
+  readonly managementSecretKeyArn?: string;
   /**
    * Stage of the REST API.
    * @default 'v1'
@@ -66,6 +81,12 @@ export interface LatchkeyStackProps extends StackProps {
    * @default Duration.seconds(30)
    */
   readonly revocationCheckInterval?: Duration;
+  /**
+   * Other accounts whose API Gateway APIs may invoke the authorizer (`LatchkeyAuthorizer.allowInvokeFrom`),
+   * each limited to one API when `apiId` is given.
+   * @default - none: only APIs in this account
+   */
+  readonly allowInvokeFrom?: { account: string; apiId?: string }[];
   /**
    * Removal policy of the tables and log groups holding state.
    * @default RemovalPolicy.RETAIN
@@ -112,6 +133,7 @@ export class LatchkeyStack extends Stack {
       revocationCheckInterval: props.revocationCheckInterval,
       removalPolicy,
     });
+    for (const grant of props.allowInvokeFrom ?? []) this.authorizer.allowInvokeFrom(grant.account, grant.apiId);
 
     this.tenantsTable = new dynamodb.Table(this, 'TenantsTable', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -143,19 +165,24 @@ export class LatchkeyStack extends Stack {
       this.managementSecret = secretsmanager.Secret.fromSecretNameV2(this, 'Auth0ManagementSecret', props.managementSecretName);
       secretId = props.managementSecretName;
     } else {
-      // The generated clientSecret is a placeholder: overwrite the secret with the Auth0
-      // Management API client's real id and secret after the first deployment.
+      // A placeholder to overwrite with the Auth0 Management API client's domain, id and secret
+      // after the first deployment. Its template names nothing from the configuration, so no
+      // later change (the issuer, say) makes CloudFormation generate a new value over the one
+      // the operator wrote. The name is scoped to this stack and to this creation of it.
+      const creation = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
       const secret = new secretsmanager.Secret(this, 'Auth0ManagementSecret', {
-        secretName: AUTH0_SECRET_NAME,
+        secretName: Fn.join('', [this.stackName, '/auth0-management-', creation]),
         description: 'Latchkey: Auth0 Management API client credentials { domain, clientId, clientSecret }',
         generateSecretString: {
-          secretStringTemplate: JSON.stringify({ domain: props.auth0Domain, clientId: '' }),
+          secretStringTemplate: JSON.stringify({ domain: '', clientId: '' }),
           generateStringKey: 'clientSecret',
           excludePunctuation: true,
           passwordLength: 64,
         },
         removalPolicy: RemovalPolicy.RETAIN,
       });
+      // The key by ARN on the resource; its use is granted with the secret (grantReadManagementSecret).
+      if (props.managementSecretKeyArn !== undefined) (secret.node.defaultChild as secretsmanager.CfnSecret).kmsKeyId = props.managementSecretKeyArn;
       this.managementSecret = secret;
       secretId = secret.secretArn;
     }
@@ -163,7 +190,7 @@ export class LatchkeyStack extends Stack {
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy });
     const restAuthorizer = this.authorizer.restAuthorizer(this, 'RestAuthorizer');
     this.api = new apigateway.RestApi(this, 'Api', {
-      restApiName: 'latchkey-api',
+      restApiName: `${this.stackName}-api`,
       description: 'Latchkey tenant, API key and user management',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       cloudWatchRole: true,
@@ -199,7 +226,7 @@ export class LatchkeyStack extends Stack {
 
     const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name });
     this.tenantsFunction = latchkeyFunction(this, 'TenantsFunction', {
-      entry: 'functions/tenants/handler.ts',
+      code: bundledCode('functions/tenants/handler.ts'),
       description: 'Latchkey tenant and API key management',
       logRemovalPolicy: removalPolicy,
       environment: {
@@ -217,7 +244,7 @@ export class LatchkeyStack extends Stack {
       },
     });
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
-      entry: 'functions/users/handler.ts',
+      code: bundledCode('functions/users/handler.ts'),
       description: 'Latchkey user management',
       logRemovalPolicy: removalPolicy,
       environment: {
@@ -230,7 +257,7 @@ export class LatchkeyStack extends Stack {
       },
     });
 
-    this.grantPermissions(stageName);
+    this.grantPermissions(stageName, props.managementSecretKeyArn);
     this.addRoutes();
     this.addStateMigration(removalPolicy);
 
@@ -261,12 +288,26 @@ export class LatchkeyStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the management API stage' });
     new CfnOutput(this, 'AuthorizerFunctionArn', {
       value: this.authorizer.function.functionArn,
-      description: 'Attach to other APIs with LatchkeyAuthorizer.fromFunctionArn',
+      description: 'Attach to other APIs with LatchkeyAuthorizer.fromAuthorizerAttributes',
     });
-    new CfnOutput(this, 'TokenCacheTableName', { value: this.authorizer.tokenCacheTable.tableName });
+    new CfnOutput(this, 'TokenCacheTableArn', {
+      value: this.authorizer.tokenCacheTable.tableArn,
+      description: "Latchkey's state table: pass it to other LatchkeyAuthorizers (tokenCacheTable) so revocations reach them",
+    });
     new CfnOutput(this, 'Auth0SecretName', {
-      value: props.managementSecretName ?? AUTH0_SECRET_NAME,
+      value: props.managementSecretName ?? this.managementSecret.secretName,
       description: 'Secret holding { domain, clientId, clientSecret } of the Auth0 Management API client',
+    });
+    const parameters = latchkeyParameterNames(this.stackName);
+    new ssm.StringParameter(this, 'AuthorizerFunctionArnParameter', {
+      parameterName: parameters.authorizerFunctionArn,
+      stringValue: this.authorizer.function.functionArn,
+      description: 'Latchkey authorizer function, for LatchkeyAuthorizer.fromAuthorizerAttributes',
+    });
+    new ssm.StringParameter(this, 'TokenCacheTableArnParameter', {
+      parameterName: parameters.tokenCacheTableArn,
+      stringValue: this.authorizer.tokenCacheTable.tableArn,
+      description: 'Latchkey state table, for LatchkeyAuthorizer tokenCacheTable',
     });
 
     this.addNagSuppressions(props.managementSecretName !== undefined);
@@ -279,7 +320,7 @@ export class LatchkeyStack extends Stack {
    */
   private addStateMigration(removalPolicy: RemovalPolicy): void {
     const fn = latchkeyFunction(this, 'StateMigrationFunction', {
-      entry: 'functions/migrate/handler.ts',
+      code: bundledCode('functions/migrate/handler.ts'),
       description: 'Latchkey: principal-state migration run at deployment',
       logRemovalPolicy: removalPolicy,
       timeout: Duration.minutes(10),
@@ -312,7 +353,23 @@ export class LatchkeyStack extends Stack {
     }
   }
 
-  private grantPermissions(stageName: string): void {
+  /**
+   * Read access to the management secret, and `kms:Decrypt` through Secrets Manager on its
+   * customer-managed key when it has one (the AWS-managed key needs no grant).
+   */
+  private grantReadManagementSecret(fn: lambda.Function, keyArn: string | undefined): void {
+    this.managementSecret.grantRead(fn);
+    if (keyArn === undefined) return;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  private grantPermissions(stageName: string, secretKeyArn: string | undefined): void {
     const tenants = this.tenantsFunction;
     const users = this.usersFunction;
     const idempotencyActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
@@ -328,7 +385,7 @@ export class LatchkeyStack extends Stack {
     tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.tenantsTable.tableArn}/index/gsi1`] }));
     this.authorizer.grantRevoke(tenants);
     tenants.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
-    this.managementSecret.grantRead(tenants);
+    this.grantReadManagementSecret(tenants, secretKeyArn);
     // FlushStageAuthorizersCache on this API's stage only, so a revocation is not served from
     // API Gateway's authorizer cache.
     tenants.addToRolePolicy(
@@ -348,7 +405,7 @@ export class LatchkeyStack extends Stack {
       }),
     );
     users.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
-    this.managementSecret.grantRead(users);
+    this.grantReadManagementSecret(users, secretKeyArn);
   }
 
   private addRoutes(): void {

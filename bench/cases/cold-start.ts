@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { median, percentile } from '../lib/stats.js';
 
-/** As infra/constructs/latchkey-function.ts (ESM_REQUIRE_BANNER): CommonJS deps still call require. */
+/** As infra/bundling.ts (ESM_REQUIRE_BANNER): CommonJS deps still call require. */
 export const BANNER = "import { createRequire as __latchkeyCreateRequire } from 'node:module'; const require = __latchkeyCreateRequire(import.meta.url);";
 
 const COMMON: BuildOptions = {

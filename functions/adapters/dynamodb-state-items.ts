@@ -8,6 +8,8 @@ import type { PrincipalKind, PrincipalState, PrincipalStatus } from '../core/pri
 export const statePk = (kind: PrincipalKind, id: string) => `${kind}#${id}`;
 /** The sparse index over state items, by time of change (partition `feed`, sort `changedAt`). */
 export const STATE_FEED_INDEX = 'state-feed';
+/** The attributes the index projects besides its keys and `pk` (what `toPrincipalState` reads). */
+export const STATE_FEED_ATTRIBUTES = ['stateKind', 'status', 'revokedAt', 'notBefore', 'tenantId', 'keyId', 'createdAt', 'revoked'] as const;
 /** The value of `feed` on every state item. */
 export const FEED = 'state';
 /** Items per page of the feed: well under the 1 MB DynamoDB reads per page. */

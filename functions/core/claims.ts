@@ -11,7 +11,8 @@ import { isTenantId } from './tenant-id.js';
 
 const MAX_ID_LEN = 256;
 const MAX_LIST = 200;
-const ROLE = /^[\x21-\x7e]{1,128}$/;
+// Roles reach the handlers joined with commas: a role may hold neither a comma nor white space.
+const ROLE = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/; // RFC 6749 scope-token
 
 const bad = (claim: string, why: string) => new CredentialsError('ERR_CLAIM_INVALID', `claim ${claim} ${why}`);
@@ -44,15 +45,17 @@ export function principalFromClaims(payload: JWTPayload, cfg: JwtConfig, authMet
   const roles = stringList(payload, cfg.rolesClaim, ROLE);
   const scopeClaim = own(payload, 'scope');
   if (scopeClaim !== undefined && typeof scopeClaim !== 'string') throw bad('scope', 'must be a string');
+  const clientId = optionalString(payload, 'azp') ?? optionalString(payload, 'client_id');
+  const machine = isMachineToken(payload, subject, clientId);
   const scopes = new Set<string>();
   for (const s of (scopeClaim ?? '').split(' ')) {
     if (s === '') continue;
     if (!SCOPE.test(s)) throw bad('scope', 'contains an invalid scope');
-    scopes.add(s);
+    // A machine's scopes are its grant; a user's only count where RBAC makes them mean something.
+    if (machine || cfg.userScopes === 'trust') scopes.add(s);
   }
   for (const p of stringList(payload, 'permissions', SCOPE)) scopes.add(p);
   if (scopes.size > MAX_LIST) throw bad('scope', 'names too many scopes');
-  const clientId = optionalString(payload, 'azp') ?? optionalString(payload, 'client_id');
   const exp = payload.exp;
   if (typeof exp !== 'number') throw bad('exp', 'is required');
   const iat = own(payload, 'iat');
@@ -60,7 +63,7 @@ export function principalFromClaims(payload: JWTPayload, cfg: JwtConfig, authMet
   return {
     subject,
     tenantId: tenant as string | undefined,
-    userId: isMachineToken(payload, subject, clientId) ? undefined : subject,
+    userId: machine ? undefined : subject,
     clientId,
     roles,
     scopes: [...scopes],

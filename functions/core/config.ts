@@ -30,6 +30,12 @@ export interface JwtConfig {
   jwksCooldownMs: number;
   /** Age after which the key set is refreshed in the background of a request. */
   jwksMaxAgeMs: number;
+  /**
+   * Whether a user token's `scope` counts for permissions. `ignore` (default): only roles and the
+   * `permissions` claim (Auth0 RBAC) do, because with RBAC off Auth0 grants users any scope they
+   * ask for. `trust`: only with RBAC and "Add Permissions in the Access Token" enabled.
+   */
+  userScopes: 'ignore' | 'trust';
 }
 
 export interface ApiKeyConfig {
@@ -160,6 +166,7 @@ export function loadJwtConfig(env: Env): JwtConfig {
     jwksTimeoutMs: int(env, 'JWKS_TIMEOUT_MS', 1500, 100, 30_000),
     jwksCooldownMs: int(env, 'JWKS_COOLDOWN_MS', 10_000, 0, 3_600_000),
     jwksMaxAgeMs: int(env, 'JWKS_MAX_AGE_MS', 600_000, 1000, 86_400_000),
+    userScopes: oneOf(env, 'USER_SCOPES', ['ignore', 'trust'] as const, 'ignore'),
   };
 }
 

@@ -21,9 +21,9 @@ import { ConcurrentChangeError, type ApiKeyRecord, type Tenant, type TenantStatu
 import type { TokenCacheMaintenance } from './token-cache.js';
 import { credentialsCacheKey } from './token-crypto.js';
 
-export type ManagementErrorCode = 'ERR_NOT_FOUND' | 'ERR_CONFLICT' | 'ERR_INVALID';
+export type ManagementErrorCode = 'ERR_NOT_FOUND' | 'ERR_CONFLICT' | 'ERR_INVALID' | 'ERR_FORBIDDEN';
 
-/** A management request that cannot be carried out as asked (404, 409, 400). */
+/** A management request that cannot be carried out as asked (404, 409, 400, 403). */
 export class ManagementError extends LatchkeyError {
   declare readonly code: ManagementErrorCode;
   constructor(code: ManagementErrorCode, message: string) {
@@ -113,8 +113,8 @@ export class KeyLifecycle {
     }
     await this.activeTenant(tenantId);
     const key = await this.#activeKey(tenantId, keyId);
-    const grant = grantableScopes(caller, key.scopes, this.#d.keyScopes);
-    if (!grant.ok) throw new ManagementError('ERR_INVALID', `you cannot rotate a key with these scopes: ${grant.notAllowed.join(' ')}`);
+    const grant = grantableScopes(caller, key.scopes, key.scopes);
+    if (!grant.ok) throw new ManagementError('ERR_FORBIDDEN', `you cannot rotate a key with these scopes: ${grant.notAllowed.join(' ')}`);
     const credentials = await this.#newClient(tenantId, keyId, key.name, key.scopes);
     const now = this.#d.clock.now();
     const retireAt = now + graceS * 1000;
@@ -144,9 +144,11 @@ export class KeyLifecycle {
   }
 
   /** Revokes the key and every client it still has; revoking a revoked key changes nothing. */
-  async revoke(tenantId: string, keyId: string): Promise<void> {
+  async revoke(caller: Principal, tenantId: string, keyId: string): Promise<void> {
     const key = await this.#d.store.getKey(tenantId, keyId);
     if (!key) throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
+    const grant = grantableScopes(caller, key.scopes, key.scopes);
+    if (!grant.ok) throw new ManagementError('ERR_FORBIDDEN', `you cannot revoke a key with these scopes: ${grant.notAllowed.join(' ')}`);
     if (key.status !== 'active') return;
     await this.#revokeKey(key);
     await this.#flush();

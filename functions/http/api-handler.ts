@@ -110,6 +110,7 @@ function toProblem(err: unknown): HttpProblem {
   if (err instanceof ManagementError) {
     if (err.code === 'ERR_NOT_FOUND') return new HttpProblem(404, 'not-found', 'Not found', err.message);
     if (err.code === 'ERR_CONFLICT') return conflict(err.message);
+    if (err.code === 'ERR_FORBIDDEN') return new HttpProblem(403, 'forbidden', 'Forbidden', err.message);
     return badRequest(err.message);
   }
   if (err instanceof IdentityProviderError) {

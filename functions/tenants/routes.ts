@@ -27,7 +27,15 @@ const createTenantBody = z.strictObject({ tenantId: z.string().regex(TENANT_ID_P
 const patchTenantBody = z
   .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional() })
   .refine((b) => b.name !== undefined || b.status !== undefined, 'name or status is required');
-const createKeyBody = z.strictObject({ name: NAME, scopes: z.array(SCOPE).max(50).default([]) });
+const createKeyBody = z.strictObject({
+  name: NAME,
+  // At least one scope; duplicates are dropped. Which scopes a key may hold is KeyLifecycle's rule.
+  scopes: z
+    .array(SCOPE)
+    .min(1, 'a key needs at least one scope')
+    .max(50)
+    .transform((xs) => [...new Set(xs)]),
+});
 const rotateKeyBody = z.strictObject({ graceSeconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_S).default(0) }).default({ graceSeconds: 0 });
 const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
 
@@ -165,7 +173,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       resource: '/tenants/{tenantId}/api-keys/{keyId}',
       async handle(req) {
         requirePermission(req.caller, 'keys:write');
-        await d.keys.revoke(pathTenant(req), req.path.keyId ?? '');
+        await d.keys.revoke(req.caller, pathTenant(req), req.path.keyId ?? '');
         return { status: 204 };
       },
     },

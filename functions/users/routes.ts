@@ -9,11 +9,11 @@ import type { IdentityProvider, IdpUser } from '../core/identity-provider.js';
 import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import { userStateAfter, type PrincipalStateWriter } from '../core/principal-state.js';
-import { TENANT_ROLES } from '../core/permissions.js';
+import { isPlatformAdmin, isPlatformManaged, rolesAfterChange, TENANT_ADMIN, TENANT_ROLES } from '../core/permissions.js';
 import type { TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
 import { actingTenant, activeTenant, requirePermission } from '../http/guards.js';
-import { badRequest, notFound } from '../http/problem.js';
+import { badRequest, conflict, forbidden, notFound } from '../http/problem.js';
 
 export interface UserRoutesDeps {
   store: TenantStore;
@@ -65,6 +65,8 @@ const publicUser = (u: IdpUser) => ({
   lastLogin: u.lastLogin ?? null,
 });
 
+const isActiveAdmin = (u: IdpUser) => !u.blocked && u.roles.includes(TENANT_ADMIN);
+
 export function createUserRoutes(d: UserRoutesDeps): Route[] {
   /** The user, if it belongs to the tenant; 404 otherwise, so other tenants' users stay invisible. */
   async function ownUser(req: ApiRequest, tenantId: string): Promise<IdpUser> {
@@ -73,6 +75,25 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
     const user = await (await d.idp()).getUser(userId);
     if (!user || user.tenantId !== tenantId) throw notFound('the user');
     return user;
+  }
+
+  /** The user, if the caller may change it: users holding a platform role are the platform's. */
+  async function changeableUser(req: ApiRequest, tenantId: string): Promise<IdpUser> {
+    const user = await ownUser(req, tenantId);
+    if (isPlatformManaged(user.roles) && !isPlatformAdmin(req.caller)) throw forbidden('this user is managed by the platform operators');
+    return user;
+  }
+
+  /** A tenant keeps at least one active admin: the last one cannot be deleted, blocked or demoted (409). */
+  async function keepAnAdmin(user: IdpUser, tenantId: string): Promise<void> {
+    if (!isActiveAdmin(user)) return;
+    const idp = await d.idp();
+    for (let page = 0; ; page++) {
+      const res = await idp.listUsers({ tenantId, page, perPage: 100 });
+      if (res.users.some((u) => u.userId !== user.userId && u.tenantId === tenantId && isActiveAdmin(u))) return;
+      if (res.users.length < 100 || (page + 1) * 100 >= res.total) break;
+    }
+    throw conflict('this is the last active admin of the tenant; make another user admin first');
   }
 
   return [
@@ -95,6 +116,8 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         const tenantId = targetTenant(req);
         refuseProtected(req.body);
         const body = parse(createUserBody, req.body);
+        const { notAllowed } = rolesAfterChange(req.caller, [], body.roles);
+        if (notAllowed.length > 0) throw forbidden(`you cannot give these roles: ${notAllowed.join(', ')}`);
         await activeTenant(d.store, tenantId);
         const user = await (await d.idp()).createUser({ tenantId, email: body.email, name: body.name, password: body.password, roles: body.roles });
         d.log.info('user created', { tenantId, userId: user.userId, by: req.caller.subject });
@@ -130,8 +153,15 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         const tenantId = targetTenant(req);
         refuseProtected(req.body);
         const body = parse(patchUserBody, req.body);
-        const user = await ownUser(req, tenantId);
-        const rolesChanged = body.roles !== undefined && [...body.roles].sort().join() !== [...user.roles].sort().join();
+        const user = await changeableUser(req, tenantId);
+        let roles: string[] | undefined = body.roles;
+        if (roles !== undefined) {
+          const change = rolesAfterChange(req.caller, user.roles, roles);
+          if (change.notAllowed.length > 0) throw forbidden(`you cannot give these roles: ${change.notAllowed.join(', ')}`);
+          roles = change.roles;
+        }
+        if (body.blocked === true || (roles !== undefined && !roles.includes(TENANT_ADMIN))) await keepAnAdmin(user, tenantId);
+        const rolesChanged = roles !== undefined && [...roles].sort().join() !== [...user.roles].sort().join();
         const restricts = body.blocked === true || rolesChanged;
         const write = async () => {
           if (body.blocked === undefined && !rolesChanged) return;
@@ -140,7 +170,7 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         };
         // A restriction reaches the authorizers before the provider; a release only after it.
         if (restricts) await write();
-        const updated = await (await d.idp()).updateUser(user.userId, body);
+        const updated = await (await d.idp()).updateUser(user.userId, { ...body, roles });
         if (!restricts) await write();
         d.log.info('user updated', { tenantId, userId: user.userId, by: req.caller.subject });
         return { status: 200, body: publicUser(updated) };
@@ -152,7 +182,8 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
       async handle(req) {
         requirePermission(req.caller, 'users:write');
         const tenantId = targetTenant(req);
-        const user = await ownUser(req, tenantId);
+        const user = await changeableUser(req, tenantId);
+        await keepAnAdmin(user, tenantId);
         await d.states.putState(userStateAfter(undefined, user.userId, { deleted: true }, d.clock.now()));
         await (await d.idp()).deleteUser(user.userId);
         d.log.info('user deleted', { tenantId, userId: user.userId, by: req.caller.subject });

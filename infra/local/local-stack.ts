@@ -17,6 +17,7 @@ import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type Creat
 import { readStack, type StackModel } from './cloud-assembly.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { freePort } from './free-port.js';
+import { ROLE_GRANTS } from '../../functions/core/permissions.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from './identity-provider.js';
 import { LambdaPool } from './lambda-pool.js';
 import { startRestGateway, type RestGateway } from './rest-gateway.js';
@@ -116,7 +117,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   try {
     const [dynamo, idp] = await Promise.all([
       startDynamoDbLocal({ port: o.dynamoPort ?? 0 }),
-      startLocalIdentityProvider({ port: o.idpPort ?? 0, audience: LOCAL_AUDIENCE }),
+      startLocalIdentityProvider({ port: o.idpPort ?? 0, audience: LOCAL_AUDIENCE, rolePermissions: ROLE_GRANTS }),
     ]);
     stoppers.push(() => dynamo.stop(), () => idp.stop());
 

@@ -3,10 +3,12 @@
  * for what the stack uses:
  * - routes are the template's resources and methods, served under `/<stage>`; literal path
  *   parts win over `{parameters}`; an unknown route is MISSING_AUTHENTICATION_TOKEN (403);
- * - a REQUEST authorizer gets a genuine REQUEST event; with a result TTL above 0 every identity
- *   source must be present (else 401 without calling the function) and results are cached by
- *   identity-source values; `Error('Unauthorized')` is 401, any other failure is
- *   AUTHORIZER_FAILURE; the returned policy is evaluated against the method ARN;
+ * - a REQUEST authorizer gets a genuine REQUEST event, as AWS documents it: when it lists identity
+ *   sources, it is invoked only if every one is present and non-empty (else 401 without calling
+ *   the function), cached or not; with none (allowed only uncached) it is invoked on every
+ *   request; with a result TTL above 0 results are cached by identity-source values;
+ *   `Error('Unauthorized')` is 401, any other failure is AUTHORIZER_FAILURE; the returned
+ *   policy is evaluated against the method ARN;
  * - AWS_PROXY integrations get a REST proxy event whose `requestContext.authorizer` holds the
  *   principal id and context; a `WWW-Authenticate` from an integration is renamed
  *   `x-amzn-Remapped-WWW-Authenticate`;
@@ -174,8 +176,10 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
       const v = header ? req.headers[header.toLowerCase()] : query ? req.query?.[query] : undefined;
       values.push(v ?? '');
     }
-    // With caching on, API Gateway calls the authorizer only when every identity source is present.
-    if (authz.ttlS > 0 && values.some((v) => v.trim() === '')) return { error: 'UNAUTHORIZED' };
+    // API Gateway calls a REQUEST authorizer only when every identity source it lists is present
+    // and non-empty, whether results are cached or not; caching without any is refused at deploy.
+    if (values.some((v) => v.trim() === '')) return { error: 'UNAUTHORIZED' };
+    if (authz.ttlS > 0 && values.length === 0) return { error: 'AUTHORIZER_CONFIGURATION_ERROR' };
     const cacheKey = `${authz.logicalId}\u0000${values.join('\u0000')}`;
     if (authz.ttlS > 0) {
       const hit = cache.get(cacheKey);

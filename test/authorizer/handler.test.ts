@@ -56,7 +56,7 @@ describe('REST REQUEST authorizer', () => {
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/*/*' }],
       },
-      context: { tenantId: 'acme', userId: 'auth0|user-1', clientId: 'spa-client', roles: 'tenant:admin', scopes: 'openid read:things', authMethod: 'jwt', keyId: '' },
+      context: { tenantId: 'acme', userId: 'auth0|user-1', clientId: 'spa-client', roles: 'tenant:admin', scopes: '', authMethod: 'jwt', keyId: '' },
     });
   });
 
@@ -87,7 +87,7 @@ describe('HTTP API (payload 2.0) authorizer', () => {
     const result = await handler(httpEvent({ Authorization: `Bearer ${token}` }));
     expect(result).toEqual({
       isAuthorized: true,
-      context: { tenantId: 'acme', userId: 'auth0|user-1', clientId: 'spa-client', roles: 'tenant:admin', scopes: 'openid read:things', authMethod: 'jwt', keyId: '' },
+      context: { tenantId: 'acme', userId: 'auth0|user-1', clientId: 'spa-client', roles: 'tenant:admin', scopes: '', authMethod: 'jwt', keyId: '' },
     });
   });
 

@@ -60,11 +60,24 @@ describe('valid tokens', () => {
       userId: 'auth0|user-1',
       clientId: 'spa-client',
       roles: ['tenant:admin'],
-      scopes: ['openid', 'read:things', 'write:things'],
+      // A user's `scope` does not count (USER_SCOPES=ignore); Auth0 RBAC `permissions` does.
+      scopes: ['write:things'],
       authMethod: 'jwt',
       expiresAt: clock.seconds + 3600,
       issuedAtMs: clock.seconds * 1000,
     });
+  });
+
+  it("counts a user's scope only with USER_SCOPES=trust; a machine's scope always; roles may not carry the list separator", async () => {
+    const token = await sign({ permissions: ['write:things'] });
+    const trusting = new JwtVerifier({ config: { ...config, userScopes: 'trust' }, clock, jwks: verifier.jwks });
+    expect((await trusting.verify(token)).principal.scopes).toEqual(['openid', 'read:things', 'write:things']);
+    expect((await verifier.verify(token)).principal.scopes).toEqual(['write:things']);
+    const machine = await sign({ sub: 'svc@clients', azp: 'svc', gty: 'client-credentials', scope: 'users:read' });
+    expect((await verifier.verify(machine)).principal.scopes).toEqual(['users:read']);
+    for (const role of ['tenant:member,platform:admin', 'tenant:member platform:admin']) {
+      await expect(verifier.verify(await sign({ [config.rolesClaim]: [role] }))).rejects.toMatchObject({ code: 'ERR_CLAIM_INVALID' });
+    }
   });
 
   it('accepts ES256 when configured, and an aud string naming a second accepted audience', async () => {

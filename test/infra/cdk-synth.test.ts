@@ -9,7 +9,7 @@ import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHUNK_DIR } from '../../infra/constructs/latchkey-function.js';
+import { CHUNK_DIR } from '../../infra/bundling.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRIES = ['functions/authorizer/handler.ts', 'functions/tenants/handler.ts', 'functions/users/handler.ts'];

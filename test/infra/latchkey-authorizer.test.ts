@@ -1,8 +1,7 @@
 /** The `LatchkeyAuthorizer` construct on its own, in small stacks (bundling skipped unless stated). */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import * as cdk from 'aws-cdk-lib';
 import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -10,11 +9,13 @@ import { HttpUrlIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, describe, expect, it } from 'vitest';
-import { LatchkeyAuthorizer, type LatchkeyAuthorizerProps } from '../../infra/constructs/latchkey-authorizer.js';
-import { REPO_ROOT } from '../../infra/constructs/latchkey-function.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { LatchkeyAuthorizer, type ILatchkeyAuthorizer, type LatchkeyAuthorizerProps } from '../../packages/cdk/src/index.js';
+import { AUTHORIZER_ASSET_DIR } from '../../packages/cdk/src/latchkey-function.js';
 
 const BASE: LatchkeyAuthorizerProps = { issuer: 'https://tenant.eu.auth0.com/', audiences: ['https://api.example.com'] };
 
@@ -26,33 +27,52 @@ function stackWith(props: Partial<LatchkeyAuthorizerProps> = {}) {
 }
 
 /** A REST API with one GET /things route behind the construct's REST authorizer. */
-function withRestApi(stack: Stack, authorizer: { restAuthorizer: LatchkeyAuthorizer['restAuthorizer'] }) {
+function withRestApi(stack: Stack, authorizer: ILatchkeyAuthorizer) {
   const api = new apigateway.RestApi(stack, 'Api', { cloudWatchRole: false });
   api.root.addResource('things').addMethod('GET', new apigateway.MockIntegration(), { authorizer: authorizer.restAuthorizer(stack, 'Rest') });
   return api;
 }
 
-function withHttpApi(stack: Stack, authorizer: { httpAuthorizer: LatchkeyAuthorizer['httpAuthorizer'] }) {
+function withHttpApi(stack: Stack, authorizer: ILatchkeyAuthorizer) {
   const api = new apigwv2.HttpApi(stack, 'HttpApi');
-  api.addRoutes({ path: '/things', methods: [apigwv2.HttpMethod.GET], integration: new HttpUrlIntegration('Url', 'https://example.com'), authorizer: authorizer.httpAuthorizer('Http') });
+  api.addRoutes({ path: '/things', methods: [apigwv2.HttpMethod.GET], integration: new HttpUrlIntegration('Url', 'https://example.com'), authorizer: authorizer.httpAuthorizer(stack, 'Http') });
   return api;
 }
 
+// aws-cdk-lib loads each module on first use, which takes seconds on a loaded machine: do it
+// once here, under the hook timeout, rather than inside the first test's budget.
+beforeAll(() => {
+  const { app, stack, authorizer } = stackWith();
+  withRestApi(stack, authorizer);
+  withHttpApi(stack, authorizer);
+  app.synth();
+});
+
 describe('identity sources and cache TTL', () => {
-  it('acceptApiKeyHeader (default): Authorization and X-Api-Key, caching off, HTTP without identity sources', () => {
+  const restProps = (t: Template) => Object.values(t.findResources('AWS::ApiGateway::Authorizer'))[0]!.Properties as Record<string, unknown>;
+  const httpProps = (t: Template) => Object.values(t.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!.Properties as Record<string, unknown>;
+
+  it('acceptApiKeyHeader (default): caching off and no identity source at all, REST and HTTP', () => {
     const { stack, authorizer } = stackWith();
     expect(authorizer.acceptApiKeyHeader).toBe(true);
     withRestApi(stack, authorizer);
     withHttpApi(stack, authorizer);
     const t = Template.fromStack(stack);
-    t.hasResourceProperties('AWS::ApiGateway::Authorizer', {
-      Type: 'REQUEST',
-      IdentitySource: 'method.request.header.Authorization,method.request.header.X-Api-Key',
-      AuthorizerResultTtlInSeconds: 0,
-    });
-    const http = Object.values(t.findResources('AWS::ApiGatewayV2::Authorizer'))[0]!.Properties as Record<string, unknown>;
+    const rest = restProps(t);
+    expect(rest).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
+    expect(rest).not.toHaveProperty('IdentitySource');
+    const http = httpProps(t);
     expect(http).toMatchObject({ AuthorizerType: 'REQUEST', EnableSimpleResponses: true, AuthorizerPayloadFormatVersion: '2.0', AuthorizerResultTtlInSeconds: 0 });
-    expect(http.IdentitySource).toBeUndefined();
+    expect(http).not.toHaveProperty('IdentitySource');
+  });
+
+  it('no identity source whenever uncached, also without X-Api-Key', () => {
+    const { stack, authorizer } = stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(0) });
+    withRestApi(stack, authorizer);
+    withHttpApi(stack, authorizer);
+    const t = Template.fromStack(stack);
+    expect(restProps(t)).not.toHaveProperty('IdentitySource');
+    expect(httpProps(t)).not.toHaveProperty('IdentitySource');
   });
 
   it('acceptApiKeyHeader: false caches 30 s on Authorization; HTTP adds the route key', () => {
@@ -67,15 +87,15 @@ describe('identity sources and cache TTL', () => {
     });
   });
 
-  it('takes a custom TTL up to 60 s, and 0 with X-Api-Key', () => {
-    const a = stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(60) });
+  it('TTL plus the revocation recheck may reach the 60 s bound, not pass it', () => {
+    const a = stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(45), revocationCheckInterval: Duration.seconds(15) });
     withRestApi(a.stack, a.authorizer);
-    Template.fromStack(a.stack).hasResourceProperties('AWS::ApiGateway::Authorizer', { AuthorizerResultTtlInSeconds: 60 });
-    expect(stackWith({ resultsCacheTtl: Duration.seconds(0) }).authorizer.resultsCacheTtl.toSeconds()).toBe(0);
-  });
-
-  it('rejects a TTL above the 60 s revocation bound', () => {
-    expect(() => stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(61) })).toThrow(/at most 60 s/);
+    Template.fromStack(a.stack).hasResourceProperties('AWS::ApiGateway::Authorizer', { AuthorizerResultTtlInSeconds: 45 });
+    expect(stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(60), revocationCheckInterval: Duration.seconds(0) }).authorizer.resultsCacheTtl.toSeconds()).toBe(60);
+    // The old rule (TTL <= 60 alone) let TTL 31 + the default 30 s recheck through: 61 s.
+    expect(() => stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(31) })).toThrow(/plus revocationCheckInterval \(30 s\) must be at most 60 s/);
+    expect(() => stackWith({ acceptApiKeyHeader: false, revocationCheckInterval: Duration.seconds(31) })).toThrow(/revocation bound/);
+    expect(() => stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(61), revocationCheckInterval: Duration.seconds(0) })).toThrow(/at most 60 s/);
     expect(() => stackWith({ acceptApiKeyHeader: false, resultsCacheTtl: Duration.minutes(5) })).toThrow(/revocation bound/);
   });
 
@@ -128,6 +148,31 @@ describe('resources', () => {
     });
   });
 
+  it('leaves unset settings to the function and passes memory, timeout, concurrency, tracing and log retention', () => {
+    const { stack } = stackWith({
+      memorySize: 512,
+      timeout: Duration.seconds(6),
+      reservedConcurrentExecutions: 50,
+      tracing: lambda.Tracing.ACTIVE,
+      logRetention: logs.RetentionDays.ONE_WEEK,
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 512, Timeout: 6, ReservedConcurrentExecutions: 50, TracingConfig: { Mode: 'Active' } });
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    const vars = (Object.values(t.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+    expect(Object.keys(vars).sort()).toEqual(['AUDIENCE', 'ISSUER', 'LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'REVOCATION_CHECK_S', 'TOKEN_CACHE_TABLE']);
+    expect(vars.REVOCATION_CHECK_S).toBe('30');
+  });
+
+  it('defaults: 256 MB, 10 s, no reserved concurrency, no tracing, a month of logs', () => {
+    const t = Template.fromStack(stackWith().stack);
+    const fn = Object.values(t.findResources('AWS::Lambda::Function'))[0]!.Properties as Record<string, unknown>;
+    expect(fn).toMatchObject({ MemorySize: 256, Timeout: 10 });
+    expect(fn).not.toHaveProperty('ReservedConcurrentExecutions');
+    expect(fn).not.toHaveProperty('TracingConfig');
+    t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
   it('removal policy of the table it creates is configurable (RETAIN by default)', () => {
     Template.fromStack(stackWith().stack).hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     Template.fromStack(stackWith({ removalPolicy: RemovalPolicy.DESTROY }).stack).hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
@@ -154,57 +199,62 @@ describe('resources', () => {
   });
 });
 
-describe('bundling', () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'latchkey-authz-bundle-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-  /** A two-file handler: the answer comes from a dynamically imported module. */
-  function writeEntry(name: string, answer: string): string {
-    const dir = join(tmp, name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'lazy.ts'), `export const answer: string = ${JSON.stringify(answer)};\n`);
-    writeFileSync(join(dir, 'entry.ts'), "export const handler = async (): Promise<string> => (await import('./lazy.js')).answer;\n");
-    return join(dir, 'entry.ts');
-  }
-
-  const codeAsset = (authorizer: LatchkeyAuthorizer) => authorizer.function.node.findChild('Code') as s3assets.Asset;
-
-  function synthWith(entries: Record<string, string>) {
-    const outdir = mkdtempSync(join(tmp, 'out-'));
-    const app = new App({ outdir });
-    const stack = new Stack(app, 'S');
-    const authorizers = Object.entries(entries).map(([id, entry]) => new LatchkeyAuthorizer(stack, id, { ...BASE, entry }));
-    app.synth();
-    return authorizers.map((a) => ({ hash: codeAsset(a).assetHash, dir: join(outdir, codeAsset(a).assetPath) }));
-  }
-
-  it('is skipped when the stack is excluded by aws:cdk:bundling-stacks; runs index.handler without source maps', () => {
-    const { stack, authorizer } = stackWith({ entry: join(tmp, 'does-not-exist.ts') });
-    // Not bundled: the asset is the unstaged source directory (esbuild would have failed on the entry).
-    expect(codeAsset(authorizer).assetPath.replace(/\/$/, '')).toBe(REPO_ROOT.replace(/\/$/, ''));
+describe('code', () => {
+  it('is the pre-built authorizer shipped in the package: index.handler, no source maps at runtime', () => {
+    const { app, stack, authorizer } = stackWith();
+    const asset = authorizer.function.node.findChild('Code') as s3assets.Asset;
+    const staged = join(app.outdir, asset.assetPath);
+    const files = (dir: string) => (readdirSync(dir, { recursive: true }) as string[]).sort();
+    expect(files(staged)).toEqual(files(AUTHORIZER_ASSET_DIR));
+    expect(readFileSync(join(staged, 'index.mjs'))).toEqual(readFileSync(join(AUTHORIZER_ASSET_DIR, 'index.mjs')));
     const fn = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'))[0]!.Properties as Record<string, unknown>;
     expect(fn).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs22.x', Architectures: ['arm64'] });
     expect((fn.Environment as { Variables: Record<string, unknown> }).Variables.NODE_OPTIONS).toBeUndefined();
   });
+});
 
-  it('splits dynamic imports into chunks, and the asset hash follows the sources', async () => {
-    const [v1] = synthWith({ A: writeEntry('v1', 'one') });
-    const files = (readdirSync(v1!.dir, { recursive: true }) as string[]).filter((f) => statSync(join(v1!.dir, f)).isFile()).sort();
-    expect(files).toEqual([expect.stringMatching(/^chunks\/lazy-\w+\.mjs$/), expect.stringMatching(/^chunks\/lazy-\w+\.mjs\.map$/), 'index.mjs', 'index.mjs.map']);
-    const { handler } = (await import(pathToFileURL(join(v1!.dir, 'index.mjs')).href)) as { handler: () => Promise<string> };
-    await expect(handler()).resolves.toBe('one');
+describe('state table', () => {
+  const ISOLATED = Match.stringLikeRegexp('created its own state table');
 
-    // A change in a lazily imported source changes the hash; the same sources give the same one.
-    const entry = writeEntry('v1', 'uno');
-    const [changed, other] = synthWith({ A: entry, B: writeEntry('v2', 'two') });
-    expect(changed!.hash).not.toBe(v1!.hash);
-    expect(synthWith({ A: entry })[0]!.hash).toBe(changed!.hash);
-    // Two authorizers with different entries in one app each get their own bundle.
-    expect(other!.hash).not.toBe(changed!.hash);
+  it('warns at synth when it creates a table nobody revokes keys in', () => {
+    const { app, stack } = stackWith();
+    app.synth();
+    expect(Annotations.fromStack(stack).findWarning('*', ISOLATED)).toHaveLength(1);
+  });
+
+  it('does not warn for the table of the stack that revokes keys (grantRevoke)', () => {
+    const { app, stack, authorizer } = stackWith();
+    authorizer.grantRevoke(new iam.Role(stack, 'Mgmt', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }));
+    app.synth();
+    expect(Annotations.fromStack(stack).findWarning('*', ISOLATED)).toEqual([]);
+  });
+
+  it("reads Latchkey's table imported by ARN: no table of its own, item grants on that ARN, no warning", () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Consumer');
+    const arn = 'arn:aws:dynamodb:eu-west-1:111111111111:table/Latchkey-AuthorizerTokenCache-ABC';
+    const authorizer = new LatchkeyAuthorizer(stack, 'Authz', { ...BASE, tokenCacheTable: dynamodb.Table.fromTableArn(stack, 'State', arn) });
+    app.synth();
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::DynamoDB::Table', 0);
+    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ TOKEN_CACHE_TABLE: 'Latchkey-AuthorizerTokenCache-ABC' }) } });
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['dynamodb:GetItem', 'dynamodb:PutItem']), Resource: arn })]) },
+    });
+    expect(Annotations.fromStack(stack).findWarning('*', ISOLATED)).toEqual([]);
+    expect(authorizer.tokenCacheTable.tableArn).toBe(arn);
   });
 });
 
 describe('attaching', () => {
+  const ARN = 'arn:aws:lambda:eu-west-1:111111111111:function:latchkey-authorizer';
+  const permissionsOn = (t: Template, fn: unknown) => Object.values(t.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fn } }));
+
+  function consumer(env?: { account: string; region: string }) {
+    const app = new App();
+    return { app, stack: new Stack(app, 'Consumer', { env }) };
+  }
+
   it('one function serves two REST APIs, each with its own authorizer and invoke permission', () => {
     const { stack, authorizer } = stackWith();
     withRestApi(stack, authorizer);
@@ -217,20 +267,101 @@ describe('attaching', () => {
     expect(perms.filter((arn) => arn.includes('/authorizers/'))).toHaveLength(2);
   });
 
-  it('fromFunctionArn attaches an existing function to another API with the invoke permission in that stack', () => {
-    const app = new App();
-    const stack = new Stack(app, 'Consumer', { env: { account: '111111111111', region: 'eu-west-1' } });
-    const arn = 'arn:aws:lambda:eu-west-1:111111111111:function:latchkey-authorizer';
-    const imported = LatchkeyAuthorizer.fromFunctionArn(stack, 'Latchkey', { functionArn: arn, acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(20) });
+  it('fromAuthorizerAttributes, same account: the invoke permissions live in the consumer stack', () => {
+    const { stack } = consumer({ account: '111111111111', region: 'eu-west-1' });
+    const imported = LatchkeyAuthorizer.fromAuthorizerAttributes(stack, 'Latchkey', { functionArn: ARN, acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(20) });
     withRestApi(stack, imported);
     withHttpApi(stack, imported);
     const t = Template.fromStack(stack);
     t.resourceCountIs('AWS::Lambda::Function', 0);
     t.hasResourceProperties('AWS::ApiGateway::Authorizer', { IdentitySource: 'method.request.header.Authorization', AuthorizerResultTtlInSeconds: 20 });
     t.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerResultTtlInSeconds: 20 });
-    const perms = Object.values(t.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: arn } }));
-    expect(perms).toHaveLength(2);
-    expect(() => LatchkeyAuthorizer.fromFunctionArn(stack, 'Bad', { functionArn: arn, resultsCacheTtl: Duration.seconds(30) })).toThrow(/acceptApiKeyHeader/);
+    expect(permissionsOn(t, ARN)).toHaveLength(2);
+    expect(imported.tokenCacheTable).toBeUndefined();
+  });
+
+  it('fromAuthorizerAttributes checks the bound against the deployed recheck interval', () => {
+    const { stack } = consumer();
+    expect(() => LatchkeyAuthorizer.fromAuthorizerAttributes(stack, 'A', { functionArn: ARN, resultsCacheTtl: Duration.seconds(30) })).toThrow(/acceptApiKeyHeader/);
+    expect(() => LatchkeyAuthorizer.fromAuthorizerAttributes(stack, 'B', { functionArn: ARN, acceptApiKeyHeader: false, resultsCacheTtl: Duration.seconds(40) })).toThrow(/revocation bound/);
+    const ok = LatchkeyAuthorizer.fromAuthorizerAttributes(stack, 'C', {
+      functionArn: ARN,
+      acceptApiKeyHeader: false,
+      resultsCacheTtl: Duration.seconds(40),
+      revocationCheckInterval: Duration.seconds(20),
+    });
+    expect(ok.resultsCacheTtl.toSeconds()).toBe(40);
+  });
+
+  it('another account: no permission on a function CloudFormation cannot reach, and no warning', () => {
+    const { app, stack } = consumer({ account: '222222222222', region: 'eu-west-1' });
+    const imported = LatchkeyAuthorizer.fromAuthorizerAttributes(stack, 'Latchkey', { functionArn: ARN });
+    withRestApi(stack, imported);
+    withHttpApi(stack, imported);
+    app.synth();
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::Lambda::Permission', 0);
+    expect(JSON.stringify(t.findResources('AWS::ApiGateway::Authorizer'))).toContain(ARN);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('another region, or sameEnvironment: false, is another environment too', () => {
+    const other = consumer({ account: '111111111111', region: 'us-east-1' });
+    withRestApi(other.stack, LatchkeyAuthorizer.fromAuthorizerAttributes(other.stack, 'Latchkey', { functionArn: ARN }));
+    Template.fromStack(other.stack).resourceCountIs('AWS::Lambda::Permission', 0);
+    const forced = consumer({ account: '111111111111', region: 'eu-west-1' });
+    withRestApi(forced.stack, LatchkeyAuthorizer.fromAuthorizerAttributes(forced.stack, 'Latchkey', { functionArn: ARN, sameEnvironment: false }));
+    Template.fromStack(forced.stack).resourceCountIs('AWS::Lambda::Permission', 0);
+  });
+
+  it('an environment-agnostic stack, or an ARN only known at deployment, is taken as the same environment', () => {
+    const agnostic = consumer();
+    withRestApi(agnostic.stack, LatchkeyAuthorizer.fromAuthorizerAttributes(agnostic.stack, 'Latchkey', { functionArn: ARN }));
+    expect(permissionsOn(Template.fromStack(agnostic.stack), ARN)).toHaveLength(1);
+    const deployTime = consumer({ account: '111111111111', region: 'eu-west-1' });
+    const functionArn = new cdk.CfnParameter(deployTime.stack, 'Arn').valueAsString;
+    withRestApi(deployTime.stack, LatchkeyAuthorizer.fromAuthorizerAttributes(deployTime.stack, 'Latchkey', { functionArn }));
+    Template.fromStack(deployTime.stack).resourceCountIs('AWS::Lambda::Permission', 1);
+  });
+
+  it("allowInvokeFrom: the owner lets another account's APIs invoke the function, scoped to an API or to any", () => {
+    const { stack, authorizer } = stackWith();
+    authorizer.allowInvokeFrom('222222222222', 'a1b2c3d4e5');
+    authorizer.allowInvokeFrom('333333333333');
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'apigateway.amazonaws.com',
+      SourceAccount: '222222222222',
+      SourceArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:', { Ref: 'AWS::Region' }, ':222222222222:a1b2c3d4e5/authorizers/*']] },
+    });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      SourceAccount: '333333333333',
+      SourceArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':execute-api:', { Ref: 'AWS::Region' }, ':333333333333:*/authorizers/*']] },
+    });
+    expect(() => authorizer.allowInvokeFrom('12345')).toThrow(/12-digit/);
+    expect(() => authorizer.allowInvokeFrom('*')).toThrow(/12-digit/);
+    expect(() => authorizer.allowInvokeFrom('222222222222', '*')).toThrow(/apiId/);
+    expect(() => authorizer.allowInvokeFrom('222222222222', 'abc/def')).toThrow(/apiId/);
+  });
+
+  it('an API in another stack of the same app gets the permission in its own stack', () => {
+    const { app, stack, authorizer } = stackWith();
+    const other = new Stack(app, 'Other');
+    withRestApi(other, authorizer);
+    withHttpApi(other, authorizer);
+    Template.fromStack(other).resourceCountIs('AWS::Lambda::Permission', 2);
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Permission', 0);
+  });
+
+  it('metric helpers: invocations and throttles summed, duration p99, over 5 minutes', () => {
+    const { authorizer } = stackWith();
+    expect(authorizer.metricInvocations()).toMatchObject({ namespace: 'AWS/Lambda', metricName: 'Invocations', statistic: 'Sum' });
+    expect(authorizer.metricThrottles()).toMatchObject({ metricName: 'Throttles', statistic: 'Sum' });
+    expect(authorizer.metricDuration()).toMatchObject({ metricName: 'Duration', statistic: 'p99' });
+    expect(authorizer.metricDuration({ statistic: 'p50' }).statistic).toBe('p50');
+    expect(authorizer.metricInvocations().period.toMinutes()).toBe(5);
+    expect(authorizer.metricFailures()).toMatchObject({ namespace: 'Latchkey/S', metricName: 'AuthorizerFailures' });
   });
 });
 

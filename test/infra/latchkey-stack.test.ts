@@ -129,12 +129,10 @@ describe('LatchkeyStack routes', () => {
     }
   });
 
-  it('defaults to caching off with Authorization and X-Api-Key as identity sources', () => {
-    t.hasResourceProperties('AWS::ApiGateway::Authorizer', {
-      Type: 'REQUEST',
-      IdentitySource: 'method.request.header.Authorization,method.request.header.X-Api-Key',
-      AuthorizerResultTtlInSeconds: 0,
-    });
+  it('defaults to caching off with no identity source, so callers may send either credential header', () => {
+    const authorizer = Object.values(t.findResources('AWS::ApiGateway::Authorizer'))[0]!.Properties as Json;
+    expect(authorizer).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
+    expect(authorizer).not.toHaveProperty('IdentitySource');
   });
 
   it('logs access as JSON with the authorizer context, traces and emits metrics', () => {
@@ -227,7 +225,7 @@ describe('tables and secret', () => {
               { AttributeName: 'feed', KeyType: 'HASH' },
               { AttributeName: 'changedAt', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['stateKind', 'status', 'revokedAt', 'notBefore', 'tenantId', 'keyId', 'createdAt', 'revoked'] },
           },
         ],
         BillingMode: 'PAY_PER_REQUEST',
@@ -264,14 +262,50 @@ describe('tables and secret', () => {
     });
   });
 
-  it('creates latchkey/auth0-management from a template with a generated clientSecret placeholder', () => {
-    t.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'latchkey/auth0-management',
-      GenerateSecretString: Match.objectLike({
-        SecretStringTemplate: JSON.stringify({ domain: 'example.eu.auth0.com', clientId: '' }),
-        GenerateStringKey: 'clientSecret',
-      }),
+  it('creates the management secret under a name scoped to the stack and to its creation, from a template naming no setting', () => {
+    const secret = Object.values(t.findResources('AWS::SecretsManager::Secret'))[0]!;
+    expect(secret).toMatchObject({ DeletionPolicy: 'Retain' });
+    const props = secret.Properties as Json;
+    expect(props.GenerateSecretString).toEqual({
+      SecretStringTemplate: JSON.stringify({ domain: '', clientId: '' }),
+      GenerateStringKey: 'clientSecret',
+      ExcludePunctuation: true,
+      PasswordLength: 64,
     });
+    // `Latchkey/auth0-management-<first group of the stack's UUID>`: a new name for each
+    // creation of the stack, so a redeploy after destroy does not meet the retained secret.
+    const name = JSON.stringify(props.Name);
+    expect(name).toContain('"Latchkey/auth0-management-"');
+    expect(name).toContain('"Ref":"AWS::StackId"');
+    expect(props).not.toHaveProperty('KmsKeyId');
+  });
+
+  it('keeps the secret template identical when the issuer or audience changes (no regenerated value)', () => {
+    const other = Template.fromStack(build({ 'latchkey:issuer': 'https://other.us.auth0.com/', 'latchkey:audience': 'https://x.example', 'latchkey:example': 'false' }).latchkey);
+    expect(other.findResources('AWS::SecretsManager::Secret')).toEqual(t.findResources('AWS::SecretsManager::Secret'));
+  });
+
+  it('encrypts the created secret with a customer key and lets both functions decrypt with it', () => {
+    const keyArn = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const kt = Template.fromStack(build({ 'latchkey:managementSecretKeyArn': keyArn, 'latchkey:example': 'false' }).latchkey);
+    kt.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: keyArn });
+    for (const role of ['TenantsFunctionRole', 'UsersFunctionRole']) {
+      const decrypt = statementsOfRole(kt, role).filter((st) => actions(st).includes('kms:Decrypt'));
+      expect(decrypt.map((st) => st.Resource), role).toEqual([keyArn]);
+    }
+  });
+
+  it('an existing secret with a customer key: read by name, kms:Decrypt on that key', () => {
+    const keyArn = 'arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const kt = Template.fromStack(
+      build({ 'latchkey:managementSecretName': 'prod/auth0-management', 'latchkey:managementSecretKeyArn': keyArn, 'latchkey:example': 'false' }).latchkey,
+    );
+    kt.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    for (const role of ['TenantsFunctionRole', 'UsersFunctionRole']) {
+      const ss = statementsOfRole(kt, role);
+      expect(ss.filter((st) => actions(st).includes('kms:Decrypt')).map((st) => st.Resource), role).toEqual([keyArn]);
+      expect(JSON.stringify(ss.filter((st) => actions(st).includes('secretsmanager:GetSecretValue')).map((st) => st.Resource))).toContain(':secret:prod/auth0-management-??????');
+    }
   });
 });
 
@@ -288,9 +322,6 @@ describe('functions', () => {
         Variables: Match.objectEquals({
           ISSUER: 'https://example.eu.auth0.com/',
           AUDIENCE: 'https://api.example.com',
-          ALGORITHMS: 'RS256',
-          TENANT_CLAIM: 'https://latchkey.dev/tenant_id',
-          ROLES_CLAIM: 'https://latchkey.dev/roles',
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           REVOCATION_CHECK_S: '30',
           LOG_LEVEL: 'INFO',
@@ -408,22 +439,25 @@ describe('alarms and outputs', () => {
     t.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ ($.message = "authorizer failure") || ($.message = "unavailable") }' });
   });
 
-  it('outputs the API URL, authorizer ARN, token-cache table and secret name', () => {
-    for (const o of ['ApiUrl', 'AuthorizerFunctionArn', 'TokenCacheTableName', 'Auth0SecretName']) t.hasOutput(o, {});
-    t.hasOutput('Auth0SecretName', { Value: 'latchkey/auth0-management' });
+  it('outputs the API URL, authorizer ARN, state table ARN and secret name; publishes the two ARNs in SSM', () => {
+    for (const o of ['ApiUrl', 'AuthorizerFunctionArn', 'TokenCacheTableArn', 'Auth0SecretName']) t.hasOutput(o, {});
+    t.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Latchkey/authorizer-function-arn', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuthorizerFunction'), 'Arn'] } });
+    t.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Latchkey/token-cache-table-arn', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuthorizerTokenCache'), 'Arn'] } });
+    expect(Object.values(t.toJSON().Outputs as Record<string, Json>).filter((o) => o.Export !== undefined)).toEqual([]);
   });
 });
 
 describe('example stack', () => {
-  it('attaches the same authorizer function to a second REST API and to an HTTP API', () => {
-    const importedArn = { 'Fn::ImportValue': Match.stringLikeRegexp('AuthorizerFunction') };
-    ex.hasResourceProperties('AWS::ApiGateway::Authorizer', {
-      Type: 'REQUEST',
-      IdentitySource: 'method.request.header.Authorization,method.request.header.X-Api-Key',
-      AuthorizerResultTtlInSeconds: 0,
-    });
-    const restAuthorizer = Object.values(ex.findResources('AWS::ApiGateway::Authorizer'))[0]!;
-    expect(JSON.stringify(restAuthorizer.Properties)).toContain('AuthorizerFunction');
+  it('attaches the deployed authorizer, found through SSM at deployment, to a second REST API and to an HTTP API', () => {
+    const parameters = ex.toJSON().Parameters as Record<string, { Type: string; Default: string }>;
+    const ssm = (name: string) => Object.entries(parameters).find(([, p]) => p.Default === name);
+    const [functionParam, fp] = ssm('/Latchkey/authorizer-function-arn')!;
+    expect(fp.Type).toBe('AWS::SSM::Parameter::Value<String>');
+
+    const restAuthorizer = Object.values(ex.findResources('AWS::ApiGateway::Authorizer'))[0]!.Properties as Json;
+    expect(restAuthorizer).toMatchObject({ Type: 'REQUEST', AuthorizerResultTtlInSeconds: 0 });
+    expect(restAuthorizer).not.toHaveProperty('IdentitySource');
+    expect(JSON.stringify(restAuthorizer.AuthorizerUri)).toContain(`"Ref":"${functionParam}"`);
     ex.hasResourceProperties('AWS::ApiGateway::Method', {
       HttpMethod: 'GET',
       AuthorizationType: 'CUSTOM',
@@ -436,10 +470,79 @@ describe('example stack', () => {
     ex.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /orders', AuthorizationType: 'CUSTOM' });
 
     // One invoke permission per API, each scoped to that API's authorizer and kept in this stack.
-    const perms = Object.values(ex.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: importedArn } }));
+    const perms = Object.values(ex.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { Ref: functionParam } } }));
     expect(perms).toHaveLength(2);
     for (const p of perms) expect(JSON.stringify((p.Properties as Json).SourceArn)).toContain('/authorizers/');
     t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+  });
+
+  it('holds no cross-stack reference: no export, no import, so Latchkey can be redeployed under it', () => {
+    expect(JSON.stringify(ex.toJSON())).not.toContain('Fn::ImportValue');
+    expect(JSON.stringify(t.toJSON())).not.toContain('"Export"');
+    expect(built.example!.dependencies.map((d) => d.stackName)).toEqual(['Latchkey']);
+  });
+});
+
+describe('cross-account attachment', () => {
+  it('latchkey:allowInvokeFrom lets the listed accounts (or one API of theirs) invoke the authorizer', () => {
+    const xt = Template.fromStack(build({ 'latchkey:allowInvokeFrom': '222222222222/a1b2c3d4e5, 333333333333', 'latchkey:example': 'false' }).latchkey);
+    const perms = Object.values(xt.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'apigateway.amazonaws.com', SourceAccount: Match.anyValue() } }));
+    expect(perms.map((p) => (p.Properties as Json).SourceAccount).sort()).toEqual(['222222222222', '333333333333']);
+    expect(JSON.stringify(perms.map((p) => (p.Properties as Json).SourceArn))).toContain(':222222222222:a1b2c3d4e5/authorizers/*');
+    expect(() => build({ 'latchkey:allowInvokeFrom': '222222222222/a1b2c3d4e5/x', 'latchkey:example': 'false' })).toThrow(/account or account\/apiId/);
+    expect(() => build({ 'latchkey:allowInvokeFrom': 'acme', 'latchkey:example': 'false' })).toThrow(/12-digit/);
+  });
+});
+
+describe('two copies', () => {
+  /** Properties holding the name a resource is known by in the account and region, per type. */
+  const PHYSICAL_NAME: Record<string, string[]> = {
+    'AWS::SecretsManager::Secret': ['Name'],
+    'AWS::SSM::Parameter': ['Name'],
+    'AWS::ApiGateway::RestApi': ['Name'],
+    'AWS::ApiGatewayV2::Api': ['Name'],
+    'AWS::DynamoDB::Table': ['TableName'],
+    'AWS::Lambda::Function': ['FunctionName'],
+    'AWS::IAM::Role': ['RoleName'],
+    'AWS::IAM::ManagedPolicy': ['ManagedPolicyName'],
+    'AWS::Logs::LogGroup': ['LogGroupName'],
+    'AWS::CloudWatch::Alarm': ['AlarmName'],
+    'AWS::KMS::Alias': ['AliasName'],
+    'AWS::S3::Bucket': ['BucketName'],
+    'AWS::SNS::Topic': ['TopicName'],
+    'AWS::SQS::Queue': ['QueueName'],
+  };
+
+  /** Physical names that are literals: the same in any copy of the stack. */
+  function fixedNames(stack: Stack): Set<string> {
+    const out = new Set<string>();
+    const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, { Type: string; Properties?: Json }> };
+    for (const [id, r] of Object.entries(template.Resources)) {
+      for (const key of PHYSICAL_NAME[r.Type] ?? []) {
+        const value = r.Properties?.[key];
+        if (value === undefined) continue; // generated by CloudFormation: unique
+        // An expression must depend on the stack (its name or id), not only on literals.
+        if (typeof value === 'string') out.add(`${r.Type} ${key}=${value}`);
+        else expect(JSON.stringify(value), `${id}.${key}`).toMatch(/AWS::Stack(Name|Id)/);
+      }
+    }
+    return out;
+  }
+
+  it('two stacks with different names share no fixed physical name (secret, SSM parameters, APIs, …)', () => {
+    const a = build({ 'latchkey:stackName': 'Latchkey' });
+    const b = build({ 'latchkey:stackName': 'LatchkeyStaging' });
+    expect(b.latchkey.stackName).toBe('LatchkeyStaging');
+    expect(b.example!.stackName).toBe('LatchkeyStagingExample');
+    const namesA = new Set([...fixedNames(a.latchkey), ...fixedNames(a.example!)]);
+    const namesB = new Set([...fixedNames(b.latchkey), ...fixedNames(b.example!)]);
+    // The check sees names: each copy has some (three API names, the SSM parameters).
+    expect(namesA.size).toBeGreaterThanOrEqual(5);
+    expect([...namesA].filter((n) => namesB.has(n))).toEqual([]);
+    // The copy's example reads the copy's parameters.
+    const params = Object.values(Template.fromStack(b.example!).toJSON().Parameters as Record<string, { Default?: string }>).map((p) => p.Default);
+    expect(params).toContain('/LatchkeyStaging/authorizer-function-arn');
+    expect(params).not.toContain('/Latchkey/authorizer-function-arn');
   });
 });
 
@@ -481,5 +584,14 @@ describe('alternative configuration', () => {
     at.hasOutput('Auth0SecretName', { Value: 'prod/auth0-management' });
     expect(nagFindings(alt.latchkey)).toEqual([]);
     expect(suppressions(alt.latchkey).map((s) => s.id)).toContain('AwsSolutions-IAM5');
+  });
+});
+
+describe('the construct package and the functions agree', () => {
+  it('names the same principal-state index and projects what the feed reads', async () => {
+    const pkg = await import('../../packages/cdk/src/index.js');
+    const fns = await import('../../functions/adapters/dynamodb-state-items.js');
+    expect(pkg.STATE_FEED_INDEX).toBe(fns.STATE_FEED_INDEX);
+    expect([...pkg.STATE_FEED_ATTRIBUTES]).toEqual([...fns.STATE_FEED_ATTRIBUTES]);
   });
 });

@@ -10,6 +10,7 @@ import { Authenticator } from '../../functions/core/authenticate.js';
 import { loadJwtConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { silentLog } from '../../functions/core/log.js';
+import { ROLE_GRANTS } from '../../functions/core/permissions.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { ManualClock } from '../support/clock.js';
 import { restEvent } from '../support/events.js';
@@ -25,7 +26,7 @@ let userId: string;
 const call = (token: string) => handler(restEvent({ Authorization: `Bearer ${token}` }));
 
 beforeAll(async () => {
-  idp = await startLocalIdentityProvider({ port: 0 });
+  idp = await startLocalIdentityProvider({ port: 0, rolePermissions: ROLE_GRANTS });
   clock = new ManualClock(Date.now());
   // The node:http client, as the deployed authorizer uses.
   verifier = new JwtVerifier({ config: loadJwtConfig({ ISSUER: idp.issuer, AUDIENCE: idp.audience }), clock, fetch: nodeHttpClient });
@@ -38,6 +39,11 @@ describe('tokens from the real authorization server', () => {
   it('allows a user token with tenant, user and roles from namespaced claims', async () => {
     const result = await call(await idp.issueUserToken({ userId, scopes: ['users:read'] }));
     expect(result).toMatchObject({ principalId: userId, context: { tenantId: 'acme', userId, roles: 'tenant:member', scopes: 'users:read', authMethod: 'jwt' } });
+  });
+
+  it('gives a user only the permissions of their roles, whatever scope they asked for (RBAC)', async () => {
+    const result = await call(await idp.issueUserToken({ userId, scopes: ['tenants:admin', 'keys:write', 'users:read'] }));
+    expect(result).toMatchObject({ context: { scopes: 'users:read' } });
   });
 
   it('allows a service’s client-credentials token as a machine caller', async () => {

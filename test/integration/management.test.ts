@@ -137,7 +137,7 @@ describe('tenants', () => {
     expect((await api.call('GET', '/tenants/doomed', { headers: bearer('platform') })).body).toMatchObject({ status: 'disabled' });
     clock.advance(revocationCheckS * 1000);
     expect((await api.call('GET', '/me', { headers: apiKeyHeader(key.apiKey) })).status).toBe(401);
-    expectProblem(await api.call('POST', '/tenants/doomed/api-keys', { headers: bearer('platform'), body: { name: 'k2' } }), 409);
+    expectProblem(await api.call('POST', '/tenants/doomed/api-keys', { headers: bearer('platform'), body: { name: 'k2', scopes: ['users:read'] } }), 409);
   });
 });
 
@@ -191,8 +191,8 @@ describe('API keys', () => {
 
   it('replays a retried creation without its secret, and refuses a reused key with another body', async () => {
     const headers = { ...bearer('acmeAdmin'), 'Idempotency-Key': randomUUID() };
-    const first = await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'idem', scopes: [] } });
-    const again = await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'idem', scopes: [] } });
+    const first = await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'idem', scopes: ['users:read'] } });
+    const again = await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'idem', scopes: ['users:read'] } });
     expect(first.status, JSON.stringify(first.body)).toBe(201);
     expect(again.status).toBe(201);
     const a = first.body as Record<string, unknown>;
@@ -201,7 +201,7 @@ describe('API keys', () => {
     expect(a.clientSecret).toEqual(expect.any(String));
     expect(b).toMatchObject({ secretRedacted: true });
     expect(b.clientSecret).toBeUndefined();
-    expectProblem(await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'other', scopes: [] } }), 422, 'idempotency-key-reused');
+    expectProblem(await api.call('POST', '/tenants/acme/api-keys', { headers, body: { name: 'other', scopes: ['users:read'] } }), 422, 'idempotency-key-reused');
     const keys = ((await api.call('GET', '/tenants/acme/api-keys', { headers: bearer('acmeAdmin') })).body as { items: { name: string }[] }).items;
     expect(keys.filter((k) => k.name === 'idem')).toHaveLength(1);
   });
@@ -286,7 +286,7 @@ describe('identity provider down', () => {
       const res = await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body: { email: 'while.down@acme.test' } });
       expectProblem(res, 503, 'unavailable');
       expect(Number(res.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
-      expectProblem(await api.call('POST', '/tenants/acme/api-keys', { headers: bearer('acmeAdmin'), body: { name: 'while down' } }), 503, 'unavailable');
+      expectProblem(await api.call('POST', '/tenants/acme/api-keys', { headers: bearer('acmeAdmin'), body: { name: 'while down', scopes: ['users:read'] } }), 503, 'unavailable');
     } finally {
       await idp.resume();
     }

@@ -1,6 +1,6 @@
 /** Tables in the shared DynamoDB Local of the test run, with the stack's key schemas. */
 import { randomUUID } from 'node:crypto';
-import { STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
+import { STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
 export function localDynamoClient(): DynamoDBClient {
@@ -31,7 +31,9 @@ export const createTokenCacheTable = (prefix = 'token-cache') =>
     {
       AttributeDefinitions: [S('pk'), S('feed'), { AttributeName: 'changedAt', AttributeType: 'N' }],
       KeySchema: key('pk'),
-      GlobalSecondaryIndexes: [{ IndexName: STATE_FEED_INDEX, KeySchema: key('feed', 'changedAt'), Projection: { ProjectionType: 'ALL' } }],
+      GlobalSecondaryIndexes: [
+        { IndexName: STATE_FEED_INDEX, KeySchema: key('feed', 'changedAt'), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...STATE_FEED_ATTRIBUTES] } },
+      ],
     },
     'ttl',
   );

@@ -142,6 +142,14 @@ export function createProvider(mod: OidcModule, s: ProviderSettings): InstanceTy
       customizers: {
         jwt(ctx: OidcCtx | undefined, token: Token, jwt: { header?: UnknownObject; payload: UnknownObject }) {
           if (isClientCredentials(token) && jwt.payload['scope'] === undefined && token.scope) jwt.payload['scope'] = token.scope;
+          // Auth0 with RBAC on: a user gets only the API scopes their roles grant, whatever they asked for.
+          const user = !isClientCredentials(token) && token.accountId ? s.users.get(token.accountId) : undefined;
+          if (user && typeof jwt.payload['scope'] === 'string') {
+            const granted = new Set(permissionsFor(user.roles, s.rolePermissions));
+            const kept = jwt.payload['scope'].split(' ').filter((x) => x !== '' && (!s.apiScopes.includes(x) || granted.has(x)));
+            if (kept.length > 0) jwt.payload['scope'] = kept.join(' ');
+            else delete jwt.payload['scope'];
+          }
           if (s.tokenProfile !== 'auth0') return;
           jwt.header = { ...jwt.header, typ: 'JWT' };
           const clientId = jwt.payload['client_id'];
