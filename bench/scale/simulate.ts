@@ -40,6 +40,8 @@ export const DECISION_KINDS: readonly DecisionKind[] = ['bearer.cached', 'bearer
 /** DynamoDB traffic as on-demand request units. */
 export interface DynamoUsage {
   calls: Record<string, number>;
+  /** Request units by command: table and index units together. */
+  units: Record<string, number>;
   /** Read request units of the table (strongly consistent: 1 per 4 KB per item). */
   rru: number;
   /** Read request units of the state-feed index (eventually consistent: 0.5 per 4 KB). */
@@ -53,6 +55,8 @@ export interface SimResult {
   workload: Workload;
   stepMs: number;
   realTime: boolean;
+  /** Simulated seconds counted (the span less the warm-up). */
+  measuredS: number;
   requests: number;
   allowed: number;
   refused: number;
@@ -75,6 +79,7 @@ export interface SimResult {
   stateChanges: number;
   /** State items in the feed at the end, and their mean size in bytes (a cold container reads them all). */
   stateItems: number;
+  stateItemBytes: number;
   wallMs: number;
 }
 
@@ -87,11 +92,13 @@ export interface SimEnv {
 export interface SimOptions {
   stepMs?: number;
   realTime?: boolean;
+  /** Counters start after this much simulated time (the caches' first fill is not the steady state). */
+  warmupS?: number;
   /** Called now and then with the share done. */
   progress?: (done: number) => void;
 }
 
-const emptyUsage = (): DynamoUsage => ({ calls: {}, rru: 0, gsiRru: 0, wru: 0, gsiWru: 0 });
+const emptyUsage = (): DynamoUsage => ({ calls: {}, units: {}, rru: 0, gsiRru: 0, wru: 0, gsiWru: 0 });
 /** The document client's commands reach this middleware as the low-level ones they wrap. */
 const READS = new Set(['GetItemCommand', 'BatchGetItemCommand', 'QueryCommand', 'ScanCommand']);
 
@@ -129,6 +136,7 @@ export function countDynamo(db: DynamoDBDocumentClient, usage: DynamoUsage): voi
           const items = Object.values((input.RequestItems ?? {}) as Record<string, { Keys?: unknown[] }>).reduce((n, r) => n + (r.Keys?.length ?? 0), 0);
           table = Math.max(table, items);
         }
+        usage.units[name] = (usage.units[name] ?? 0) + table + gsi;
         if (read) {
           usage.rru += table;
           usage.gsiRru += gsi;
@@ -138,7 +146,10 @@ export function countDynamo(db: DynamoDBDocumentClient, usage: DynamoUsage): voi
         }
         return out;
       } catch (err) {
-        if ((err as { name?: string }).name === 'ConditionalCheckFailedException') usage.wru += 1;
+        if ((err as { name?: string }).name === 'ConditionalCheckFailedException') {
+          usage.wru += 1;
+          usage.units[name] = (usage.units[name] ?? 0) + 1;
+        }
         throw err;
       }
     },
@@ -247,11 +258,14 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
   let userSignIns = 0;
   let coldStarts = 0;
   let stateChanges = 0;
-  const tokens0 = idp.stats.tokenRequests;
   const wall0 = performance.now();
   const total = w.durationS * w.requestsPerS;
 
+  const warmupMs = (opts.warmupS ?? 0) * 1000;
+  const counters = () => ({ decisions, cpu, wall, requests, allowed, refused, waited, userSignIns, coldStarts, stateChanges, feedQueries, tokens: idp.stats.tokenRequests, usage, mgmtUsage });
+  let snap: ReturnType<typeof counters> | undefined = warmupMs > 0 ? undefined : structuredClone(counters());
   for (const ev of schedule(w)) {
+    if (snap === undefined && ev.atMs >= warmupMs) snap = structuredClone(counters());
     const due = startMs + Math.ceil((ev.atMs + 1) / stepMs) * stepMs - 1;
     if (opts.realTime) {
       const wait = due - clock.now();
@@ -320,32 +334,43 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
   // Let background work (feed syncs, "last used" writes) finish before reading the counters.
   await sleep(300);
   const management = structuredClone(mgmtUsage);
-  const stateItems = (await writer.changesSince(undefined)).length;
+  const states = await writer.changesSince(undefined);
+  const stateItems = states.length;
+  // DynamoDB's item size: attribute names plus values (numbers counted as their digits), plus the key and index attributes.
+  const stateItemBytes = stateItems === 0 ? 0 : states.reduce((n, st) => n + Object.entries(st).reduce((m, [k, v]) => m + k.length + String(v).length, 0) + 40, 0) / stateItems;
   mgmtDb.destroy();
   for (const db of dbs) db.destroy();
+  const s0 = snap ?? structuredClone(counters());
+  const minus = (a: DynamoUsage, b: DynamoUsage): DynamoUsage => {
+    const rec = (x: Record<string, number>, y: Record<string, number>) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v - (y[k] ?? 0)]));
+    return { calls: rec(a.calls, b.calls), units: rec(a.units, b.units), rru: a.rru - b.rru, gsiRru: a.gsiRru - b.gsiRru, wru: a.wru - b.wru, gsiWru: a.gsiWru - b.gsiWru };
+  };
+  const counted = Object.fromEntries(DECISION_KINDS.map((k) => [k, decisions[k] - s0.decisions[k]])) as Record<DecisionKind, number>;
   for (const k of DECISION_KINDS) {
-    cpu[k] = decisions[k] > 0 ? cpu[k] / decisions[k] : 0;
-    wall[k] = decisions[k] > 0 ? wall[k] / decisions[k] : 0;
+    cpu[k] = counted[k] > 0 ? (cpu[k] - s0.cpu[k]) / counted[k] : 0;
+    wall[k] = counted[k] > 0 ? (wall[k] - s0.wall[k]) / counted[k] : 0;
   }
   return {
     workload: w,
     stepMs,
     realTime: opts.realTime === true,
-    requests,
-    allowed,
-    refused,
-    decisions,
+    measuredS: w.durationS - warmupMs / 1000,
+    requests: requests - s0.requests,
+    allowed: allowed - s0.allowed,
+    refused: refused - s0.refused,
+    decisions: counted,
     cpuUs: cpu,
     wallUs: wall,
-    waitedForSync: waited,
-    tokenExchanges: idp.stats.tokenRequests - tokens0,
-    userSignIns,
-    authorizer: usage,
-    management,
-    feedQueries,
-    coldStarts,
-    stateChanges,
+    waitedForSync: waited - s0.waited,
+    tokenExchanges: idp.stats.tokenRequests - s0.tokens,
+    userSignIns: userSignIns - s0.userSignIns,
+    authorizer: minus(usage, s0.usage),
+    management: minus(management, s0.mgmtUsage),
+    feedQueries: feedQueries - s0.feedQueries,
+    coldStarts: coldStarts - s0.coldStarts,
+    stateChanges: stateChanges - s0.stateChanges,
     stateItems,
+    stateItemBytes,
     wallMs: performance.now() - wall0,
   };
 }
