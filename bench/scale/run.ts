@@ -2,7 +2,7 @@
  * `npm run bench:scale`: what Latchkey costs per million requests, how that grows from 10 to
  * 10,000 tenants and from 10 to 10,000 requests/s, and the first limit each workload reaches.
  *
- *   npm run bench:scale                                   # the default workload (about 5 minutes)
+ *   npm run bench:scale                                   # the default workload (5–10 minutes on 2 shared cores)
  *   npm run bench:scale -- --tenants 50 --rps 20 --keysPerTenant 5 --tokenLifetimeS 86400
  *   SCALE_QUICK=1 npm run bench:scale                     # short simulated spans, to check the harness
  *
@@ -16,7 +16,7 @@ import { startDynamoDbLocal, type DynamoDbLocal } from '../../infra/local/dynamo
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { costs, derivedRates, DURATION, limitsReached, measuredRates, unitsFrom, type Cost, type Rates, type Units } from './model.js';
 import { LIMITS, PRICES } from './prices.js';
-import { simulate, type SimResult } from './simulate.js';
+import { createScaleTable, simulate, type SimResult } from './simulate.js';
 import { lineChart, type Series } from './svg.js';
 import { DEFAULT_WORKLOAD, type Workload } from './workload.js';
 
@@ -66,7 +66,7 @@ interface Point {
 }
 
 async function main(): Promise<void> {
-  const base: Workload = { ...DEFAULT_WORKLOAD, durationS: 7200, ...parseArgs(process.argv.slice(2)) };
+  const base: Workload = { ...DEFAULT_WORKLOAD, durationS: 7080, ...parseArgs(process.argv.slice(2)) };
   const cpu = cpus();
   const machine = { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, date: new Date().toISOString(), quick: QUICK };
   log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${QUICK ? ' (SCALE_QUICK)' : ''}`);
@@ -83,21 +83,23 @@ async function main(): Promise<void> {
     process.env.AWS_ENDPOINT_URL_DYNAMODB = ddb.endpoint;
     // Tokens the provider issues live `tokenLifetimeS` of simulated time (the exchange counts `expires_in` on the injected clock).
     idp = await startLocalIdentityProvider({ port: 0, accessTokenTtlS: base.tokenLifetimeS, apiScopes: ['users:read'] });
-    const { createTokenCacheTable } = await import('../../test/support/tables.js');
-    const env = { idp, newTable: () => createTokenCacheTable('scale') };
+    const env = { idp, newTable: createScaleTable };
 
-    // Measured: the base workload, ten times the tenants, five times the rate (shorter spans as they grow).
+    // Measured: the base workload and ten times its tenants. Counting starts half a refresh interval
+    // in (after the caches' first fill) and lasts whole refresh intervals, so each key's exchanges
+    // are counted once per interval, not cut at an arbitrary point of the cycle.
     const div = QUICK ? 6 : 1;
+    const rI = Math.max(base.tokenLifetimeS / 2, base.tokenLifetimeS - 60);
+    const warmupS = Math.round(rI / 2 / div);
     const plans: Workload[] = [
-      { ...base, durationS: Math.round(base.durationS / div) },
-      { ...scaled(base, base.tenants * 10, base.requestsPerS), durationS: Math.round(base.durationS / 2 / div) },
-      { ...scaled(base, base.tenants, base.requestsPerS * 5), durationS: Math.round(base.durationS / 6 / div) },
+      { ...base, durationS: warmupS + Math.round((base.durationS > 0 ? Math.max(1, Math.round(base.durationS / rI)) : 2) * rI / div) },
+      { ...scaled(base, base.tenants * 10, base.requestsPerS), durationS: warmupS + Math.round(rI / div) },
     ];
     const runs: SimResult[] = [];
     for (const w of plans) {
-      log(`simulating ${w.tenants} tenants × ${w.keysPerTenant} keys, ${w.requestsPerS} req/s, ${w.containers} containers, ${w.durationS} s simulated`);
-      const r = await simulate(env, w, { stepMs: 1000, warmupS: Math.min(600, w.durationS / 4), progress: (d) => log(`  ${(d * 100).toFixed(0)} %`) });
-      log(`  ${r.requests} requests in ${(r.wallMs / 1000).toFixed(1)} s wall (${(r.workload.durationS / (r.wallMs / 1000)).toFixed(0)}× real time); ${r.refused} refused`);
+      log(`simulating ${w.tenants} tenants × ${w.keysPerTenant} keys, ${w.requestsPerS} req/s, ${w.containers} containers, ${w.durationS} s simulated (${warmupS} s warm-up)`);
+      const r = await simulate(env, w, { stepMs: 1000, warmupS, progress: (d) => log(`  ${(d * 100).toFixed(0)} %`) });
+      log(`  ${r.requests} requests counted, ${(r.wallMs / 1000).toFixed(1)} s wall (${(r.workload.durationS / (r.wallMs / 1000)).toFixed(0)}× real time); ${r.refused} refused`);
       if (r.refused > 0) throw new Error(`${r.refused} requests were refused: the simulation is not serving its own workload`);
       runs.push(r);
     }

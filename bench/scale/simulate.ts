@@ -18,8 +18,10 @@
  * lifetime.
  */
 import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
+import { createDocumentClient as createProductionClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
@@ -85,7 +87,7 @@ export interface SimResult {
 
 export interface SimEnv {
   idp: LocalIdentityProvider;
-  /** A fresh token-cache table (with the state-feed index) in DynamoDB Local. */
+  /** A fresh token-cache table in DynamoDB Local (`createScaleTable`). */
   newTable: () => Promise<string>;
 }
 
@@ -169,6 +171,50 @@ class SimClock implements Clock {
 interface Container {
   handler: ReturnType<typeof createAuthorizerHandler>;
   state: PrincipalStateSnapshot;
+}
+
+/**
+ * The production client, with longer timeouts: on a loaded machine DynamoDB Local sometimes takes
+ * over a second, which would only print the SDK's warning (it does not retry or fail), not change a count.
+ */
+const createDocumentClient = () => createProductionClient({ maxAttempts: 2, requestHandler: { requestTimeout: 15_000, connectionTimeout: 5_000 } });
+
+/**
+ * The token-cache table (key `pk`, the state-feed index) WITHOUT time to live: the simulated clock
+ * runs behind real time, so DynamoDB Local would delete items at once whose `ttl` is past in real
+ * time. AWS deletes expired items lazily (up to days later) and every read checks expiry itself,
+ * so no count depends on the deletion.
+ */
+export async function createScaleTable(): Promise<string> {
+  const name = `scale-${randomUUID().slice(0, 8)}`;
+  const db = new DynamoDBClient({});
+  try {
+    await db.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'feed', AttributeType: 'S' },
+          { AttributeName: 'changedAt', AttributeType: 'N' },
+        ],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: STATE_FEED_INDEX,
+            KeySchema: [
+              { AttributeName: 'feed', KeyType: 'HASH' },
+              { AttributeName: 'changedAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } finally {
+    db.destroy();
+  }
+  return name;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,10 +7,9 @@
  * request units (DynamoDB Local's reported capacity).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulate, type SimResult } from '../../bench/scale/simulate.js';
+import { createScaleTable, simulate, type SimResult } from '../../bench/scale/simulate.js';
 import { DEFAULT_WORKLOAD, schedule, type Workload } from '../../bench/scale/workload.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
-import { createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 let idp: Idp;
@@ -40,7 +39,7 @@ afterAll(async () => {
   await Promise.all([idp?.stop(), fastIdp?.stop()]);
 });
 
-const run = (p: Idp, w: Workload, opts: Parameters<typeof simulate>[2]) => simulate({ idp: p, newTable: () => createTokenCacheTable('scale') }, w, opts);
+const run = (p: Idp, w: Workload, opts: Parameters<typeof simulate>[2]) => simulate({ idp: p, newTable: createScaleTable }, w, opts);
 const calls = (r: SimResult, op: string) => r.authorizer.calls[op] ?? 0;
 
 describe('the schedule', () => {
