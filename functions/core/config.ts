@@ -191,6 +191,8 @@ export interface ManagementConfig {
   restApiId: string | undefined;
   stageName: string | undefined;
   logLevel: string;
+  /** Browser origins allowed to read answers (CORS); empty: none. */
+  allowedOrigins: string[];
 }
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
@@ -212,6 +214,41 @@ export function loadManagementConfig(env: Env, opts: { needsTokenCache: boolean 
     restApiId: str(env, 'REST_API_ID'),
     stageName: str(env, 'STAGE_NAME'),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+    allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')),
   };
   return cfg;
+}
+
+export interface PublicConfig {
+  allowedOrigins: string[];
+}
+
+/** Configuration of the function answering without credentials (preflight, 405, `/openapi.json`). */
+export function loadPublicConfig(env: Env): PublicConfig {
+  return { allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')) };
+}
+
+/**
+ * Browser origins allowed by CORS, comma-separated: each exactly `scheme://host[:port]` (a
+ * trailing `/` is dropped). Wildcards and `null` are refused: an origin is allowed by name only.
+ */
+export function parseAllowedOrigins(raw: string | readonly string[] | undefined, name = 'ALLOWED_ORIGINS'): string[] {
+  const items = (typeof raw === 'string' ? raw.split(',') : (raw ?? [])).map((s) => s.trim()).filter((s) => s.length > 0);
+  return [
+    ...new Set(
+      items.map((item) => {
+        let u: URL | undefined;
+        try {
+          u = new URL(item);
+        } catch {
+          u = undefined;
+        }
+        const bare = item.replace(/\/$/, '');
+        if (!u || !/^https?:$/.test(u.protocol) || u.origin !== bare.toLowerCase() || u.username || u.password) {
+          throw new ConfigError(`${name}: "${item}" is not an origin (scheme://host[:port], no path, no wildcard)`);
+        }
+        return u.origin;
+      }),
+    ),
+  ];
 }
