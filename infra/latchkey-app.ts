@@ -16,6 +16,7 @@
  * | `latchkey:revocationCheckSeconds` | how long the authorizer trusts a cached API key before re-reading its revocation state, 0–60 | `30` |
  * | `latchkey:stageName` | REST API stage | `v1` |
  * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `latchkey/auth0-management` |
+ * | `latchkey:allowedOrigins` | browser origins allowed by CORS, comma-separated or a JSON array | none |
  * | `latchkey:example` | also synthesize `LatchkeyExample` (authorizer on two more APIs) | `true` |
  */
 import { Aspects, Duration, type App, type Environment } from 'aws-cdk-lib';
@@ -41,6 +42,7 @@ export interface LatchkeyAppConfig {
   revocationCheckSeconds: number | undefined;
   stageName: string | undefined;
   managementSecretName: string | undefined;
+  allowedOrigins: string[] | undefined;
   example: boolean;
 }
 
@@ -93,6 +95,7 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     revocationCheckSeconds: int(node, 'revocationCheckSeconds'),
     stageName: text(node, 'stageName'),
     managementSecretName: text(node, 'managementSecretName'),
+    allowedOrigins: list(node, 'allowedOrigins'),
     example: bool(node, 'example', true),
   };
 }
@@ -121,6 +124,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     revocationCheckInterval: config.revocationCheckSeconds === undefined ? undefined : Duration.seconds(config.revocationCheckSeconds),
     stageName: config.stageName,
     managementSecretName: config.managementSecretName,
+    allowedOrigins: config.allowedOrigins,
   });
   const example = config.example
     ? new ExampleAttachStack(app, 'LatchkeyExample', {

@@ -232,6 +232,8 @@ export function loadPublicConfig(env: Env): PublicConfig {
  * Browser origins allowed by CORS, comma-separated: each exactly `scheme://host[:port]` (a
  * trailing `/` is dropped). Wildcards and `null` are refused: an origin is allowed by name only.
  */
+const ORIGIN_SHAPE = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
 export function parseAllowedOrigins(raw: string | readonly string[] | undefined, name = 'ALLOWED_ORIGINS'): string[] {
   const items = (typeof raw === 'string' ? raw.split(',') : (raw ?? [])).map((s) => s.trim()).filter((s) => s.length > 0);
   return [
@@ -244,7 +246,7 @@ export function parseAllowedOrigins(raw: string | readonly string[] | undefined,
           u = undefined;
         }
         const bare = item.replace(/\/$/, '');
-        if (!u || !/^https?:$/.test(u.protocol) || u.origin !== bare.toLowerCase() || u.username || u.password) {
+        if (!u || !ORIGIN_SHAPE.test(bare) || u.origin !== bare.toLowerCase()) {
           throw new ConfigError(`${name}: "${item}" is not an origin (scheme://host[:port], no path, no wildcard)`);
         }
         return u.origin;
