@@ -7,12 +7,12 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { loadPublicConfig, parseAllowedOrigins } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
+import { silentLog } from '../../functions/core/log.js';
 import { createApiHandler, MAX_BODY_BYTES, type Route } from '../../functions/http/api-handler.js';
 import { CORS_ALLOW_HEADERS } from '../../functions/http/cors.js';
 import { buildOpenApiDocument } from '../../functions/http/openapi.js';
 import { createPublicHandler } from '../../functions/http/public-handler.js';
 import { lambdaContext } from '../support/api-harness.js';
-import { silentLog } from '../support/servers.js';
 
 const APP = 'https://app.example.com';
 const OTHER = 'http://localhost:5173';
