@@ -130,7 +130,7 @@ function problemSchemas(): Json {
             : {};
     out[problemSchemaName(slug)] = {
       description: `${p.title} (${p.status}): ${p.description}`,
-      allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', properties: { type: { const: problemTypeUri(slug) }, status: { type: 'integer', ...status }, ...extra } }],
+      allOf: [{ $ref: '#/components/schemas/Problem' }, { type: 'object', required: ['type'], properties: { type: { const: problemTypeUri(slug) }, status: { type: 'integer', ...status }, ...extra } }],
     };
   }
   return out;
