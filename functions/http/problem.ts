@@ -54,7 +54,14 @@ export const notFound = (what: string) => new HttpProblem('not-found', `${what} 
 export const conflict = (detail: string) => new HttpProblem('conflict', detail);
 export const unavailable = (retryAfterS: number, detail = 'a dependency is unavailable; retry later') =>
   new HttpProblem('unavailable', detail, {}, { 'Retry-After': String(retryAfterS) });
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+/** Methods in one stable order (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS), for `Allow` and the preflight. */
+export const canonicalMethods = (methods: readonly string[]): string[] =>
+  [...new Set(methods)].sort((a, b) => (METHOD_ORDER.indexOf(a) + 1 || 99) - (METHOD_ORDER.indexOf(b) + 1 || 99));
+
 /** 405 with the `Allow` header RFC 9110 §15.5.6 requires. */
-export const methodNotAllowed = (allow: readonly string[]) =>
-  new HttpProblem('method-not-allowed', `this route answers ${allow.join(', ')}`, {}, { Allow: allow.join(', ') });
+export const methodNotAllowed = (allow: readonly string[]) => {
+  const list = canonicalMethods(allow).join(', ');
+  return new HttpProblem('method-not-allowed', `this route answers ${list}`, {}, { Allow: list });
+};
 export const payloadTooLarge = (limitBytes: number) => new HttpProblem('payload-too-large', `the body is over ${limitBytes} bytes`, { limitBytes });

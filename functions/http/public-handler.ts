@@ -7,7 +7,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { corsHeaders, preflightHeaders } from './cors.js';
-import { methodNotAllowed, notFound, type HttpProblem } from './problem.js';
+import { canonicalMethods, methodNotAllowed, notFound, type HttpProblem } from './problem.js';
 
 export const OPENAPI_PATH = '/openapi.json';
 
@@ -21,7 +21,7 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 
 /** Each resource's methods, upper-case, from the document's paths. */
 export function methodsByResource(document: PublicHandlerOptions['document']): Map<string, string[]> {
-  return new Map(Object.entries(document.paths).map(([path, item]) => [path, Object.keys(item).filter((k) => HTTP_METHODS.includes(k)).map((m) => m.toUpperCase())]));
+  return new Map(Object.entries(document.paths).map(([path, item]) => [path, canonicalMethods(Object.keys(item).filter((k) => HTTP_METHODS.includes(k)).map((m) => m.toUpperCase()))]));
 }
 
 export function createPublicHandler(o: PublicHandlerOptions) {
@@ -37,7 +37,7 @@ export function createPublicHandler(o: PublicHandlerOptions) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const allow = methods.get(event.resource);
     if (!allow) return problem(notFound(event.resource), event);
-    const withOptions = [...allow, 'OPTIONS'];
+    const withOptions = canonicalMethods([...allow, 'OPTIONS']);
     if (event.httpMethod === 'OPTIONS') {
       // A browser's preflight: for an origin not allowed, no CORS headers, and the browser stops.
       return { statusCode: 204, headers: { Allow: withOptions.join(', '), Vary: 'Origin', ...preflightHeaders(o.allowedOrigins, event.headers, allow) }, body: '' };

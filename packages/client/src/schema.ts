@@ -217,7 +217,7 @@ export interface components {
         CreateApiKey: {
             name: string;
             /** @default [] */
-            scopes: string[];
+            scopes?: string[];
         };
         CreateUser: {
             /** Format: email */
@@ -225,7 +225,7 @@ export interface components {
             name?: string;
             password?: string;
             /** @default [] */
-            roles: ("tenant:admin" | "tenant:member")[];
+            roles?: ("tenant:admin" | "tenant:member")[];
         };
         PatchUser: {
             name?: string;
