@@ -12,6 +12,7 @@ import { MAX_BODY_BYTES } from '../../functions/http/api-handler.js';
 import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
 import { seedDemo, type DemoCredentials } from '../../infra/local/seed.js';
 import { createLatchkeyClient, data, type LatchkeyAuth, type LatchkeyClient, type LatchkeyProblem } from '../../packages/client/src/index.js';
+import { launchChromium } from '../support/browser.js';
 import { OPENAPI_DOCUMENT, responseErrors, schemaErrors } from '../support/openapi.js';
 import { loginWithPkce } from '../support/servers.js';
 
@@ -255,6 +256,65 @@ describe('browsers, unknown routes and the document', () => {
   it('checked every answer above against the document', () => {
     expect(validated).toBeGreaterThan(30);
   });
+});
+
+describe('a browser SPA on another origin', () => {
+  it('logs in with authorization code + PKCE at the local identity provider and shows /me and /users from the API', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const calls: Promise<{ method: string; url: string; origin: string | undefined }>[] = [];
+      page.on('request', (r) => {
+        if (r.url().startsWith(stack.apiUrl)) calls.push(r.allHeaders().then((h) => ({ method: r.method(), url: r.url(), origin: h.origin })));
+      });
+      const before = accessLog.length;
+      await page.goto(`${stack.spa.origin}/`);
+      await page.click('#login');
+      await page.waitForURL((u) => u.origin === stack.idp.origin);
+      await page.fill('input[name=email]', demo.adminEmail);
+      await page.fill('input[name=password]', demo.adminPassword);
+      await page.click('button[type=submit]');
+      await page.waitForURL((u) => u.origin === stack.spa.origin);
+      await page.locator('#status', { hasText: /^(done|error)/ }).waitFor({ timeout: 30_000 });
+      expect(await page.textContent('#status')).toBe('done');
+      const me = (await page.textContent('#me')) ?? '';
+      expect(me.startsWith('200 ')).toBe(true);
+      expect(JSON.parse(me.slice(4))).toMatchObject({ tenantId: 'demo', authMethod: 'jwt', roles: ['tenant:admin'] });
+      const users = (await page.textContent('#users')) ?? '';
+      expect(users.startsWith('200 ')).toBe(true);
+      expect((JSON.parse(users.slice(4)) as { items: { email: string }[] }).items.map((u) => u.email)).toContain(demo.adminEmail);
+      // Cross-origin for real: the page's origin went with each call, and Chromium asked first.
+      const apiCalls = await Promise.all(calls);
+      expect(apiCalls.filter((c) => c.method === 'GET').map((c) => [new URL(c.url).pathname, c.origin])).toEqual([
+        [new URL(`${stack.apiUrl}/me`).pathname, stack.spa.origin],
+        [new URL(`${stack.apiUrl}/users`).pathname, stack.spa.origin],
+      ]);
+      expect(accessLog.slice(before).filter((e) => e.httpMethod === 'OPTIONS').map((e) => [e.resourcePath, e.status])).toEqual([
+        ['/me', 204],
+        ['/users', 204],
+      ]);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
+  it('does not let a page on an origin that is not allowed read the API', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${stack.idp.origin}/`);
+      const outcome = await page.evaluate(
+        async ([api, token]) => fetch(`${api}/me`, { headers: { Authorization: `Bearer ${token}` } }).then((r) => `read ${r.status}`, (e: Error) => `refused: ${e.name}`),
+        [stack.apiUrl, demo.userToken] as const,
+      );
+      expect(outcome).toBe('refused: TypeError');
+      // Even a simple request without a preflight is not readable.
+      const simple = await page.evaluate(async (api) => fetch(`${api}/openapi.json`).then((r) => `read ${r.status}`, (e: Error) => `refused: ${e.name}`), stack.apiUrl);
+      expect(simple).toBe('refused: TypeError');
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
 
 describe('shutdown', () => {
