@@ -10,7 +10,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument, problemSchemaName, renderOpenApiDocument } from '../../functions/http/openapi.js';
-import { PROBLEM_TYPES, problemTypeUri, type ProblemSlug } from '../../functions/http/problem-types.js';
+import { PROBLEM_TYPES, problemTypesMarkdown, problemTypeUri, type ProblemSlug } from '../../functions/http/problem-types.js';
 import * as tenants from '../../functions/tenants/routes.js';
 import * as users from '../../functions/users/routes.js';
 import { readStack } from '../../infra/local/cloud-assembly.js';
@@ -48,7 +48,8 @@ describe('the OpenAPI document', () => {
       expect(m.authorizationType, m.resourcePath).toBe('NONE');
       expect(m.integration.functionLogicalId, m.resourcePath).toBe(publicFn);
     }
-  });
+    // A synth with cdk-nag takes 5-20 s on a loaded 2-core machine.
+  }, 120_000);
 
   it('describes every problem type as a schema with its type URI and status', () => {
     for (const [slug, p] of Object.entries(PROBLEM_TYPES) as [ProblemSlug, (typeof PROBLEM_TYPES)[ProblemSlug]][]) {
@@ -92,6 +93,13 @@ describe('the OpenAPI document', () => {
     for (const sample of samples) {
       expect(schemaErrors(`#/components/schemas/${name}`, sample).length === 0, JSON.stringify(sample)).toBe(schema.safeParse(sample).success);
     }
+  });
+
+  it('goes with a README whose problem-type table is the catalogue\'s (run `npm run openapi`)', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const table = /<!-- problem-types:start -->\n([\s\S]*?)\n<!-- problem-types:end -->/.exec(readme)?.[1];
+    expect(table).toBe(problemTypesMarkdown());
+    for (const slug of Object.keys(PROBLEM_TYPES)) expect(table).toContain(`| \`${slug}\` |`);
   });
 
   it('is the document the tests validate answers against', () => {

@@ -5,11 +5,13 @@
  */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PROBLEM_BASE, PROBLEM_TYPES, type ProblemSlug } from '../../functions/http/problem-types.js';
 import { buildLatchkeyApp, configFromContext } from '../../infra/latchkey-app.js';
 
 type Json = Record<string, unknown>;
+/** A synth with cdk-nag takes seconds, more on a loaded 2-core machine; nothing here is timed. */
+const SYNTH_TIMEOUT_MS = 120_000;
 
 function template(context: Record<string, unknown> = {}): Template {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [], 'latchkey:example': 'false', ...context } });
@@ -30,7 +32,7 @@ describe('CORS in the stack', () => {
     const t = template();
     for (const r of gatewayResponses(t)) expect(Object.keys(r.ResponseParameters).filter((k) => /Access-Control/i.test(k)), r.ResponseType).toEqual([]);
     for (const f of managementFunctions(t)) expect(f.env.ALLOWED_ORIGINS, f.id).toBeUndefined();
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('names a single origin in every gateway response and gives it to the three functions', () => {
     const t = template({ 'latchkey:allowedOrigins': 'https://app.example.com/' });
@@ -46,13 +48,13 @@ describe('CORS in the stack', () => {
     for (const f of fns) expect(f.env.ALLOWED_ORIGINS, f.id).toBe('https://app.example.com');
     // The authorizer never answers a browser itself: it needs no origins.
     expect(environments(t).find((f) => f.id.startsWith('AuthorizerFunction'))?.env.ALLOWED_ORIGINS).toBeUndefined();
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('echoes the Origin in gateway responses when several origins are configured (a JSON array works too)', () => {
     const t = template({ 'latchkey:allowedOrigins': '["https://a.example.com","http://localhost:5173"]' });
     for (const r of gatewayResponses(t)) expect(r.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe('method.request.header.Origin');
     for (const f of managementFunctions(t)) expect(f.env.ALLOWED_ORIGINS).toBe('https://a.example.com,http://localhost:5173');
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it.each(['*', 'https://app.example.com/path', 'app.example.com', 'null', 'ftp://files.example.com', "https://x.example.com'"])('refuses %s as an origin at synth', (origin) => {
     expect(() => template({ 'latchkey:allowedOrigins': origin })).toThrow(/not an origin/);
@@ -60,8 +62,10 @@ describe('CORS in the stack', () => {
 });
 
 describe('gateway responses', () => {
-  const t = template({ 'latchkey:allowedOrigins': 'https://app.example.com' });
-  const byType = new Map(gatewayResponses(t).map((r) => [r.ResponseType, r]));
+  let byType: Map<string, ReturnType<typeof gatewayResponses>[number]>;
+  beforeAll(() => {
+    byType = new Map(gatewayResponses(template({ 'latchkey:allowedOrigins': 'https://app.example.com' })).map((r) => [r.ResponseType, r]));
+  }, SYNTH_TIMEOUT_MS);
 
   it.each([
     ['MISSING_AUTHENTICATION_TOKEN', '404', 'not-found'],
