@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pkceSignInScript } from './idp/pages.js';
 
 export interface SpaConfig {
   /** Base URL of the API stage, e.g. `http://127.0.0.1:3000/v1`. */
@@ -41,21 +42,10 @@ export function spaPage(config: SpaConfig, redirectUri: string): string {
 const cfg = ${cfg};
 const $ = (id) => document.getElementById(id);
 $('api').textContent = cfg.api;
-const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
-$('login').onclick = async () => {
-  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
-  const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
-  sessionStorage.setItem('pkce:' + state, verifier);
-  const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
-  const u = new URL('authorize', cfg.issuer);
-  u.search = new URLSearchParams({ client_id: cfg.clientId, redirect_uri: cfg.redirectUri, response_type: 'code',
-    scope: 'openid profile email', audience: cfg.audience, state, code_challenge: challenge, code_challenge_method: 'S256' });
-  location.assign(u);
-};
+${pkceSignInScript('login')}
 async function show(id, path, token) {
   const res = await fetch(cfg.api + path, { headers: { Authorization: 'Bearer ' + token } });
   $(id).textContent = res.status + ' ' + (await res.text());
-  $(id).dataset.status = String(res.status);
 }
 async function callback() {
   const q = new URLSearchParams(location.search);
