@@ -3,19 +3,24 @@
  * and every gateway response, invalid origins are refused at synth, and each gateway
  * response's problem type is the catalogue's, with its status and title.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROBLEM_BASE, PROBLEM_TYPES, type ProblemSlug } from '../../functions/http/problem-types.js';
 import { buildLatchkeyApp, configFromContext } from '../../infra/latchkey-app.js';
+import { readStack } from '../../infra/local/cloud-assembly.js';
 
 type Json = Record<string, unknown>;
 /** A synth with cdk-nag takes seconds, more on a loaded 2-core machine; nothing here is timed. */
 const SYNTH_TIMEOUT_MS = 120_000;
 
-function template(context: Record<string, unknown> = {}): Template {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], 'latchkey:example': 'false', ...context } });
+function template(context: Record<string, unknown> = {}, outdir?: string): Template {
+  const app = new App({ ...(outdir ? { outdir } : {}), context: { 'aws:cdk:bundling-stacks': [], 'latchkey:example': 'false', ...context } });
   const built = buildLatchkeyApp(app, configFromContext(app.node));
+  if (outdir) app.synth();
   return Template.fromStack(built.latchkey);
 }
 
@@ -50,10 +55,16 @@ describe('CORS in the stack', () => {
     expect(environments(t).find((f) => f.id.startsWith('AuthorizerFunction'))?.env.ALLOWED_ORIGINS).toBeUndefined();
   }, SYNTH_TIMEOUT_MS);
 
-  it('echoes the Origin in gateway responses when several origins are configured (a JSON array works too)', () => {
-    const t = template({ 'latchkey:allowedOrigins': '["https://a.example.com","http://localhost:5173"]' });
+  it('echoes the Origin in gateway responses when several origins are configured (a JSON array works too), as the local gateway reads it', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'latchkey-cors-'));
+    const t = template({ 'latchkey:allowedOrigins': '["https://a.example.com","http://localhost:5173"]' }, outdir);
     for (const r of gatewayResponses(t)) expect(r.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe('method.request.header.Origin');
     for (const f of managementFunctions(t)) expect(f.env.ALLOWED_ORIGINS).toBe('https://a.example.com,http://localhost:5173');
+    // The local gateway copies the request's Origin, and keeps static values static.
+    const local = readStack(outdir, 'Latchkey').restApis[0]!.gatewayResponses.get('UNAUTHORIZED')!;
+    expect(local.requestHeaders).toEqual({ 'Access-Control-Allow-Origin': 'Origin' });
+    expect(local.headers).toMatchObject({ Vary: 'Origin', 'Content-Type': 'application/problem+json' });
+    expect(local.headers).not.toHaveProperty('Access-Control-Allow-Origin');
   }, SYNTH_TIMEOUT_MS);
 
   it.each(['*', 'https://app.example.com/path', 'app.example.com', 'null', 'ftp://files.example.com', "https://x.example.com'"])('refuses %s as an origin at synth', (origin) => {
