@@ -19,6 +19,7 @@
  * | `latchkey:allowInvokeFrom` | other accounts' APIs that may invoke the authorizer: `account` or `account/apiId`, comma-separated | none |
  * | `latchkey:stackName` | name of the stack (the example is `<name>Example`); two names, two independent copies | `Latchkey` |
  * | `latchkey:example` | also synthesize `<stackName>Example` (authorizer on two more APIs) | `true` |
+ * | `latchkey:allowedOrigins` | browser origins allowed by CORS, comma-separated or a JSON array | none |
  */
 import { Aspects, Duration, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -43,6 +44,7 @@ export interface LatchkeyAppConfig {
   managementSecretKeyArn: string | undefined;
   allowInvokeFrom: { account: string; apiId?: string }[];
   stackName: string;
+  allowedOrigins: string[] | undefined;
   example: boolean;
 }
 
@@ -101,6 +103,7 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
       return apiId === undefined ? { account } : { account, apiId };
     }),
     stackName: text(node, 'stackName') ?? 'Latchkey',
+    allowedOrigins: list(node, 'allowedOrigins'),
     example: bool(node, 'example', true),
   };
 }
@@ -127,6 +130,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     managementSecretName: config.managementSecretName,
     managementSecretKeyArn: config.managementSecretKeyArn,
     allowInvokeFrom: config.allowInvokeFrom,
+    allowedOrigins: config.allowedOrigins,
   });
   let example: ExampleAttachStack | undefined;
   if (config.example) {

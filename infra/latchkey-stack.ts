@@ -14,6 +14,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { parseAllowedOrigins } from '../functions/core/config.js';
 import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
 import { latchkeyFunction } from '../packages/cdk/src/latchkey-function.js';
 import { bundledCode } from './bundling.js';
@@ -88,6 +89,12 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly allowInvokeFrom?: { account: string; apiId?: string }[];
   /**
+   * Browser origins (`https://app.example.com`) whose scripts may call the API: CORS headers on
+   * every answer (management handlers, preflight, gateway responses) for these origins.
+   * @default - none: no browser on another origin can read answers
+   */
+  readonly allowedOrigins?: string[];
+  /**
    * Removal policy of the tables and log groups holding state.
    * @default RemovalPolicy.RETAIN
    */
@@ -114,6 +121,8 @@ export class LatchkeyStack extends Stack {
   readonly managementSecret: secretsmanager.ISecret;
   readonly tenantsFunction: lambda.Function;
   readonly usersFunction: lambda.Function;
+  /** Answers without credentials: CORS preflight, 405 on known routes, `GET /openapi.json`. */
+  readonly publicFunction: lambda.Function;
   /** Alarms without actions: add an SNS topic or other action where you deploy. */
   readonly alarms: cloudwatch.Alarm[];
 
@@ -222,9 +231,10 @@ export class LatchkeyStack extends Stack {
         ),
       },
     });
-    LatchkeyAuthorizer.addGatewayResponses(this.api);
+    const allowedOrigins = parseAllowedOrigins(props.allowedOrigins ?? [], 'allowedOrigins');
+    LatchkeyAuthorizer.addGatewayResponses(this.api, { allowedOrigins });
 
-    const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name });
+    const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name, ...(allowedOrigins.length > 0 ? { ALLOWED_ORIGINS: allowedOrigins.join(',') } : {}) });
     this.tenantsFunction = latchkeyFunction(this, 'TenantsFunction', {
       code: bundledCode('functions/tenants/handler.ts'),
       description: 'Latchkey tenant and API key management',
@@ -255,6 +265,14 @@ export class LatchkeyStack extends Stack {
         AUTH0_SECRET_ID: secretId,
         IDP: 'auth0',
       },
+    });
+
+    this.publicFunction = latchkeyFunction(this, 'PublicFunction', {
+      code: bundledCode('functions/public/handler.ts'),
+      description: 'Latchkey answers without credentials: CORS preflight, 405, the OpenAPI document',
+      logRemovalPolicy: removalPolicy,
+      memorySize: 128,
+      environment: service('latchkey-public'),
     });
 
     this.grantPermissions(stageName, props.managementSecretKeyArn);
@@ -431,6 +449,19 @@ export class LatchkeyStack extends Stack {
     const user = users.addResource('{userId}');
     for (const m of ['GET', 'PATCH', 'DELETE']) user.addMethod(m, usersIntegration);
     root.addResource('me').addMethod('GET', usersIntegration);
+
+    // Without credentials: `GET /openapi.json`, and every other method of every route (the CORS
+    // preflight `OPTIONS`, and the wrong methods API Gateway alone would answer 403 "Missing
+    // Authentication Token") goes to the public function, which answers 204 or 405 with `Allow`.
+    // Methods the route has are matched first, with the authorizer.
+    const publicIntegration = new apigateway.LambdaIntegration(this.publicFunction);
+    const open = { authorizationType: apigateway.AuthorizationType.NONE };
+    root.addResource('openapi.json').addMethod('GET', publicIntegration, open);
+    const visit = (r: apigateway.IResource): void => {
+      if (r !== root) r.addMethod('ANY', publicIntegration, open);
+      for (const child of r.node.children) if (child instanceof apigateway.Resource) visit(child);
+    };
+    visit(root);
   }
 
   private addNagSuppressions(importedSecret: boolean): void {
@@ -451,7 +482,12 @@ export class LatchkeyStack extends Stack {
         {
           id: 'AwsSolutions-COG4',
           reason:
-            'Every Latchkey method uses the Latchkey Lambda REQUEST authorizer (Auth0 JWTs, API keys, service tokens); Cognito user pools are not the identity provider.',
+            'Every Latchkey method that reads or changes data uses the Latchkey Lambda REQUEST authorizer (Auth0 JWTs, API keys, service tokens); Cognito user pools are not the identity provider. The public methods answer preflights, 405 and the OpenAPI document only.',
+        },
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'Only GET /openapi.json and the ANY methods of the Latchkey public function are open: browsers send the CORS preflight without credentials, and a wrong method gets 405 with Allow; that function reads no data and holds no permissions.',
         },
         {
           id: 'AwsSolutions-IAM4',

@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole API on this machine, from the synthesized stack. Ports:
- * LATCHKEY_API_PORT (3000), LATCHKEY_IDP_PORT (4000), LATCHKEY_DYNAMODB_PORT (a free one).
+ * LATCHKEY_API_PORT (3000), LATCHKEY_IDP_PORT (4000), LATCHKEY_SPA_PORT (5173), LATCHKEY_DYNAMODB_PORT (a free one).
  * LATCHKEY_VERBOSE=1 shows every function log line.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ try {
     apiPort: port('LATCHKEY_API_PORT', 3000),
     idpPort: port('LATCHKEY_IDP_PORT', 4000),
     dynamoPort: port('LATCHKEY_DYNAMODB_PORT', 0),
+    spaPort: port('LATCHKEY_SPA_PORT', 5173),
     log: show,
   });
   const demo = await seedDemo(stack);
@@ -60,7 +61,8 @@ try {
   console.log(`
 Latchkey is running (ready in ${((Date.now() - started) / 1000).toFixed(1)} s).
 
-  API                ${stack.apiUrl}
+  API                ${stack.apiUrl}   (OpenAPI document: ${stack.apiUrl}/openapi.json)
+  Browser SPA        ${stack.spa.origin}/   (another origin: signs in with PKCE, calls the API with CORS)
   Identity provider  ${stack.idp.origin}/   (browser login, authorization code + PKCE)
   DynamoDB Local     ${stack.dynamo.endpoint}
 

@@ -227,6 +227,8 @@ export interface ManagementConfig {
   restApiId: string | undefined;
   stageName: string | undefined;
   logLevel: string;
+  /** Browser origins allowed to read answers (CORS); empty: none. */
+  allowedOrigins: string[];
 }
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
@@ -249,6 +251,7 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     restApiId: str(env, 'REST_API_ID'),
     stageName: str(env, 'STAGE_NAME'),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+    allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')),
   };
   return cfg;
 }
@@ -256,4 +259,40 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
 /** The state migration run at deployment: the two tables only. */
 export function loadMigrationConfig(env: Env): { tenantsTable: string; tokenCacheTable: string; logLevel: string } {
   return { tenantsTable: required(env, 'TENANTS_TABLE'), tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+}
+
+export interface PublicConfig {
+  allowedOrigins: string[];
+}
+
+/** Configuration of the function answering without credentials (preflight, 405, `/openapi.json`). */
+export function loadPublicConfig(env: Env): PublicConfig {
+  return { allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')) };
+}
+
+/**
+ * Browser origins allowed by CORS, comma-separated: each exactly `scheme://host[:port]` (a
+ * trailing `/` is dropped). Wildcards and `null` are refused: an origin is allowed by name only.
+ */
+const ORIGIN_SHAPE = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+export function parseAllowedOrigins(raw: string | readonly string[] | undefined, name = 'ALLOWED_ORIGINS'): string[] {
+  const items = (typeof raw === 'string' ? raw.split(',') : (raw ?? [])).map((s) => s.trim()).filter((s) => s.length > 0);
+  return [
+    ...new Set(
+      items.map((item) => {
+        let u: URL | undefined;
+        try {
+          u = new URL(item);
+        } catch {
+          u = undefined;
+        }
+        const bare = item.replace(/\/$/, '');
+        if (!u || !ORIGIN_SHAPE.test(bare) || u.origin !== bare.toLowerCase()) {
+          throw new ConfigError(`${name}: "${item}" is not an origin (scheme://host[:port], no path, no wildcard)`);
+        }
+        return u.origin;
+      }),
+    ),
+  ];
 }

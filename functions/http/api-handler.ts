@@ -13,7 +13,8 @@ import { IdentityProviderError } from '../core/identity-provider.js';
 import { ManagementError } from '../core/key-lifecycle.js';
 import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
-import { badRequest, conflict, HttpProblem, notFound, unavailable } from './problem.js';
+import { corsHeaders } from './cors.js';
+import { badRequest, conflict, forbidden, HttpProblem, methodNotAllowed, notFound, payloadTooLarge, unavailable } from './problem.js';
 
 export interface ApiRequest {
   caller: Principal;
@@ -41,13 +42,19 @@ export interface ApiHandlerOptions {
   log: Log;
   /** Makes POSTs with an `Idempotency-Key` header safe to retry (Powertools idempotency). */
   idempotency?: MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> | undefined;
+  /** Browser origins whose `Origin` is answered with CORS headers (`functions/http/cors.ts`). */
+  allowedOrigins?: readonly string[] | undefined;
 }
 
 /** The event after `idempotencyKeyMiddleware`: a key scoped to the caller, or none. */
 export type IdempotentEvent = APIGatewayProxyEvent & { idempotencyKey?: string | undefined };
 
+/** `Idempotency-Key`: 1-255 visible ASCII characters. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
 const JSON_HEADERS = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
-const MAX_BODY_BYTES = 64 * 1024;
+/** Largest body the management API reads; more is answered 413. */
+export const MAX_BODY_BYTES = 64 * 1024;
 
 /** Parses and validates with a zod schema; failures become 400 problems naming each field. */
 export function parse<T>(schema: ZodType<T>, value: unknown, what = 'request body'): T {
@@ -60,12 +67,14 @@ const header = (event: APIGatewayProxyEvent, name: string): string | undefined =
 
 function readBody(event: APIGatewayProxyEvent): unknown {
   if (event.body === null || event.body === undefined || event.body === '') return undefined;
+  const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  // Size first: a large body is refused before anything reads it.
+  if (bytes.length > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
   const type = header(event, 'content-type') ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i.test(type)) {
-    throw new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'send the body as application/json');
+    throw new HttpProblem('unsupported-media-type', 'send the body as application/json');
   }
-  const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  if (raw.length > MAX_BODY_BYTES) throw badRequest('the body is too large');
+  const raw = bytes.toString('utf8');
   try {
     return JSON.parse(raw) as unknown;
   } catch {
@@ -80,7 +89,7 @@ export function idempotencyKeyMiddleware(): MiddlewareObj<IdempotentEvent, APIGa
       const event = request.event;
       const key = header(event, 'idempotency-key');
       if (event.httpMethod !== 'POST' || key === undefined) return;
-      if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw badRequest('Idempotency-Key must be 1-255 visible ASCII characters');
+      if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw badRequest('Idempotency-Key must be 1-255 visible ASCII characters');
       const ctx = (event.requestContext?.authorizer ?? {}) as Record<string, unknown>;
       event.idempotencyKey = [ctx.tenantId, ctx.principalId ?? ctx.clientId, event.httpMethod, event.path, key].map((x) => String(x ?? '')).join('\u0000');
     },
@@ -108,9 +117,9 @@ function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
   if (err instanceof UpstreamUnavailableError) return unavailable(err.retryAfterS);
   if (err instanceof ManagementError) {
-    if (err.code === 'ERR_NOT_FOUND') return new HttpProblem(404, 'not-found', 'Not found', err.message);
+    if (err.code === 'ERR_NOT_FOUND') return new HttpProblem('not-found', err.message);
     if (err.code === 'ERR_CONFLICT') return conflict(err.message);
-    if (err.code === 'ERR_FORBIDDEN') return new HttpProblem(403, 'forbidden', 'Forbidden', err.message);
+    if (err.code === 'ERR_FORBIDDEN') return forbidden(err.message);
     return badRequest(err.message);
   }
   if (err instanceof IdentityProviderError) {
@@ -120,29 +129,31 @@ function toProblem(err: unknown): HttpProblem {
   }
   const name = (err as { name?: string })?.name;
   if (name === 'IdempotencyValidationError') {
-    return new HttpProblem(422, 'idempotency-key-reused', 'Idempotency key reused', 'this Idempotency-Key was used with a different request');
+    return new HttpProblem('idempotency-key-reused', 'this Idempotency-Key was used with a different request');
   }
   if (name === 'IdempotencyAlreadyInProgressError') {
-    return new HttpProblem(409, 'idempotency-in-progress', 'Request in progress', 'a request with this Idempotency-Key is still in progress', {}, { 'Retry-After': '1' });
+    return new HttpProblem('idempotency-in-progress', 'a request with this Idempotency-Key is still in progress', {}, { 'Retry-After': '1' });
   }
   if (name === 'IdempotencyPersistenceLayerError') return unavailable(2);
-  return new HttpProblem(500, 'internal', 'Internal error');
+  return new HttpProblem('internal');
 }
 
 export function createApiHandler(opts: ApiHandlerOptions) {
   const table = new Map(opts.routes.map((r) => [`${r.method} ${r.resource}`, r]));
-  const resources = new Set(opts.routes.map((r) => r.resource));
+  const allow = new Map<string, string[]>();
+  for (const r of opts.routes) allow.set(r.resource, [...(allow.get(r.resource) ?? []), r.method]);
 
   const core = async (event: IdempotentEvent, _context: Context): Promise<APIGatewayProxyResult> => {
     const route = table.get(`${event.httpMethod} ${event.resource}`);
     if (!route) {
-      if (resources.has(event.resource)) throw new HttpProblem(405, 'method-not-allowed', 'Method not allowed');
+      const methods = allow.get(event.resource);
+      if (methods) throw methodNotAllowed(methods);
       throw notFound(`${event.resource}`);
     }
     const ctx = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
     const caller = fromAuthorizerContext(ctx);
     // The gateway only invokes us after the authorizer allowed the request; a missing context is a wiring fault.
-    if (!caller) throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'no authorizer context');
+    if (!caller) throw new HttpProblem('unauthorized', 'no authorizer context');
     const res = await route.handle({
       caller,
       path: Object.fromEntries(Object.entries(event.pathParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
@@ -161,5 +172,11 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     .use(problemMiddleware(opts.log) as MiddlewareObj<IdempotentEvent, APIGatewayProxyResult>)
     .use(idempotencyKeyMiddleware());
   if (opts.idempotency) handler.use(opts.idempotency);
-  return handler;
+  const origins = opts.allowedOrigins ?? [];
+  // Outside middy, so every answer gets them: routes, problems and idempotent replays (which are
+  // stored without them, since they depend on the caller's Origin).
+  return async (event: IdempotentEvent, context: Context): Promise<APIGatewayProxyResult> => {
+    const res = await handler(event, context);
+    return { ...res, headers: { ...res.headers, ...corsHeaders(origins, event.headers) } };
+  };
 }

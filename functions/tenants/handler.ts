@@ -19,6 +19,7 @@ const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable })
 
 export const handler = createApiHandler({
   log,
+  allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
   routes: createTenantRoutes({
     store,

@@ -23,11 +23,11 @@ export interface TenantRoutesDeps {
 
 const SCOPE = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'not a valid scope');
 const NAME = z.string().trim().min(1).max(200);
-const createTenantBody = z.strictObject({ tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'), name: NAME });
-const patchTenantBody = z
+export const createTenantBody = z.strictObject({ tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'), name: NAME });
+export const patchTenantBody = z
   .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional() })
   .refine((b) => b.name !== undefined || b.status !== undefined, 'name or status is required');
-const createKeyBody = z.strictObject({
+export const createKeyBody = z.strictObject({
   name: NAME,
   // At least one scope; duplicates are dropped. Which scopes a key may hold is KeyLifecycle's rule.
   scopes: z
@@ -36,8 +36,8 @@ const createKeyBody = z.strictObject({
     .max(50)
     .transform((xs) => [...new Set(xs)]),
 });
-const rotateKeyBody = z.strictObject({ graceSeconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_S).default(0) }).default({ graceSeconds: 0 });
-const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
+export const rotateKeyBody = z.strictObject({ graceSeconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_S).default(0) }).default({ graceSeconds: 0 });
+export const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {

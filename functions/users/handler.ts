@@ -14,6 +14,7 @@ const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'la
 
 export const handler = createApiHandler({
   log,
+  allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
   routes: createUserRoutes({
     store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),

@@ -28,16 +28,16 @@ export interface UserRoutesDeps {
 const PROTECTED_FIELDS = ['tenantId', 'tenant_id', 'app_metadata', 'user_metadata', 'connection', 'email_verified', 'verify_email', 'user_id', 'userId'];
 
 const roles = z.array(z.enum(TENANT_ROLES)).max(10);
-const createUserBody = z.strictObject({
+export const createUserBody = z.strictObject({
   email: z.email().max(254),
   name: z.string().trim().min(1).max(200).optional(),
   password: z.string().min(8).max(128).optional(),
   roles: roles.default([]),
 });
-const patchUserBody = z
+export const patchUserBody = z
   .strictObject({ name: z.string().trim().min(1).max(200).optional(), roles: roles.optional(), blocked: z.boolean().optional() })
   .refine((b) => b.name !== undefined || b.roles !== undefined || b.blocked !== undefined, 'name, roles or blocked is required');
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   tenantId: z.string().optional(),
   page: z.coerce.number().int().min(0).max(1000).default(0),
   per_page: z.coerce.number().int().min(1).max(100).default(50),

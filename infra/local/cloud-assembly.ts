@@ -47,7 +47,10 @@ export interface MethodModel {
 
 export interface GatewayResponseModel {
   statusCode: number | undefined;
+  /** Static header values. */
   headers: Record<string, string>;
+  /** Headers mapped from the request (`method.request.header.Origin`): header name → request header name. */
+  requestHeaders: Record<string, string>;
   template: string | undefined;
 }
 
@@ -166,13 +169,19 @@ export function readStack(assemblyDir: string, stackName: string): StackModel {
         });
       } else if (r.Type === 'AWS::ApiGateway::GatewayResponse') {
         const headers: Record<string, string> = {};
+        const requestHeaders: Record<string, string> = {};
         for (const [k, v] of Object.entries((p.ResponseParameters as Json | undefined) ?? {})) {
-          if (k.startsWith('gatewayresponse.header.')) headers[k.slice('gatewayresponse.header.'.length)] = staticValue(v);
+          if (!k.startsWith('gatewayresponse.header.')) continue;
+          const name = k.slice('gatewayresponse.header.'.length);
+          const fromRequest = /^method\.request\.header\.(.+)$/.exec(String(v))?.[1];
+          if (fromRequest) requestHeaders[name] = fromRequest;
+          else headers[name] = staticValue(v);
         }
         const templates = (p.ResponseTemplates as Record<string, string> | undefined) ?? {};
         gatewayResponses.set(String(p.ResponseType), {
           statusCode: p.StatusCode === undefined ? undefined : Number(p.StatusCode),
           headers,
+          requestHeaders,
           template: templates['application/json'] ?? Object.values(templates)[0],
         });
       } else if (r.Type === 'AWS::ApiGateway::Stage') {

@@ -21,6 +21,7 @@ import { ROLE_GRANTS } from '../../functions/core/permissions.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from './identity-provider.js';
 import { LambdaPool } from './lambda-pool.js';
 import { startRestGateway, type RestGateway } from './rest-gateway.js';
+import { startSpaServer, type SpaServer } from './spa.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const LOCAL_AUDIENCE = 'https://api.latchkey.local';
@@ -32,6 +33,8 @@ export interface LocalStackOptions {
   /** Port of the identity provider (0: a free one). The issuer is baked into the synthesized template. */
   idpPort?: number;
   dynamoPort?: number;
+  /** Port of the browser SPA (0: a free one); its origin is the local default of `allowedOrigins`. */
+  spaPort?: number;
   /** Where `cdk synth` writes the assembly. */
   assemblyDir?: string;
   /** Extra `latchkey:*` context for the synth, e.g. `{ revocationCheckSeconds: '2' }`. */
@@ -46,6 +49,8 @@ export interface LocalStack {
   gateway: RestGateway;
   idp: LocalIdentityProvider;
   dynamo: DynamoDbLocal;
+  /** The SPA on its own origin (`http://localhost:<port>`), allowed by the API's CORS. */
+  spa: SpaServer;
   model: StackModel;
   pools: Map<string, LambdaPool>;
   stop(): Promise<void>;
@@ -115,15 +120,19 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
   };
   try {
+    const spa = await startSpaServer(o.spaPort ?? 0);
+    stoppers.push(() => spa.close());
+    // The SPA's redirect URI is registered with the provider, whose origin must be known first.
+    const idpPort = o.idpPort && o.idpPort > 0 ? o.idpPort : await freePort();
     const [dynamo, idp] = await Promise.all([
       startDynamoDbLocal({ port: o.dynamoPort ?? 0 }),
-      startLocalIdentityProvider({ port: o.idpPort ?? 0, audience: LOCAL_AUDIENCE, rolePermissions: ROLE_GRANTS }),
+      startLocalIdentityProvider({ port: idpPort, audience: LOCAL_AUDIENCE, rolePermissions: ROLE_GRANTS, spaRedirectUris: [`http://127.0.0.1:${idpPort}/callback`, `${spa.origin}/`] }),
     ]);
     stoppers.push(() => dynamo.stop(), () => idp.stop());
 
     const assemblyDir = o.assemblyDir ?? join(ROOT, '.local', 'cdk.out');
     log('synth', `cdk synth → ${assemblyDir}`);
-    await synthesize(assemblyDir, { issuer: idp.issuer, audience: LOCAL_AUDIENCE, example: 'false', ...o.context }, (l) => log('synth', l));
+    await synthesize(assemblyDir, { issuer: idp.issuer, audience: LOCAL_AUDIENCE, example: 'false', allowedOrigins: spa.origin, ...o.context }, (l) => log('synth', l));
     const model = readStack(assemblyDir, STACK);
     await createTables(model, dynamo.endpoint);
 
@@ -170,7 +179,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       onAccessLog: (entry) => log('api', JSON.stringify(entry)),
     });
     stoppers.push(() => gateway.close());
-    return { apiUrl: gateway.url, gateway, idp, dynamo, model, pools, stop };
+    spa.configure({ api: gateway.url, issuer: idp.issuer, clientId: idp.spaClientId, audience: LOCAL_AUDIENCE });
+    return { apiUrl: gateway.url, gateway, idp, dynamo, spa, model, pools, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -13,7 +13,8 @@
  *   principal id and context; a `WWW-Authenticate` from an integration is renamed
  *   `x-amzn-Remapped-WWW-Authenticate`;
  * - error answers come from the template's gateway responses (falling back to DEFAULT_4XX /
- *   DEFAULT_5XX and then API Gateway's defaults);
+ *   DEFAULT_5XX and then API Gateway's defaults), with their static headers and those mapped
+ *   from the request (`method.request.header.Origin`, left out when the request has none);
  * - `DELETE /restapis/{id}/stages/{stage}/cache/authorizers` (FlushStageAuthorizersCache) clears
  *   the authorizer cache, so the SDK can be pointed here with AWS_ENDPOINT_URL_API_GATEWAY.
  */
@@ -163,7 +164,12 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
           .replaceAll('$context.requestId', req.requestId)
           .replaceAll('$context.error.responseType', type)
       : JSON.stringify({ message: msg });
-    res.writeHead(status, { 'Content-Type': 'application/json', ...(chosen?.headers ?? {}), ...extraHeaders, 'x-amzn-RequestId': req.requestId, 'x-amzn-ErrorType': type });
+    const mapped: Record<string, string> = {};
+    for (const [name, from] of Object.entries(chosen?.requestHeaders ?? {})) {
+      const v = req.headers[from.toLowerCase()];
+      if (v !== undefined) mapped[name] = v;
+    }
+    res.writeHead(status, { 'Content-Type': 'application/json', ...(chosen?.headers ?? {}), ...mapped, ...extraHeaders, 'x-amzn-RequestId': req.requestId, 'x-amzn-ErrorType': type });
     res.end(body);
     return status;
   }

@@ -1,8 +1,9 @@
 /**
- * Seeds the local stack through its own API: a platform operator creates the demo tenant, the
- * tenant's admin issues an API key. Passwords and tokens are generated now, never committed.
+ * Seeds the local stack through its own API, with the typed client: a platform operator creates
+ * the demo tenant, the tenant's admin issues an API key. Passwords and tokens are generated now, never committed.
  */
 import { randomBytes } from 'node:crypto';
+import { createLatchkeyClient, data } from '../../packages/client/src/index.js';
 import type { LocalStack } from './local-stack.js';
 
 export interface DemoCredentials {
@@ -23,17 +24,6 @@ export interface DemoCredentials {
   idpAdminToken: string;
 }
 
-async function call(url: string, method: string, token: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url} answered ${res.status}: ${text.slice(0, 500)}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
 export async function seedDemo(stack: LocalStack, tenantId = 'demo'): Promise<DemoCredentials> {
   const { idp, apiUrl } = stack;
   const password = () => randomBytes(12).toString('base64url');
@@ -43,8 +33,11 @@ export async function seedDemo(stack: LocalStack, tenantId = 'demo'): Promise<De
   const admin = idp.addUser({ email: `admin@${tenantId}.local`, password: adminPassword, name: 'Demo Admin', tenantId, roles: ['tenant:admin'] });
   const opsToken = await idp.issueUserToken({ userId: ops.userId });
   const userToken = await idp.issueUserToken({ userId: admin.userId });
-  await call(`${apiUrl}/tenants`, 'POST', opsToken, { tenantId, name: 'Demo Tenant' });
-  const key = await call(`${apiUrl}/tenants/${tenantId}/api-keys`, 'POST', userToken, { name: 'demo back-end', scopes: ['users:read', 'users:write', 'keys:read'] });
+  await createLatchkeyClient({ baseUrl: apiUrl, auth: { bearer: opsToken } }).POST('/tenants', { body: { tenantId, name: 'Demo Tenant' } });
+  const asAdmin = createLatchkeyClient({ baseUrl: apiUrl, auth: { bearer: userToken } });
+  const key = await data(
+    asAdmin.POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId } }, body: { name: 'demo back-end', scopes: ['users:read', 'users:write', 'keys:read'] } }),
+  );
   return {
     api: apiUrl,
     idp: idp.origin,
@@ -56,9 +49,9 @@ export async function seedDemo(stack: LocalStack, tenantId = 'demo'): Promise<De
     adminPassword,
     adminUserId: admin.userId,
     userToken,
-    keyId: String(key.keyId),
+    keyId: key.keyId,
     apiKey: String(key.apiKey),
-    clientId: String(key.clientId),
+    clientId: key.clientId,
     clientSecret: String(key.clientSecret),
     idpAdminToken: idp.adminToken,
   };

@@ -1,31 +1,57 @@
 /**
  * End to end over what `npm start` runs: the synthesized stack served by the local API
  * Gateway, the bundled Lambda code in child processes, DynamoDB Local and the local identity
- * provider, called with plain HTTP like any client would.
+ * provider, called through the typed client and with plain HTTP. Every answer is validated
+ * against the committed OpenAPI document.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '../../functions/http/api-handler.js';
 import { startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
 import { seedDemo, type DemoCredentials } from '../../infra/local/seed.js';
+import { createLatchkeyClient, data, type LatchkeyAuth, type LatchkeyClient, type LatchkeyProblem } from '../../packages/client/src/index.js';
+import { launchChromium } from '../support/browser.js';
+import { OPENAPI_DOCUMENT, responseErrors, schemaErrors } from '../support/openapi.js';
 import { loginWithPkce } from '../support/servers.js';
 
 const REVOCATION_CHECK_S = 2;
 let stack: LocalStack;
 let demo: DemoCredentials;
 const pids: number[] = [];
+const accessLog: Record<string, unknown>[] = [];
+let validated = 0;
 
-async function get(path: string, headers: Record<string, string>) {
-  const res = await fetch(`${stack.apiUrl}${path}`, { headers });
+/** The typed client, with every answer checked against the OpenAPI document before it is used. */
+function client(auth: LatchkeyAuth, opts: { maxRetries?: number } = {}): LatchkeyClient {
+  const lk = createLatchkeyClient({ baseUrl: stack.apiUrl, auth, maxRetries: opts.maxRetries ?? 0 });
+  lk.use({
+    async onResponse({ request, response, schemaPath }) {
+      const text = await response.clone().text();
+      const errors = responseErrors(request.method, schemaPath, response.status, response.headers.get('content-type'), text ? JSON.parse(text) : undefined);
+      expect(errors, `${request.method} ${schemaPath} → ${response.status}: ${text.slice(0, 300)}`).toEqual([]);
+      validated++;
+      return undefined;
+    },
+  });
+  return lk;
+}
+
+/** A raw call (for what the client would not send), its answer checked against the document for `template`. */
+async function raw(method: string, path: string, headers: Record<string, string>, o: { template?: string; body?: string } = {}) {
+  const res = await fetch(`${stack.apiUrl}${path}`, { method, headers, body: o.body });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  const body = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+  if (o.template) {
+    expect(responseErrors(method, o.template, res.status, res.headers.get('content-type'), body), `${method} ${path} → ${res.status}`).toEqual([]);
+    validated++;
+  }
+  return { status: res.status, headers: res.headers, body };
 }
 
-async function post(path: string, headers: Record<string, string>, body: unknown) {
-  const res = await fetch(`${stack.apiUrl}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const get = (path: string, headers: Record<string, string>, template = path) => raw('GET', path, headers, { template });
+const problemOf = (p: Promise<unknown>) => p.then(() => expect.fail('expected a problem'), (e: unknown) => e as LatchkeyProblem);
 
 const isAlive = (pid: number) => {
   try {
@@ -42,6 +68,9 @@ beforeAll(async () => {
     idpPort: 0,
     assemblyDir: mkdtempSync(join(tmpdir(), 'latchkey-e2e-')),
     context: { revocationCheckSeconds: String(REVOCATION_CHECK_S) },
+    log: (source, line) => {
+      if (source === 'api') accessLog.push(JSON.parse(line) as Record<string, unknown>);
+    },
   });
   pids.push(stack.dynamo.pid);
   demo = await seedDemo(stack);
@@ -60,13 +89,45 @@ describe('the local stack', () => {
     expect(me.body).toMatchObject({ tenantId: 'demo', authMethod: 'jwt', roles: ['tenant:admin'] });
   });
 
-  it('lets a tenant back-end create a user with its API key', async () => {
-    const created = await post('/users', { 'X-Api-Key': demo.apiKey }, { email: 'from.backend@demo.local' });
-    expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ tenantId: 'demo', email: 'from.backend@demo.local' });
-    const basic = Buffer.from(`${demo.clientId}:${demo.clientSecret}`).toString('base64');
-    const list = await get('/users', { Authorization: `Basic ${basic}` });
-    expect((list.body?.items as { email: string }[]).map((u) => u.email)).toContain('from.backend@demo.local');
+  it('lets a tenant back-end create, read, page through and delete users with its API key', async () => {
+    const lk = client({ apiKey: demo.apiKey });
+    const created = await data(lk.POST('/users', { body: { email: 'from.backend@demo.local', name: 'From Backend' } }));
+    expect(created).toMatchObject({ tenantId: 'demo', email: 'from.backend@demo.local' });
+    const basic = client({ clientId: demo.clientId, clientSecret: demo.clientSecret });
+    const list = await data(basic.GET('/users', { params: { query: { per_page: 10 } } }));
+    expect(list.items.map((u) => u.email)).toContain('from.backend@demo.local');
+    const one = await data(lk.GET('/users/{userId}', { params: { path: { userId: created.userId } } }));
+    expect(one.userId).toBe(created.userId);
+    const patched = await data(lk.PATCH('/users/{userId}', { params: { path: { userId: created.userId } }, body: { name: 'Renamed' } }));
+    expect(patched.name).toBe('Renamed');
+    expect((await lk.DELETE('/users/{userId}', { params: { path: { userId: created.userId } } })).response.status).toBe(204);
+    const gone = await problemOf(lk.GET('/users/{userId}', { params: { path: { userId: created.userId } } }));
+    expect(gone.is('not-found')).toBe(true);
+    const invalid = await problemOf(lk.POST('/users', { body: { email: 'not an email' } }));
+    expect(invalid).toMatchObject({ status: 400, type: 'https://latchkey.dev/problems/validation-error' });
+  });
+
+  it('lets operators and tenant admins manage tenants and keys through the client, answers matching the document', async () => {
+    const ops = client({ bearer: demo.opsToken });
+    const t = await data(ops.POST('/tenants', { body: { tenantId: 'e2e-co', name: 'E2E Co' } }));
+    expect(t.status).toBe('active');
+    expect((await problemOf(ops.POST('/tenants', { body: { tenantId: 'e2e-co', name: 'again' } }))).is('conflict')).toBe(true);
+    const page = await data(ops.GET('/tenants', { params: { query: { limit: 1 } } }));
+    expect(page.items).toHaveLength(1);
+    expect(page.nextCursor).not.toBeNull();
+    expect((await data(ops.GET('/tenants/{tenantId}', { params: { path: { tenantId: 'e2e-co' } } }))).name).toBe('E2E Co');
+    expect((await data(ops.PATCH('/tenants/{tenantId}', { params: { path: { tenantId: 'e2e-co' } }, body: { name: 'E2E Corp' } }))).name).toBe('E2E Corp');
+    const admin = client({ bearer: demo.userToken });
+    const path = { tenantId: 'demo' };
+    const key = await data(admin.POST('/tenants/{tenantId}/api-keys', { params: { path }, body: { name: 'rotated', scopes: ['users:read'] } }));
+    const rotated = await data(admin.POST('/tenants/{tenantId}/api-keys/{keyId}/rotate', { params: { path: { ...path, keyId: key.keyId } } }));
+    expect(rotated.clientSecret).not.toBe(key.clientSecret);
+    const keys = await data(admin.GET('/tenants/{tenantId}/api-keys', { params: { path } }));
+    expect(keys.items.map((k) => k.keyId)).toContain(key.keyId);
+    expect((await admin.DELETE('/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { ...path, keyId: key.keyId } } })).response.status).toBe(204);
+    const denied = await problemOf(admin.GET('/tenants'));
+    expect(denied).toMatchObject({ status: 403, type: 'https://latchkey.dev/problems/insufficient-scope' });
+    expect((await ops.DELETE('/tenants/{tenantId}', { params: { path: { tenantId: 'e2e-co' } } })).response.status).toBe(204);
   });
 
   it('answers 401 with WWW-Authenticate and problem+json as the gateway responses say', async () => {
@@ -78,11 +139,12 @@ describe('the local stack', () => {
   });
 
   it('stops a revoked key within the revocation bound', async () => {
-    const key = await post('/tenants/demo/api-keys', { Authorization: `Bearer ${demo.userToken}` }, { name: 'to revoke', scopes: ['users:read'] });
-    const apiKey = String(key.body.apiKey);
+    const admin = client({ bearer: demo.userToken });
+    const key = await data(admin.POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'demo' } }, body: { name: 'to revoke', scopes: ['users:read'] } }));
+    const apiKey = String(key.apiKey);
     expect((await get('/me', { 'X-Api-Key': apiKey })).status).toBe(200);
-    const revoked = await fetch(`${stack.apiUrl}/tenants/demo/api-keys/${String(key.body.keyId)}`, { method: 'DELETE', headers: { Authorization: `Bearer ${demo.userToken}` } });
-    expect(revoked.status).toBe(204);
+    const revoked = await admin.DELETE('/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId: 'demo', keyId: key.keyId } } });
+    expect(revoked.response.status).toBe(204);
     const started = Date.now();
     let status = 200;
     while (status === 200 && Date.now() - started < (REVOCATION_CHECK_S + 10) * 1000) {
@@ -95,12 +157,18 @@ describe('the local stack', () => {
   });
 
   it('answers 503 with Retry-After for new keys while the identity provider is down, and keeps cached keys working', async () => {
-    const fresh = await post('/tenants/demo/api-keys', { Authorization: `Bearer ${demo.userToken}` }, { name: 'never used', scopes: ['users:read'] });
+    const fresh = { body: await data(client({ bearer: demo.userToken }).POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'demo' } }, body: { name: 'never used', scopes: ['users:read'] } })) };
     expect((await get('/me', { 'X-Api-Key': demo.apiKey })).status).toBe(200);
     await stack.idp.pause();
     try {
       const down = await get('/me', { 'X-Api-Key': String(fresh.body.apiKey) });
       expect(down.status).toBe(503);
+      // The client retries after Retry-After (sleep injected), then throws the typed problem.
+      const slept: number[] = [];
+      const retrying = createLatchkeyClient({ baseUrl: stack.apiUrl, auth: { apiKey: String(fresh.body.apiKey) }, maxRetries: 2, sleep: async (ms) => void slept.push(ms) });
+      const problem = await problemOf(retrying.GET('/me'));
+      expect(problem).toMatchObject({ status: 503, type: 'https://latchkey.dev/problems/unavailable' });
+      expect(slept).toEqual([problem.retryAfterS! * 1000, problem.retryAfterS! * 1000]);
       expect(Number(down.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(down.body).toMatchObject({ type: 'https://latchkey.dev/problems/unavailable' });
       expect((await get('/me', { 'X-Api-Key': demo.apiKey })).status).toBe(200);
@@ -110,6 +178,143 @@ describe('the local stack', () => {
     }
     expect((await get('/me', { 'X-Api-Key': String(fresh.body.apiKey) })).status).toBe(200);
   });
+});
+
+describe('browsers, unknown routes and the document', () => {
+  const origin = () => stack.spa.origin;
+
+  it('answers a preflight for the SPA\'s origin without calling the authorizer', async () => {
+    const before = accessLog.length;
+    const res = await raw('OPTIONS', '/users', { Origin: origin(), 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,x-api-key' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(origin());
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST');
+    expect(res.headers.get('access-control-allow-headers')).toBe('Authorization, X-Api-Key, Content-Type, Idempotency-Key');
+    expect(res.headers.get('vary')).toBe('Origin');
+    const entry = accessLog.slice(before).find((e) => e.httpMethod === 'OPTIONS');
+    expect(entry).toMatchObject({ status: 204, resourcePath: '/users' });
+    expect(entry).not.toHaveProperty('authorizerLatency');
+    const evil = await raw('OPTIONS', '/users', { Origin: 'https://evil.example.com', 'Access-Control-Request-Method': 'GET' });
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('names the SPA\'s origin on answers of the functions and on every gateway response, and no other origin', async () => {
+    const ok = await get('/me', { Origin: origin(), 'X-Api-Key': demo.apiKey });
+    expect(ok.headers.get('access-control-allow-origin')).toBe(origin());
+    expect(ok.headers.get('access-control-expose-headers')).toContain('Retry-After');
+    const other = await get('/me', { Origin: 'http://localhost:1', 'X-Api-Key': demo.apiKey });
+    expect(other.status).toBe(200);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const unauthorized = await get('/me', { Origin: origin() });
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('access-control-allow-origin')).toBe(origin());
+    expect(unauthorized.headers.get('access-control-expose-headers')).toContain('WWW-Authenticate');
+    const forbidden = await get('/tenants', { Origin: origin(), Authorization: `Bearer ${demo.userToken}` });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('access-control-allow-origin')).toBe(origin());
+  });
+
+  it('answers an unknown route 404 problem+json, not 403 "Missing Authentication Token", with CORS', async () => {
+    for (const path of ['/nope', '/users/u1/extra', '/']) {
+      const res = await raw('GET', path, { Origin: origin(), 'X-Api-Key': demo.apiKey });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('access-control-allow-origin')).toBe(origin());
+      expect(schemaErrors('#/components/schemas/NotFoundProblem', res.body), path).toEqual([]);
+    }
+  });
+
+  it('answers a wrong method on a known route 405 with Allow, with or without credentials', async () => {
+    for (const headers of [{}, { 'X-Api-Key': demo.apiKey }] as Record<string, string>[]) {
+      const res = await raw('PUT', '/users', { Origin: origin(), ...headers });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, POST, OPTIONS');
+      expect(res.headers.get('access-control-allow-origin')).toBe(origin());
+      expect(schemaErrors('#/components/schemas/MethodNotAllowedProblem', res.body)).toEqual([]);
+    }
+    expect((await raw('POST', '/me', {})).headers.get('allow')).toBe('GET, OPTIONS');
+    expect((await raw('DELETE', '/tenants/demo/api-keys/k/rotate', {})).headers.get('allow')).toBe('POST, OPTIONS');
+  });
+
+  it('answers 413 for a 1 MB body (the function) and for one over 10 MB (the gateway)', async () => {
+    const headers = { 'X-Api-Key': demo.apiKey, 'Content-Type': 'application/json', Origin: origin() };
+    const mb = await raw('POST', '/users', headers, { template: '/users', body: JSON.stringify({ email: 'big@demo.local', name: 'x'.repeat(1024 * 1024) }) });
+    expect(mb.status).toBe(413);
+    expect(mb.body).toMatchObject({ type: 'https://latchkey.dev/problems/payload-too-large', limitBytes: MAX_BODY_BYTES });
+    expect(mb.headers.get('access-control-allow-origin')).toBe(origin());
+    const huge = await raw('POST', '/users', headers, { template: '/users', body: 'x'.repeat(10 * 1024 * 1024 + 1) });
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('x-amzn-errortype')).toBe('REQUEST_TOO_LARGE');
+    expect(huge.headers.get('access-control-allow-origin')).toBe(origin());
+  });
+
+  it('serves the committed OpenAPI document at /openapi.json without credentials', async () => {
+    const doc = await data(createLatchkeyClient({ baseUrl: stack.apiUrl }).GET('/openapi.json'));
+    expect(doc).toEqual(OPENAPI_DOCUMENT);
+  });
+
+  it('checked every answer above against the document', () => {
+    expect(validated).toBeGreaterThan(30);
+  });
+});
+
+describe('a browser SPA on another origin', () => {
+  it('logs in with authorization code + PKCE at the local identity provider and shows /me and /users from the API', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const calls: Promise<{ method: string; url: string; origin: string | undefined }>[] = [];
+      page.on('request', (r) => {
+        if (r.url().startsWith(stack.apiUrl)) calls.push(r.allHeaders().then((h) => ({ method: r.method(), url: r.url(), origin: h.origin })));
+      });
+      const before = accessLog.length;
+      await page.goto(`${stack.spa.origin}/`);
+      await page.click('#login');
+      await page.waitForURL((u) => u.origin === stack.idp.origin);
+      await page.fill('input[name=email]', demo.adminEmail);
+      await page.fill('input[name=password]', demo.adminPassword);
+      await page.click('button[type=submit]');
+      await page.waitForURL((u) => u.origin === stack.spa.origin);
+      await page.locator('#status', { hasText: /^(done|error)/ }).waitFor({ timeout: 30_000 });
+      expect(await page.textContent('#status')).toBe('done');
+      const me = (await page.textContent('#me')) ?? '';
+      expect(me.startsWith('200 ')).toBe(true);
+      expect(JSON.parse(me.slice(4))).toMatchObject({ tenantId: 'demo', authMethod: 'jwt', roles: ['tenant:admin'] });
+      const users = (await page.textContent('#users')) ?? '';
+      expect(users.startsWith('200 ')).toBe(true);
+      expect((JSON.parse(users.slice(4)) as { items: { email: string }[] }).items.map((u) => u.email)).toContain(demo.adminEmail);
+      // Cross-origin for real: the page's origin went with each call, and Chromium asked first.
+      const apiCalls = await Promise.all(calls);
+      expect(apiCalls.filter((c) => c.method === 'GET').map((c) => [new URL(c.url).pathname, c.origin])).toEqual([
+        [new URL(`${stack.apiUrl}/me`).pathname, stack.spa.origin],
+        [new URL(`${stack.apiUrl}/users`).pathname, stack.spa.origin],
+      ]);
+      expect(accessLog.slice(before).filter((e) => e.httpMethod === 'OPTIONS').map((e) => [e.resourcePath, e.status])).toEqual([
+        ['/me', 204],
+        ['/users', 204],
+      ]);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
+  it('does not let a page on an origin that is not allowed read the API', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${stack.idp.origin}/`);
+      const outcome = await page.evaluate(
+        async ([api, token]) => fetch(`${api}/me`, { headers: { Authorization: `Bearer ${token}` } }).then((r) => `read ${r.status}`, (e: Error) => `refused: ${e.name}`),
+        [stack.apiUrl, demo.userToken] as const,
+      );
+      expect(outcome).toBe('refused: TypeError');
+      // Even a simple request without a preflight is not readable.
+      const simple = await page.evaluate(async (api) => fetch(`${api}/openapi.json`).then((r) => `read ${r.status}`, (e: Error) => `refused: ${e.name}`), stack.apiUrl);
+      expect(simple).toBe('refused: TypeError');
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
 
 describe('shutdown', () => {

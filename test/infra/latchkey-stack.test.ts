@@ -82,7 +82,7 @@ function suppressions(scope: IConstruct): { path: string; id: string; reason: st
   return out;
 }
 
-const EXPECTED_ROUTES: [string, 'Tenants' | 'Users'][] = [
+const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['POST /tenants', 'Tenants'],
   ['GET /tenants', 'Tenants'],
   ['GET /tenants/{tenantId}', 'Tenants'],
@@ -98,7 +98,12 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users'][] = [
   ['PATCH /users/{userId}', 'Users'],
   ['DELETE /users/{userId}', 'Users'],
   ['GET /me', 'Users'],
+  ['GET /openapi.json', 'Public'],
 ];
+/** Every resource also has ANY, without the authorizer: preflight and 405 by the public function. */
+const RESOURCES = ['/tenants', '/tenants/{tenantId}', '/tenants/{tenantId}/api-keys', '/tenants/{tenantId}/api-keys/{keyId}', '/tenants/{tenantId}/api-keys/{keyId}/rotate', '/users', '/users/{userId}', '/me', '/openapi.json'];
+const ALL_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [...EXPECTED_ROUTES, ...RESOURCES.map((r): [string, 'Public'] => [`ANY ${r}`, 'Public'])];
+const isPublic = (key: string) => ALL_ROUTES.find(([k]) => k === key)?.[1] === 'Public';
 
 let built: LatchkeyApp;
 let t: Template;
@@ -113,17 +118,22 @@ beforeAll(() => {
 describe('LatchkeyStack routes', () => {
   it('has exactly the management routes, each a Lambda proxy to its function', () => {
     const r = routes(t);
-    expect([...r.keys()].sort()).toEqual(EXPECTED_ROUTES.map(([k]) => k).sort());
-    for (const [key, fn] of EXPECTED_ROUTES) {
+    expect([...r.keys()].sort()).toEqual(ALL_ROUTES.map(([k]) => k).sort());
+    for (const [key, fn] of ALL_ROUTES) {
       const integration = r.get(key)!.Integration as { Type: string; Uri: unknown };
       expect(integration.Type, key).toBe('AWS_PROXY');
       expect(JSON.stringify(integration.Uri), key).toContain(`"${fn}Function`);
     }
   });
 
-  it('puts every method behind the Latchkey REQUEST authorizer', () => {
+  it('puts every method behind the Latchkey REQUEST authorizer, except the public function\'s', () => {
     const authorizerId = logicalId(t, 'AWS::ApiGateway::Authorizer', 'RestAuthorizer');
     for (const [key, m] of routes(t)) {
+      if (isPublic(key)) {
+        expect(m.AuthorizationType, key).toBe('NONE');
+        expect(m.AuthorizerId, key).toBeUndefined();
+        continue;
+      }
       expect(m.AuthorizationType, key).toBe('CUSTOM');
       expect(m.AuthorizerId, key).toEqual({ Ref: authorizerId });
     }
@@ -562,7 +572,7 @@ describe('cdk-nag AwsSolutions', () => {
       expect(s.reason.trim().length, `${s.path} ${s.id}`).toBeGreaterThan(40);
       expect(s.reason, `${s.path} ${s.id}`).toMatch(/Latchkey|Auth0|orders/);
     }
-    expect(new Set(all.map((s) => s.id))).toEqual(new Set(['AwsSolutions-L1', 'AwsSolutions-APIG2', 'AwsSolutions-APIG3', 'AwsSolutions-COG4', 'AwsSolutions-IAM4', 'AwsSolutions-SMG4']));
+    expect(new Set(all.map((s) => s.id))).toEqual(new Set(['AwsSolutions-L1', 'AwsSolutions-APIG2', 'AwsSolutions-APIG3', 'AwsSolutions-APIG4', 'AwsSolutions-COG4', 'AwsSolutions-IAM4', 'AwsSolutions-SMG4']));
   });
 });
 

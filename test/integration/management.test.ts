@@ -310,7 +310,7 @@ describe('malformed requests', () => {
     expectProblem(await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body: '{"email":' }), 400, 'validation-error');
     expectProblem(await api.call('POST', '/users', { headers: { ...bearer('acmeAdmin'), 'Content-Type': 'text/plain' }, body: 'hello' }), 415, 'unsupported-media-type');
     expectProblem(await api.call('PUT', '/users', { headers: bearer('acmeAdmin') }), 405, 'method-not-allowed');
-    expectProblem(await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body: { email: 'big@acme.test', name: 'x'.repeat(70_000) } }), 400);
+    expectProblem(await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body: { email: 'big@acme.test', name: 'x'.repeat(70_000) } }), 413, 'payload-too-large');
     expectProblem(await api.call('GET', '/users', { headers: bearer('acmeAdmin'), query: { per_page: '1000' } }), 400);
   });
 });

@@ -28,6 +28,25 @@ ${opts.error ? `<p class="err" role="alert">${escapeHtml(opts.error)}</p>` : ''}
   );
 }
 
+/**
+ * Browser script (after `const cfg = { clientId, redirectUri, audience, issuer }`): the button
+ * `buttonId` starts authorization code + PKCE, keeping the verifier in sessionStorage under
+ * `pkce:<state>` for the page at the redirect URI.
+ */
+export function pkceSignInScript(buttonId: string): string {
+  return `const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+document.getElementById(${JSON.stringify(buttonId)}).onclick = async () => {
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem('pkce:' + state, verifier);
+  const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  const u = new URL('authorize', cfg.issuer);
+  u.search = new URLSearchParams({ client_id: cfg.clientId, redirect_uri: cfg.redirectUri, response_type: 'code',
+    scope: 'openid profile email', audience: cfg.audience, state, code_challenge: challenge, code_challenge_method: 'S256' });
+  location.assign(u);
+};`;
+}
+
 /** Starts the authorization-code + PKCE flow from the browser, as the SPA would. */
 export function startPage(opts: { clientId: string; redirectUri: string; audience: string; issuer: string }): string {
   const cfg = JSON.stringify(opts).replace(/</g, '\\u003c');
@@ -38,17 +57,7 @@ export function startPage(opts: { clientId: string; redirectUri: string; audienc
 <p><button id="go">Sign in with the local SPA client</button></p>
 <script>
 const cfg = ${cfg};
-const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
-document.getElementById('go').onclick = async () => {
-  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
-  const state = b64url(crypto.getRandomValues(new Uint8Array(16)));
-  sessionStorage.setItem('pkce:' + state, verifier);
-  const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
-  const u = new URL('authorize', cfg.issuer);
-  u.search = new URLSearchParams({ client_id: cfg.clientId, redirect_uri: cfg.redirectUri, response_type: 'code',
-    scope: 'openid profile email', audience: cfg.audience, state, code_challenge: challenge, code_challenge_method: 'S256' });
-  location.assign(u);
-};
+${pkceSignInScript('go')}
 </script>`,
   );
 }

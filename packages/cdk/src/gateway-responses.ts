@@ -4,8 +4,9 @@
  * client parses one error shape whoever produced it.
  */
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-
-const PROBLEM_BASE = 'https://latchkey.dev/problems/';
+import { parseAllowedOrigins } from '../../../functions/core/config.js';
+import { CORS_EXPOSE_HEADERS } from '../../../functions/http/cors.js';
+import { PROBLEM_BASE } from '../../../functions/http/problem-types.js';
 
 /** `WWW-Authenticate` for a missing or invalid credential: both schemes Latchkey accepts. */
 export const UNAUTHORIZED_CHALLENGE = 'Bearer realm="latchkey", error="invalid_token", Basic realm="latchkey", charset="UTF-8"';
@@ -68,6 +69,16 @@ function badRequest(id: string, type: apigateway.ResponseType): ResponseSpec {
   };
 }
 
+function tooMany(id: string, type: apigateway.ResponseType): ResponseSpec {
+  return {
+    id,
+    type,
+    statusCode: '429',
+    headers: { 'Retry-After': '1' },
+    problem: { type: `${PROBLEM_BASE}too-many-requests`, title: 'Too many requests', status: 429, detailJson: '"Slow down and retry after Retry-After seconds."' },
+  };
+}
+
 const RESPONSES: ResponseSpec[] = [
   {
     id: 'Unauthorized',
@@ -90,12 +101,34 @@ const RESPONSES: ResponseSpec[] = [
   unavailable('AuthorizerConfigurationError', apigateway.ResponseType.AUTHORIZER_CONFIGURATION_ERROR),
   badRequest('BadRequestBody', apigateway.ResponseType.BAD_REQUEST_BODY),
   badRequest('BadRequestParameters', apigateway.ResponseType.BAD_REQUEST_PARAMETERS),
-  // The defaults keep API Gateway's status code (404, 413, 429, 502, 504, …), which a template
-  // cannot read; `status` is optional in RFC 9457 and the HTTP status line carries it.
+  // On REST APIs "Missing Authentication Token" means no such resource or method: a 404. Wrong
+  // methods on known resources never get here: the stack routes them to a function answering 405.
+  {
+    id: 'MissingAuthenticationToken',
+    type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+    statusCode: '404',
+    problem: { type: `${PROBLEM_BASE}not-found`, title: 'Not found', status: 404, detailJson: '"There is no such route."' },
+  },
+  {
+    id: 'ResourceNotFound',
+    type: apigateway.ResponseType.RESOURCE_NOT_FOUND,
+    statusCode: '404',
+    problem: { type: `${PROBLEM_BASE}not-found`, title: 'Not found', status: 404, detailJson: '"There is no such route."' },
+  },
+  {
+    id: 'RequestTooLarge',
+    type: apigateway.ResponseType.REQUEST_TOO_LARGE,
+    statusCode: '413',
+    problem: { type: `${PROBLEM_BASE}payload-too-large`, title: 'Payload too large', status: 413, detailJson: '"The body is over API Gateway\'s limit."' },
+  },
+  tooMany('Throttled', apigateway.ResponseType.THROTTLED),
+  tooMany('QuotaExceeded', apigateway.ResponseType.QUOTA_EXCEEDED),
+  // The defaults keep API Gateway's status code, which a template cannot read; `status` is
+  // optional in RFC 9457 and the HTTP status line carries it.
   {
     id: 'Default4XX',
     type: apigateway.ResponseType.DEFAULT_4XX,
-    problem: { type: 'about:blank', title: 'Client error', detailJson: '$context.error.messageString' },
+    problem: { type: `${PROBLEM_BASE}client-error`, title: 'Client error', detailJson: '$context.error.messageString' },
   },
   {
     id: 'Default5XX',
@@ -104,15 +137,39 @@ const RESPONSES: ResponseSpec[] = [
   },
 ];
 
+export interface GatewayResponsesOptions {
+  /**
+   * Browser origins whose scripts may read these answers. One origin is named as it is; with
+   * several, API Gateway cannot choose among them in a gateway response, so the caller's
+   * `Origin` is echoed: these bodies are fixed error texts and no cookies are involved, so
+   * nothing is disclosed that a non-browser client could not read. The management answers
+   * and the preflight name only configured origins.
+   * @default - no CORS headers
+   */
+  readonly allowedOrigins?: readonly string[];
+}
+
+/** The CORS headers of every gateway response, as gateway-response parameter values. */
+export function gatewayCorsParameters(allowedOrigins: readonly string[]): Record<string, string> {
+  const origins = parseAllowedOrigins(allowedOrigins, 'allowedOrigins');
+  if (origins.length === 0) return {};
+  return {
+    'Access-Control-Allow-Origin': origins.length === 1 ? header(origins[0]!) : 'method.request.header.Origin',
+    'Access-Control-Expose-Headers': header(CORS_EXPOSE_HEADERS.join(', ')),
+    Vary: header('Origin'),
+  };
+}
+
 /** Adds Latchkey's problem+json gateway responses to a REST API (as children of the API). */
-export function addProblemGatewayResponses(api: apigateway.IRestApi): apigateway.GatewayResponse[] {
+export function addProblemGatewayResponses(api: apigateway.IRestApi, options: GatewayResponsesOptions = {}): apigateway.GatewayResponse[] {
+  const cors = gatewayCorsParameters(options.allowedOrigins ?? []);
   return RESPONSES.map(
     (r) =>
       new apigateway.GatewayResponse(api, `LatchkeyResponse${r.id}`, {
         restApi: api,
         type: r.type,
         statusCode: r.statusCode,
-        responseHeaders: Object.fromEntries(Object.entries({ ...PROBLEM_HEADERS, ...r.headers }).map(([k, v]) => [k, header(v)])),
+        responseHeaders: { ...Object.fromEntries(Object.entries({ ...PROBLEM_HEADERS, ...r.headers }).map(([k, v]) => [k, header(v)])), ...cors },
         templates: { [JSON_TEMPLATE_TYPE]: problemTemplate(r.problem) },
       }),
   );

@@ -21,7 +21,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
-import { addProblemGatewayResponses } from './gateway-responses.js';
+import { addProblemGatewayResponses, type GatewayResponsesOptions } from './gateway-responses.js';
 import { AUTHORIZER_ASSET_DIR, latchkeyFunction } from './latchkey-function.js';
 
 /**
@@ -373,10 +373,10 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
   /**
    * Adds problem+json gateway responses to a REST API: 401 with `WWW-Authenticate` for missing
    * or invalid credentials, 503 with `Retry-After` when the authorizer fails, 403, 400 and
-   * defaults for the rest.
+   * defaults for the rest; with `allowedOrigins`, CORS headers on each.
    */
-  static addGatewayResponses(api: apigateway.IRestApi): apigateway.GatewayResponse[] {
-    return addProblemGatewayResponses(api);
+  static addGatewayResponses(api: apigateway.IRestApi, options?: GatewayResponsesOptions): apigateway.GatewayResponse[] {
+    return addProblemGatewayResponses(api, options);
   }
 
   readonly function: lambda.Function;
