@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderOpenApiDocument } from '../functions/http/openapi.js';
-import { problemTypesMarkdown } from '../functions/http/problem-types.js';
+import { problemTypesMarkdown } from '../packages/cdk/src/contract/problem-types.js';
 import { ROOT } from '../infra/local/local-stack.js';
 import { renderClientSchema } from '../packages/client/generate.js';
 

@@ -44,6 +44,7 @@ async function loadApiKeys() {
     verifier,
     tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: nodeHttpClient }),
     shared,
+    keys: state ? (clientId: string) => state.knownKey(clientId) : undefined,
     log,
   });
 }

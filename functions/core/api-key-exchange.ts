@@ -64,6 +64,8 @@ export interface ApiKeyExchangeDeps {
   tokenEndpoint: TokenEndpoint;
   /** Level 2; without it only level 1 runs and revalidation asks the provider. */
   shared?: SharedTokenCache | undefined;
+  /** The client's state if the container's state snapshot knows it as a key (used only when level 2 is down). */
+  keys?: ((clientId: string) => PrincipalState | undefined) | undefined;
   log: Log;
 }
 
@@ -153,8 +155,12 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       }
     } catch (err) {
       if (err instanceof CredentialsError) throw err;
+      // Level 2 is down: only a client the state snapshot knows as a key goes on to the provider
+      // (its id is known, so it may be logged); anything else waits (503), never a 401.
+      const known = this.#d.keys?.(creds.clientId);
+      if (!known) throw new UpstreamUnavailableError('ERR_TOKEN_CACHE_UNAVAILABLE', 'the key could not be checked right now', this.#d.config.defaultRetryAfterS, { cause: err });
       this.#d.log.warn('token cache unreachable; exchanging directly', { clientId: creds.clientId, error: String(err) });
-      return this.#exchange(key, creds, undefined, current, undefined);
+      return this.#exchange(key, creds, undefined, current, known);
     }
     const holder = randomUUID();
     for (let round = 0; round < 2; round++) {

@@ -1,3 +1,4 @@
+import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -270,29 +271,11 @@ export function loadPublicConfig(env: Env): PublicConfig {
   return { allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')) };
 }
 
-/**
- * Browser origins allowed by CORS, comma-separated: each exactly `scheme://host[:port]` (a
- * trailing `/` is dropped). Wildcards and `null` are refused: an origin is allowed by name only.
- */
-const ORIGIN_SHAPE = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
-
+/** Browser origins allowed by CORS (the rule: `parseOrigins` in the contract shared with the construct package). */
 export function parseAllowedOrigins(raw: string | readonly string[] | undefined, name = 'ALLOWED_ORIGINS'): string[] {
-  const items = (typeof raw === 'string' ? raw.split(',') : (raw ?? [])).map((s) => s.trim()).filter((s) => s.length > 0);
-  return [
-    ...new Set(
-      items.map((item) => {
-        let u: URL | undefined;
-        try {
-          u = new URL(item);
-        } catch {
-          u = undefined;
-        }
-        const bare = item.replace(/\/$/, '');
-        if (!u || !ORIGIN_SHAPE.test(bare) || u.origin !== bare.toLowerCase()) {
-          throw new ConfigError(`${name}: "${item}" is not an origin (scheme://host[:port], no path, no wildcard)`);
-        }
-        return u.origin;
-      }),
-    ),
-  ];
+  try {
+    return parseOrigins(raw, name);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }

@@ -199,6 +199,12 @@ export class PrincipalStateSnapshot implements StateView {
     return this.#states.get(stateKey(kind, id));
   }
 
+  /** The state of a client this copy knows as an active (or still graced) Latchkey key. */
+  knownKey(clientId: string): PrincipalState | undefined {
+    const s = this.get('client', clientId);
+    return s?.keyId !== undefined && !isRevokedAt(s, this.#o.clock.now()) ? s : undefined;
+  }
+
   /** Starts the first sync during init, so the first request rarely waits for it. */
   prefetch(): void {
     this.#sync().catch(() => undefined);

@@ -13,7 +13,7 @@ import { IdentityProviderError } from '../core/identity-provider.js';
 import { ManagementError } from '../core/key-lifecycle.js';
 import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
-import { corsHeaders } from './cors.js';
+import { corsHeaders } from '../../packages/cdk/src/contract/cors.js';
 import { badRequest, conflict, forbidden, HttpProblem, methodNotAllowed, notFound, payloadTooLarge, unavailable } from './problem.js';
 
 export interface ApiRequest {

@@ -11,8 +11,8 @@ import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
 import * as tenants from '../tenants/routes.js';
 import * as users from '../users/routes.js';
 import { IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES } from './api-handler.js';
-import { CORS_ALLOW_HEADERS } from './cors.js';
-import { PROBLEM_TYPES, problemTypeUri, type ProblemSlug } from './problem-types.js';
+import { CORS_ALLOW_HEADERS } from '../../packages/cdk/src/contract/cors.js';
+import { PROBLEM_TYPES, problemTypeUri, type ProblemSlug } from '../../packages/cdk/src/contract/problem-types.js';
 import { OPENAPI_PATH } from './public-handler.js';
 
 type Json = Record<string, unknown>;

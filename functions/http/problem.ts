@@ -2,9 +2,9 @@
  * RFC 9457 problem details: the one shape of every error answer of the management API.
  * `type` is stable per kind of problem so clients can switch on it.
  */
-import { PROBLEM_TYPES, problemTypeUri, type ProblemSlug } from './problem-types.js';
+import { PROBLEM_TYPES, problemTypeUri, type ProblemSlug } from '../../packages/cdk/src/contract/problem-types.js';
 
-export { PROBLEM_BASE, type ProblemSlug } from './problem-types.js';
+export { PROBLEM_BASE, type ProblemSlug } from '../../packages/cdk/src/contract/problem-types.js';
 
 export interface ProblemBody {
   type: string;

@@ -6,7 +6,7 @@
  * tested against.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { corsHeaders, preflightHeaders } from './cors.js';
+import { corsHeaders, preflightHeaders } from '../../packages/cdk/src/contract/cors.js';
 import { canonicalMethods, methodNotAllowed, notFound, type HttpProblem } from './problem.js';
 
 export const OPENAPI_PATH = '/openapi.json';

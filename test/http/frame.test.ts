@@ -9,7 +9,7 @@ import { loadPublicConfig, parseAllowedOrigins } from '../../functions/core/conf
 import { ConfigError } from '../../functions/core/errors.js';
 import { silentLog } from '../../functions/core/log.js';
 import { createApiHandler, MAX_BODY_BYTES, type Route } from '../../functions/http/api-handler.js';
-import { CORS_ALLOW_HEADERS } from '../../functions/http/cors.js';
+import { CORS_ALLOW_HEADERS } from '../../packages/cdk/src/contract/cors.js';
 import { buildOpenApiDocument } from '../../functions/http/openapi.js';
 import { createPublicHandler } from '../../functions/http/public-handler.js';
 import { lambdaContext } from '../support/api-harness.js';

@@ -10,7 +10,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument, problemSchemaName, renderOpenApiDocument } from '../../functions/http/openapi.js';
-import { PROBLEM_TYPES, problemTypesMarkdown, problemTypeUri, type ProblemSlug } from '../../functions/http/problem-types.js';
+import { PROBLEM_TYPES, problemTypesMarkdown, problemTypeUri, type ProblemSlug } from '../../packages/cdk/src/contract/problem-types.js';
 import * as tenants from '../../functions/tenants/routes.js';
 import * as users from '../../functions/users/routes.js';
 import { readStack } from '../../infra/local/cloud-assembly.js';

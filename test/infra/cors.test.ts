@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROBLEM_BASE, PROBLEM_TYPES, type ProblemSlug } from '../../functions/http/problem-types.js';
+import { PROBLEM_BASE, PROBLEM_TYPES, type ProblemSlug } from '../../packages/cdk/src/contract/problem-types.js';
 import { buildLatchkeyApp, configFromContext } from '../../infra/latchkey-app.js';
 import { readStack } from '../../infra/local/cloud-assembly.js';
 

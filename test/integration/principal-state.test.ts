@@ -5,6 +5,7 @@
  * and sent as Bearer, user tokens — in every container, stepped through the bound with the
  * injected clock. Real parts: DynamoDB Local, the local oidc-provider, the real handlers.
  */
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../functions/adapters/dynamodb-tenant-store.js';
 import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
@@ -16,7 +17,8 @@ import { Authenticator } from '../../functions/core/authenticate.js';
 import { DEFAULT_KEY_SCOPES, loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
-import { silentLog } from '../../functions/core/log.js';
+import { silentLog, type Log } from '../../functions/core/log.js';
+import { ROLE_GRANTS } from '../../functions/core/permissions.js';
 import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
@@ -43,18 +45,23 @@ interface Container {
 }
 
 /** One simulated Lambda container of the authorizer: its own caches and state snapshot. */
+/** Every line the authorizers and handlers log, for the test that looks for secrets in them. */
+const logged: string[] = [];
+const capture = (level: string) => (message: string, ...extra: Record<string, unknown>[]) => void logged.push(JSON.stringify({ level, message, extra }));
+const log: Log = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+
 function container(): Container {
   const verifier = new JwtVerifier({ config: config.jwt, clock });
   const shared = new DynamoDbTokenCache({ tableName: cacheTable });
-  const exchange = new ApiKeyExchange({
+  const exchangeDeps = {
     config: config.apiKey,
     jwtConfig: config.jwt,
     clock,
     verifier,
     tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { now: () => clock.now() }),
     shared,
-    log: silentLog,
-  });
+    log,
+  };
   const feedCalls = { n: 0 };
   const feed: PrincipalStateFeed = {
     changesSince: (since) => {
@@ -63,7 +70,8 @@ function container(): Container {
     },
   };
   const state = new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: boundMs, retryAfterS: 5 });
-  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log: silentLog });
+  const exchange = new ApiKeyExchange({ ...exchangeDeps, keys: (id) => state.knownKey(id) });
+  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log });
   return { authorizer, state, feedCalls };
 }
 
@@ -141,7 +149,8 @@ async function user(tenantId: string, roles: string[]): Promise<{ userId: string
 }
 
 beforeAll(async () => {
-  idp = await startLocalIdentityProvider({ port: 0 });
+  // Auth0 with RBAC on: user tokens carry the permissions of their roles, and only those.
+  idp = await startLocalIdentityProvider({ port: 0, rolePermissions: ROLE_GRANTS });
   [cacheTable, tenantsTable] = await Promise.all([createTokenCacheTable('state'), createTenantsTable('state-tenants')]);
   config = loadAuthorizerConfig({ ISSUER: idp.issuer, AUDIENCE: idp.audience, TOKEN_AUDIENCE_PARAM: 'resource', TOKEN_CACHE_TABLE: cacheTable });
   boundMs = config.apiKey.revocationCheckS * 1000;
@@ -493,5 +502,194 @@ describe('random interleavings (property)', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+});
+
+describe('least privilege: no path to a stronger credential (issue #11)', () => {
+  it('a keys:write-only key can neither rotate nor revoke a stronger key; the owner keeps theirs', async () => {
+    const tenantId = await newTenant();
+    const strong = await issueKey(tenantId, ['users:read', 'users:write']);
+    const weak = await issueKey(tenantId, ['keys:write']);
+    for (const headers of Object.values(await keyForms(weak))) {
+      const rotated = await call('POST', `/tenants/${tenantId}/api-keys/${strong.keyId}/rotate`, { headers });
+      expect(rotated.status).toBe(403);
+      expect(JSON.stringify(rotated.body)).not.toMatch(/clientSecret|lk_/);
+      expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${strong.keyId}`, { headers })).status).toBe(403);
+    }
+    clock.advance(boundMs);
+    expect(await statuses(xApiKey(strong.apiKey))).toEqual([200, 200, 200]);
+  });
+
+  it('a key creates users only with roles whose permissions it holds', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId, ['users:read', 'users:write']);
+    for (const headers of Object.values(await keyForms(key))) {
+      const admin = await call('POST', '/users', { headers, body: { email: `a${Math.random()}@example.test`, password: 'chosen by the key', roles: ['tenant:admin'] } });
+      expect(admin.status).toBe(403);
+      expect((await call('POST', '/users', { headers, body: { email: `m${Math.random()}@example.test`, roles: ['tenant:member'] } })).status).toBe(201);
+    }
+    const writeOnly = await issueKey(tenantId, ['users:write']);
+    expect((await call('POST', '/users', { headers: xApiKey(writeOnly.apiKey), body: { email: 'w@example.test', roles: ['tenant:member'] } })).status).toBe(403);
+  });
+
+  it("a user's requested scopes grant nothing their roles do not (RBAC): a member cannot create tenants or keys", async () => {
+    const tenantId = await newTenant();
+    const member = idp.addUser({ email: `m${Math.random()}@example.test`, password: 'correct horse battery', tenantId, roles: ['tenant:member'] });
+    const token = await idp.issueUserToken({ userId: member.userId, scopes: ['tenants:admin', 'keys:write', 'users:read'] });
+    expect((await call('POST', '/tenants', { headers: bearer(token), body: { tenantId: 'mine', name: 'x' } })).status).toBe(403);
+    expect((await call('POST', `/tenants/${tenantId}/api-keys`, { headers: bearer(token), body: { name: 'x', scopes: ['users:read'] } })).status).toBe(403);
+    expect((await call('GET', '/users', { headers: bearer(token) })).status).toBe(200);
+  });
+
+  it('a tenant admin cannot demote, block or delete a platform operator of their tenant, and reads them only', async () => {
+    const tenantId = await newTenant();
+    const admin = await user(tenantId, ['tenant:admin']);
+    const operator = idp.addUser({ email: `op${Math.random()}@example.test`, password: 'correct horse battery', tenantId, roles: ['platform:admin'] });
+    const headers = bearer(await admin.token());
+    const path = `/users/${encodeURIComponent(operator.userId)}`;
+    expect((await call('GET', path, { headers })).status).toBe(200);
+    expect((await call('PATCH', path, { headers, body: { roles: ['tenant:member'] } })).status).toBe(403);
+    expect((await call('PATCH', path, { headers, body: { blocked: true } })).status).toBe(403);
+    expect((await call('DELETE', path, { headers })).status).toBe(403);
+    expect(idp.getUser(operator.userId)).toMatchObject({ roles: ['platform:admin'], blocked: false });
+  });
+
+  it('a PATCH of roles keeps the roles the caller may not manage', async () => {
+    const tenantId = await newTenant();
+    const target = await user(tenantId, ['tenant:admin']);
+    await user(tenantId, ['tenant:admin']);
+    const key = await issueKey(tenantId, ['users:read', 'users:write']);
+    const res = await call('PATCH', `/users/${encodeURIComponent(target.userId)}`, { headers: xApiKey(key.apiKey), body: { roles: ['tenant:member'] } });
+    expect(res.status).toBe(200);
+    expect([...(res.body as { roles: string[] }).roles].sort()).toEqual(['tenant:admin', 'tenant:member']);
+  });
+
+  it('the last active admin of a tenant cannot be deleted, blocked or demoted (409)', async () => {
+    const tenantId = await newTenant();
+    const only = await user(tenantId, ['tenant:admin']);
+    const path = `/users/${encodeURIComponent(only.userId)}`;
+    const q = { tenantId };
+    expect((await call('DELETE', path, { headers: bearer(ops), query: q })).status).toBe(409);
+    expect((await call('PATCH', path, { headers: bearer(ops), query: q, body: { blocked: true } })).status).toBe(409);
+    expect((await call('PATCH', path, { headers: bearer(ops), query: q, body: { roles: ['tenant:member'] } })).status).toBe(409);
+    // A blocked admin does not count as one.
+    const blocked = await user(tenantId, ['tenant:admin']);
+    idp.updateUser(blocked.userId, { blocked: true });
+    expect((await call('DELETE', path, { headers: bearer(ops), query: q })).status).toBe(409);
+    await user(tenantId, ['tenant:admin']);
+    expect((await call('PATCH', path, { headers: bearer(ops), query: q, body: { roles: ['tenant:member'] } })).status).toBe(200);
+  });
+
+  it('key scopes: at least one, each from API_KEY_SCOPES, duplicates dropped', async () => {
+    const tenantId = await newTenant();
+    const post = (scopes: unknown) => call('POST', `/tenants/${tenantId}/api-keys`, { headers: bearer(ops), body: { name: 'k', scopes } });
+    expect((await post([])).status).toBe(400);
+    expect((await post(['tenants:admin'])).status).toBe(400);
+    expect((await post(['users:read,users:write'])).status).toBe(400);
+    const dup = await post(['users:read', 'users:read']);
+    expect(dup.status).toBe(201);
+    expect((dup.body as { scopes: string[] }).scopes).toEqual(['users:read']);
+  });
+});
+
+describe('abuse: unknown keys never reach the identity provider (issue #11)', () => {
+  const randomBasic = () => basic(`id-${Math.random().toString(36).slice(2)}`, Math.random().toString(36).repeat(3));
+
+  async function tableItems(): Promise<number> {
+    const db = new DynamoDBClient({});
+    const out = await db.send(new ScanCommand({ TableName: cacheTable, Select: 'COUNT' }));
+    db.destroy();
+    return out.Count ?? 0;
+  }
+
+  it('a flood of random credentials costs no exchange and no write; a real key used during it is allowed', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    idp.resetStats();
+    const items = await tableItems();
+    // Three containers, each serving one request at a time as Lambda does; the real key arrives mid-flood.
+    const answers: number[] = [];
+    let legit = 0;
+    for (let i = 0; i < 200; i++) {
+      via = i % 3;
+      answers.push((await call('GET', '/me', { headers: randomBasic() })).status);
+      if (i === 100) legit = (await call('GET', '/me', { headers: xApiKey(key.apiKey) })).status;
+    }
+    via = 0;
+    expect(answers.every((s) => s === 401)).toBe(true);
+    expect(legit).toBe(200);
+    expect(idp.stats.tokenRequests).toBe(1); // the real key's exchange, nothing else
+    // The real key's token and lease: nothing for the 200 random ones.
+    expect((await tableItems()) - items).toBeLessThanOrEqual(2);
+  });
+
+  it('a flood of wrong secrets for a real key is held to the per-container budget, 503 past it, never 401 for the right secret', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    clock.advance(31_000); // past the window in which a new key's refusal is not final
+    idp.resetStats();
+    const budget = config.apiKey.exchangeBudgetPerMin;
+    const answers = [];
+    for (let i = 0; i < budget + 20; i++) answers.push((await call('GET', '/me', { headers: basic(key.clientId, `wrong-${i}`) })).status);
+    expect(idp.stats.tokenRequests).toBe(budget);
+    expect(answers.filter((s) => s === 503)).toHaveLength(20);
+    expect(answers.filter((s) => s === 401)).toHaveLength(budget);
+    // The right secret through another container: allowed.
+    via = 1;
+    expect((await call('GET', '/me', { headers: xApiKey(key.apiKey) })).status).toBe(200);
+    via = 0;
+  });
+
+  it("honours the provider's Retry-After in every container: no token request before the reset", async () => {
+    const tenantId = await newTenant();
+    const keys = [await issueKey(tenantId), await issueKey(tenantId), await issueKey(tenantId)];
+    const cached = await issueKey(tenantId);
+    expect(await statuses(xApiKey(cached.apiKey))).toEqual([200, 200, 200]);
+    idp.setFailure('rate-limited', { retryAfterS: 10 });
+    idp.resetStats();
+    via = 0;
+    expect((await call('GET', '/me', { headers: xApiKey(keys[0]!.apiKey) })).status).toBe(503);
+    expect(idp.stats.tokenRequests).toBe(1);
+    idp.setFailure('none');
+    for (let step = 0; step < 9; step++) {
+      for (let c = 0; c < 3; c++) {
+        via = c;
+        expect((await call('GET', '/me', { headers: xApiKey(keys[1 + (step % 2)]!.apiKey) })).status).toBe(503);
+        // Cached keys keep serving through the pause.
+        expect((await call('GET', '/me', { headers: xApiKey(cached.apiKey) })).status).toBe(200);
+      }
+      clock.advance(1000);
+    }
+    expect(idp.stats.tokenRequests).toBe(1);
+    clock.advance(1500);
+    expect(await statuses(xApiKey(keys[1]!.apiKey))).toEqual([200, 200, 200]);
+  });
+
+  it('after a suite of bad inputs, no secret or token is in any log line or table item', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const direct = await directToken(key.clientId, key.clientSecret);
+    clock.advance(31_000); // past the window in which a new key's refusal is not final
+    logged.length = 0;
+    const bad: Record<string, string>[] = [
+      basic(key.apiKey, 'a-password'), // an lk_ key as the Basic user name with a password
+      basic('anything', key.apiKey), // ... or as the password with a user name
+      basic(key.clientSecret, key.clientId), // id and secret swapped
+      basic(key.clientId, `${key.clientSecret}x`), // a wrong secret
+      xApiKey(`${key.apiKey.slice(0, -1)}0`), // a bad checksum
+      bearer(`${direct.slice(0, -4)}AAAA`), // a tampered token
+      randomBasic(),
+    ];
+    for (const headers of bad) expect((await call('GET', '/me', { headers })).status).toBe(401);
+    await call('GET', '/me', { headers: xApiKey(key.apiKey) });
+    await call('GET', '/me', { headers: bearer(direct) });
+    const db = new DynamoDBClient({});
+    const dump = JSON.stringify((await db.send(new ScanCommand({ TableName: cacheTable }))).Items);
+    db.destroy();
+    for (const secret of [key.clientSecret, key.apiKey, direct, direct.split('.')[2]!]) {
+      expect(dump).not.toContain(secret);
+      for (const line of logged) expect(line).not.toContain(secret);
+    }
+    expect(logged.length).toBeGreaterThan(0);
   });
 });

@@ -4,9 +4,8 @@
  * client parses one error shape whoever produced it.
  */
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import { parseAllowedOrigins } from '../../../functions/core/config.js';
-import { CORS_EXPOSE_HEADERS } from '../../../functions/http/cors.js';
-import { PROBLEM_BASE } from '../../../functions/http/problem-types.js';
+import { CORS_EXPOSE_HEADERS, parseOrigins } from './contract/cors.js';
+import { PROBLEM_BASE } from './contract/problem-types.js';
 
 /** `WWW-Authenticate` for a missing or invalid credential: both schemes Latchkey accepts. */
 export const UNAUTHORIZED_CHALLENGE = 'Bearer realm="latchkey", error="invalid_token", Basic realm="latchkey", charset="UTF-8"';
@@ -151,7 +150,7 @@ export interface GatewayResponsesOptions {
 
 /** The CORS headers of every gateway response, as gateway-response parameter values. */
 export function gatewayCorsParameters(allowedOrigins: readonly string[]): Record<string, string> {
-  const origins = parseAllowedOrigins(allowedOrigins, 'allowedOrigins');
+  const origins = parseOrigins(allowedOrigins, 'allowedOrigins');
   if (origins.length === 0) return {};
   return {
     'Access-Control-Allow-Origin': origins.length === 1 ? header(origins[0]!) : 'method.request.header.Origin',

@@ -46,3 +46,30 @@ export function preflightHeaders(
     'Access-Control-Max-Age': String(CORS_MAX_AGE_S),
   };
 }
+
+/**
+ * Browser origins allowed by CORS, comma-separated: each exactly `scheme://host[:port]` (a
+ * trailing `/` is dropped). Wildcards and `null` are refused: an origin is allowed by name only.
+ */
+const ORIGIN_SHAPE = /^https?:\/\/(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+export function parseOrigins(raw: string | readonly string[] | undefined, name = 'ALLOWED_ORIGINS'): string[] {
+  const items = (typeof raw === 'string' ? raw.split(',') : (raw ?? [])).map((s) => s.trim()).filter((s) => s.length > 0);
+  return [
+    ...new Set(
+      items.map((item) => {
+        let u: URL | undefined;
+        try {
+          u = new URL(item);
+        } catch {
+          u = undefined;
+        }
+        const bare = item.replace(/\/$/, '');
+        if (!u || !ORIGIN_SHAPE.test(bare) || u.origin !== bare.toLowerCase()) {
+          throw new Error(`${name}: "${item}" is not an origin (scheme://host[:port], no path, no wildcard)`);
+        }
+        return u.origin;
+      }),
+    ),
+  ];
+}
