@@ -20,6 +20,8 @@ import { latchkeyFunction } from './latchkey-function.js';
 /** Upper bound of any cache in front of revocation: a revoked API key stops working within it. */
 export const MAX_REVOCATION_DELAY = Duration.seconds(60);
 
+/** Levels the authorizer logs at; Lambda's application log levels of the same names. */
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 /** Actions the authorizer needs on the token cache: read, cache, lease, check in. Never Scan. */
 const AUTHORIZER_CACHE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 /** Actions key management needs on the token cache: revoke, set not-before, purge tokens, read last use. */
@@ -104,10 +106,17 @@ export interface LatchkeyAuthorizerProps extends LatchkeyAuthorizerCacheOptions 
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Powertools log level of the function.
+   * Log level of the function (`DEBUG`, `INFO`, `WARN` or `ERROR`): Lambda's application log
+   * level, with the JSON log format; Lambda drops the lines below it.
    * @default 'INFO'
    */
   readonly logLevel?: string;
+  /**
+   * Memory size in MB. Lambda gives CPU in proportion to memory, and a cold start is mostly CPU:
+   * at 256 MB it runs on about a seventh of a vCPU (see the README's Performance section).
+   * @default 1024
+   */
+  readonly memorySize?: number;
   /**
    * Retention of the function's log group.
    * @default logs.RetentionDays.ONE_MONTH
@@ -280,6 +289,8 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       throw new Error(`revocationCheckInterval must be at most ${MAX_REVOCATION_DELAY.toSeconds()} s, got ${revocationCheck.toSeconds()} s`);
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logLevel = (props.logLevel ?? 'INFO').toUpperCase();
+    if (!LOG_LEVELS.includes(logLevel)) throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${props.logLevel}"`);
 
     this.tokenCacheTable =
       props.tokenCacheTable ??
@@ -301,7 +312,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       ROLES_CLAIM: props.rolesClaim ?? DEFAULT_ROLES_CLAIM,
       TOKEN_CACHE_TABLE: this.tokenCacheTable.tableName,
       REVOCATION_CHECK_S: String(revocationCheck.toSeconds()),
-      LOG_LEVEL: props.logLevel ?? 'INFO',
+      LOG_LEVEL: logLevel,
       POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
     };
     if (props.tokenEndpoint !== undefined) environment.TOKEN_ENDPOINT = props.tokenEndpoint;
@@ -310,8 +321,10 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
     this.function = latchkeyFunction(this, 'Function', {
       entry: props.entry ?? 'functions/authorizer/handler.ts',
       description: 'Latchkey authorizer: JWTs, API keys and service tokens',
-      memorySize: 256,
+      memorySize: props.memorySize ?? 1024,
       timeout: Duration.seconds(10),
+      // Plain console lines, formatted as JSON and filtered by Lambda: no logger to import at cold start.
+      applicationLogLevel: logLevel as lambda.ApplicationLogLevel,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
       environment,

@@ -106,6 +106,7 @@ describe('resources', () => {
       jwksUri: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
       revocationCheckInterval: Duration.seconds(15),
       logLevel: 'DEBUG',
+      memorySize: 512,
       tokenCacheTable: table,
     });
     expect(authorizer.tokenCacheTable).toBe(table);
@@ -125,7 +126,18 @@ describe('resources', () => {
           LOG_LEVEL: 'DEBUG',
         }),
       },
+      MemorySize: 512,
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG' },
     });
+  });
+
+  it('logs through Lambda: JSON format at INFO and 1024 MB by default; refuses an unknown level', () => {
+    Template.fromStack(stackWith().stack).hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1024,
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO' },
+      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'INFO' }) },
+    });
+    expect(() => stackWith({ logLevel: 'verbose' })).toThrow(/logLevel must be one of DEBUG, INFO, WARN, ERROR/);
   });
 
   it('removal policy of the table it creates is configurable (RETAIN by default)', () => {
