@@ -197,9 +197,12 @@ export class LatchkeyStack extends Stack {
     LatchkeyAuthorizer.addGatewayResponses(this.api);
 
     const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name });
+    // Split like the authorizer: the Auth0 SDK, Secrets Manager and Powertools idempotency are
+    // imported on first use, so a cold start parses only the code its first request needs.
     this.tenantsFunction = latchkeyFunction(this, 'TenantsFunction', {
       entry: 'functions/tenants/handler.ts',
       description: 'Latchkey tenant and API key management',
+      splitting: true,
       logRemovalPolicy: removalPolicy,
       environment: {
         ...service('latchkey-tenants'),
@@ -218,6 +221,7 @@ export class LatchkeyStack extends Stack {
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
       entry: 'functions/users/handler.ts',
       description: 'Latchkey user management',
+      splitting: true,
       logRemovalPolicy: removalPolicy,
       environment: {
         ...service('latchkey-users'),

@@ -4,7 +4,7 @@
  * secret is returned exactly once, at creation and at rotation.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatApiKey } from '../core/api-key.js';
 import type { Clock } from '../core/clock.js';
 import type { IdentityProvider } from '../core/identity-provider.js';
