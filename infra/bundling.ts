@@ -81,13 +81,13 @@ class EsbuildBundling implements ILocalBundling {
  * what it bundles changes the asset. Bundling is skipped like any other asset's when the stack
  * is excluded (context `aws:cdk:bundling-stacks`); it never falls back to Docker.
  */
-export function bundledCode(entry: string): lambda.Code {
+export function bundledCode(entry: string, opts: { splitting?: boolean } = {}): lambda.Code {
   return lambda.Code.fromAsset(REPO_ROOT, {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       // Only used if local bundling declined, which it never does: there is no Docker here.
       image: DockerImage.fromRegistry('local-esbuild-only'),
-      local: new EsbuildBundling(bundleOptions(entry)),
+      local: new EsbuildBundling(bundleOptions(entry, opts)),
     },
   });
 }

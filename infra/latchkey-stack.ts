@@ -235,8 +235,10 @@ export class LatchkeyStack extends Stack {
     LatchkeyAuthorizer.addGatewayResponses(this.api, { allowedOrigins });
 
     const service = (name: string) => ({ POWERTOOLS_SERVICE_NAME: name, ...(allowedOrigins.length > 0 ? { ALLOWED_ORIGINS: allowedOrigins.join(',') } : {}) });
+    // Split like the authorizer: the Auth0 SDK, Secrets Manager and Powertools idempotency are
+    // imported on first use, so a cold start parses only the code its first request needs.
     this.tenantsFunction = latchkeyFunction(this, 'TenantsFunction', {
-      code: bundledCode('functions/tenants/handler.ts'),
+      code: bundledCode('functions/tenants/handler.ts', { splitting: true }),
       description: 'Latchkey tenant and API key management',
       logRemovalPolicy: removalPolicy,
       environment: {
@@ -254,7 +256,7 @@ export class LatchkeyStack extends Stack {
       },
     });
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
-      code: bundledCode('functions/users/handler.ts'),
+      code: bundledCode('functions/users/handler.ts', { splitting: true }),
       description: 'Latchkey user management',
       logRemovalPolicy: removalPolicy,
       environment: {

@@ -17,6 +17,7 @@ import { silentLog } from '../../functions/core/log.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import type { JwksCache } from '../../functions/core/jwks.js';
 import { assertAllow, bearerEvent } from '../lib/events.js';
+import { awsJwtVerifyAuthorizer } from '../peers/aws-jwt-verify-authorizer.js';
 import { SyncJwtVerifierPrototype } from '../prototypes/sync-verifier.js';
 import type { BenchCase } from '../lib/stats.js';
 import { rng } from '../lib/stats.js';
@@ -84,34 +85,7 @@ export async function bearerFixture(sizes: { rs: number; es: number }): Promise<
 
   const aws = AwsJwtVerifier.create({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.uri });
   aws.cacheJwks({ keys: [rsa.publicJwk as never] });
-  const awsJwtVerifyHandler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-    const auth = event.headers?.Authorization ?? event.headers?.authorization;
-    if (!auth?.startsWith('Bearer ')) throw new Error('Unauthorized');
-    let p: Record<string, unknown>;
-    try {
-      p = (await aws.verify(auth.slice(7))) as Record<string, unknown>;
-    } catch {
-      throw new Error('Unauthorized');
-    }
-    const colon = event.methodArn.lastIndexOf(':');
-    const [apiId, stage] = event.methodArn.slice(colon + 1).split('/');
-    const roles = p[ROLES_CLAIM];
-    return {
-      principalId: String(p.sub),
-      policyDocument: {
-        Version: '2012-10-17',
-        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: `${event.methodArn.slice(0, colon)}:${apiId}/${stage}/*/*` }],
-      },
-      context: {
-        tenantId: typeof p[TENANT_CLAIM] === 'string' ? (p[TENANT_CLAIM] as string) : '',
-        userId: String(p.sub),
-        clientId: typeof p.azp === 'string' ? p.azp : '',
-        roles: Array.isArray(roles) ? roles.join(',') : '',
-        scopes: typeof p.scope === 'string' ? p.scope : '',
-        authMethod: 'jwt',
-      },
-    };
-  };
+  const awsJwtVerifyHandler = awsJwtVerifyAuthorizer(aws, { tenantClaim: TENANT_CLAIM, rolesClaim: ROLES_CLAIM });
   assertAllow(await awsJwtVerifyHandler(bearerEvent(rsTokens[0]!)));
 
   return {

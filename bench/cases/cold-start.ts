@@ -97,18 +97,20 @@ export async function buildBundle(name: string, entry: string | { contents: stri
 /** Runs in each fresh process: import the bundle, answer one event, report (synchronously). */
 const RUNNER = `import { writeSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+const c0 = process.cpuUsage();
 const t0 = performance.now();
 const mod = await import(pathToFileURL(process.argv[2]).href);
 const t1 = performance.now();
 let outcome;
 try {
   const r = await mod.handler(JSON.parse(process.env.BENCH_EVENT ?? '{}'), {});
-  outcome = r?.policyDocument?.Statement?.[0]?.Effect ?? (r && Object.keys(r).length === 0 ? 'empty' : 'other');
+  outcome = r?.policyDocument?.Statement?.[0]?.Effect ?? (typeof r?.statusCode === 'number' ? 'HTTP ' + r.statusCode : r && Object.keys(r).length === 0 ? 'empty' : 'other');
 } catch (e) {
   outcome = 'error: ' + (e?.name ?? '') + ' ' + (e?.message ?? '');
 }
 const t2 = performance.now();
-writeSync(1, '\\nBENCH_RESULT ' + JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1, totalMs: t2 - t0, sinceProcessStartMs: t2, outcome }) + '\\n');
+const c = process.cpuUsage(c0);
+writeSync(1, '\\nBENCH_RESULT ' + JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1, totalMs: t2 - t0, cpuMs: (c.user + c.system) / 1000, sinceProcessStartMs: t2, outcome }) + '\\n');
 process.exit(0);
 `;
 
@@ -148,6 +150,7 @@ export interface ColdVariant {
 
 interface ChildResult {
   totalMs: number;
+  cpuMs?: number;
   importMs?: number;
   firstCallMs?: number;
   sinceProcessStartMs?: number;
@@ -184,9 +187,13 @@ export interface ColdSummary {
   runs: number;
   /** In the child: `await import(bundle)` + first `handler(event)`. */
   medianMs: number;
+  /** The least noisy run: what the code costs when nothing else on the machine gets in the way. */
+  minMs: number;
   p90Ms: number;
   medianImportMs: number | null;
   medianFirstCallMs: number | null;
+  /** CPU time (user + system) of the child over the same span: less sensitive to a busy machine than wall time. */
+  medianCpuMs: number | null;
   /** performance.now() at the answer: from process start, Node's own bootstrap included. */
   medianSinceProcessStartMs: number | null;
   /** Parent's view: spawn to exit. */
@@ -201,17 +208,19 @@ export async function coldStarts(variants: ColdVariant[], runs: number): Promise
   for (let r = 0; r < runs; r++) for (const v of variants) results.get(v.name)!.push(await runChild(v, r));
   return variants.map((v) => {
     const rs = results.get(v.name)!;
-    const opt = (k: 'importMs' | 'firstCallMs' | 'sinceProcessStartMs') => (rs.every((x) => typeof x[k] === 'number') ? median(rs.map((x) => x[k]!)) : null);
+    const opt = (k: 'importMs' | 'firstCallMs' | 'cpuMs' | 'sinceProcessStartMs') => (rs.every((x) => typeof x[k] === 'number') ? median(rs.map((x) => x[k]!)) : null);
     return {
       name: v.name,
       runs: rs.length,
       medianMs: median(rs.map((x) => x.totalMs)),
+      minMs: Math.min(...rs.map((x) => x.totalMs)),
       p90Ms: percentile(
         rs.map((x) => x.totalMs).sort((a, b) => a - b),
         90,
       ),
       medianImportMs: opt('importMs'),
       medianFirstCallMs: opt('firstCallMs'),
+      medianCpuMs: opt('cpuMs'),
       medianSinceProcessStartMs: opt('sinceProcessStartMs'),
       medianWallMs: median(rs.map((x) => x.wallMs)),
     };

@@ -2,13 +2,14 @@
  * `Idempotency-Key` on POSTs through Powertools idempotency, with one change: answers are
  * stored without secrets. A retried key creation or rotation returns the same key without its
  * secret (`secretRedacted: true`) rather than keeping a live secret in a table for an hour.
+ *
+ * Powertools (and its DynamoDB layer) is loaded by the first request that carries a key:
+ * Powertools skips a request without one anyway (`throwOnNoIdempotencyKey: false`), so the
+ * cold start of every other request does not pay for it.
  */
-import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
-import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { makeHandlerIdempotent } from '@aws-lambda-powertools/idempotency/middleware';
-import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { onFirstUse } from '../core/once.js';
 import type { IdempotentEvent } from '../http/api-handler.js';
 
 const SECRET_FIELDS = ['clientSecret', 'apiKey'];
@@ -29,21 +30,17 @@ export function redactStoredResponse(data: unknown): unknown {
   return { ...res, body: JSON.stringify(redacted) };
 }
 
-class RedactingPersistenceLayer extends DynamoDBPersistenceLayer {
-  protected override _updateRecord(record: IdempotencyRecord): Promise<void> {
-    record.responseData = redactStoredResponse(record.responseData) as IdempotencyRecord['responseData'];
-    return super._updateRecord(record);
-  }
-}
-
 export function idempotencyMiddleware(tableName: string): MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> {
-  return makeHandlerIdempotent({
-    persistenceStore: new RedactingPersistenceLayer({ tableName }),
-    config: new IdempotencyConfig({
-      eventKeyJmesPath: 'idempotencyKey',
-      payloadValidationJmesPath: 'body',
-      throwOnNoIdempotencyKey: false,
-      expiresAfterSeconds: 24 * 3600,
-    }),
-  }) as MiddlewareObj<IdempotentEvent, APIGatewayProxyResult>;
+  const powertools = onFirstUse(() => import('./powertools-idempotency.js').then((m) => m.powertoolsIdempotency(tableName)));
+  const keyed = (event: IdempotentEvent) => event.idempotencyKey !== undefined;
+  return {
+    // A replay answers from `before`: its return value ends the request, so it is passed on.
+    before: async (request) => (keyed(request.event) ? (await powertools()).before?.(request) : undefined),
+    after: async (request) => {
+      if (keyed(request.event)) await (await powertools()).after?.(request);
+    },
+    onError: async (request) => {
+      if (keyed(request.event)) await (await powertools()).onError?.(request);
+    },
+  };
 }

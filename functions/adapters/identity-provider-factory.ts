@@ -6,16 +6,10 @@
 import type { ManagementConfig } from '../core/config.js';
 import type { IdentityProvider } from '../core/identity-provider.js';
 import type { Log } from '../core/log.js';
+import { onFirstUse } from '../core/once.js';
 
 export function identityProviderFrom(cfg: ManagementConfig, log: Log): () => Promise<IdentityProvider> {
-  let idp: Promise<IdentityProvider> | undefined;
-  return () => {
-    if (!idp) {
-      idp = create(cfg, log);
-      idp.catch(() => (idp = undefined));
-    }
-    return idp;
-  };
+  return onFirstUse(() => create(cfg, log));
 }
 
 async function create(cfg: ManagementConfig, log: Log): Promise<IdentityProvider> {

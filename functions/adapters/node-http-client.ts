@@ -3,15 +3,23 @@
  * fetch the JWKS and call the token endpoint without loading undici at cold start. Redirects
  * are never followed (the callers refuse them) and the body is limited in size.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type * as NodeHttp from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { HttpClient, HttpResponse } from '../core/http-client.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const httpAgent = new HttpAgent({ keepAlive: true });
 const httpsAgent = new HttpsAgent({ keepAlive: true });
+/** Plain HTTP serves only local issuers: its module is loaded on first use, not at every cold start. */
+let http: { request: typeof NodeHttp.request; agent: NodeHttp.Agent } | undefined;
+function plainHttp() {
+  if (!http) {
+    const mod = process.getBuiltinModule('node:http');
+    http = { request: mod.request, agent: new mod.Agent({ keepAlive: true }) };
+  }
+  return http;
+}
 
-function toResponse(res: IncomingMessage, body: string): HttpResponse {
+function toResponse(res: NodeHttp.IncomingMessage, body: string): HttpResponse {
   const status = res.statusCode ?? 0;
   return {
     status,
@@ -31,9 +39,10 @@ export const nodeHttpClient: HttpClient = (url, init = {}) =>
     const target = new URL(url);
     const secure = target.protocol === 'https:';
     if (!secure && target.protocol !== 'http:') return reject(new Error(`unsupported protocol ${target.protocol}`));
-    const req = (secure ? httpsRequest : httpRequest)(
+    const plain = secure ? undefined : plainHttp();
+    const req = (plain?.request ?? httpsRequest)(
       target,
-      { method: init.method ?? 'GET', headers: init.headers, agent: secure ? httpsAgent : httpAgent, signal: init.signal },
+      { method: init.method ?? 'GET', headers: init.headers, agent: plain?.agent ?? httpsAgent, signal: init.signal },
       (res) => {
         if ((res.statusCode ?? 0) >= 300 && (res.statusCode ?? 0) < 400 && init.redirect === 'error') {
           res.resume();

@@ -4,7 +4,7 @@
  * with it the AWS SDK) is loaded on the first API-key request, so the JWT path's cold start
  * never pays for it.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
+import { consoleLog } from '../adapters/console-log.js';
 import { nodeHttpClient } from '../adapters/node-http-client.js';
 import { Authenticator } from '../core/authenticate.js';
 import { systemClock } from '../core/clock.js';
@@ -15,7 +15,7 @@ import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-stat
 import { createAuthorizerHandler } from './create-handler.js';
 
 const config = loadAuthorizerConfig(process.env);
-const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', logLevel: config.logLevel as 'INFO' });
+const log = consoleLog({ service: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', env: process.env, clock: systemClock });
 const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
 verifier.jwks.prefetch();
 const state = config.state

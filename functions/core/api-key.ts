@@ -6,8 +6,6 @@
  * lets secret scanners and our own parser tell a real key from a typo without any lookup,
  * in the manner of GitHub's token format.
  */
-import { crc32 } from 'node:zlib';
-
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const CHECKSUM_LEN = 6;
 const MAX_KEY_LEN = 1024;
@@ -28,7 +26,8 @@ function base62(n: number, width: number): string {
 }
 
 function checksum(body: string): string {
-  return base62(crc32(body), CHECKSUM_LEN);
+  // node:zlib is loaded on the first key, not at import: a bearer token's cold start never needs it.
+  return base62(process.getBuiltinModule('node:zlib').crc32(body), CHECKSUM_LEN);
 }
 
 /** Builds the single-string form of a client's credentials. */

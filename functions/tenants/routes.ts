@@ -4,7 +4,7 @@
  * `KeyLifecycle`'s (`functions/core/key-lifecycle.ts`). A key's secret is returned exactly once,
  * at creation and at rotation.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatApiKey } from '../core/api-key.js';
 import type { Clock } from '../core/clock.js';
 import { MAX_ROTATION_GRACE_S, type IssuedKey, type KeyLifecycle } from '../core/key-lifecycle.js';

@@ -4,7 +4,7 @@
  * with `?tenantId=`), never from the body; a user of another tenant is answered 404, as if it
  * did not exist, and nothing is changed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { IdentityProvider, IdpUser } from '../core/identity-provider.js';
 import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';

@@ -126,6 +126,7 @@ describe('resources', () => {
       jwksUri: 'https://tenant.eu.auth0.com/.well-known/jwks.json',
       revocationCheckInterval: Duration.seconds(15),
       logLevel: 'DEBUG',
+      memorySize: 512,
       tokenCacheTable: table,
     });
     expect(authorizer.tokenCacheTable).toBe(table);
@@ -145,7 +146,18 @@ describe('resources', () => {
           LOG_LEVEL: 'DEBUG',
         }),
       },
+      MemorySize: 512,
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG' },
     });
+  });
+
+  it('logs through Lambda: JSON format at INFO and 1024 MB by default; refuses an unknown level', () => {
+    Template.fromStack(stackWith().stack).hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1024,
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO' },
+      Environment: { Variables: Match.objectLike({ LOG_LEVEL: 'INFO' }) },
+    });
+    expect(() => stackWith({ logLevel: 'verbose' })).toThrow(/logLevel must be one of DEBUG, INFO, WARN, ERROR/);
   });
 
   it('leaves unset settings to the function and passes memory, timeout, concurrency, tracing and log retention', () => {
@@ -164,10 +176,10 @@ describe('resources', () => {
     expect(vars.REVOCATION_CHECK_S).toBe('30');
   });
 
-  it('defaults: 256 MB, 10 s, no reserved concurrency, no tracing, a month of logs', () => {
+  it('defaults: 1024 MB, 10 s, no reserved concurrency, no tracing, a month of logs', () => {
     const t = Template.fromStack(stackWith().stack);
     const fn = Object.values(t.findResources('AWS::Lambda::Function'))[0]!.Properties as Record<string, unknown>;
-    expect(fn).toMatchObject({ MemorySize: 256, Timeout: 10 });
+    expect(fn).toMatchObject({ MemorySize: 1024, Timeout: 10 });
     expect(fn).not.toHaveProperty('ReservedConcurrentExecutions');
     expect(fn).not.toHaveProperty('TracingConfig');
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });

@@ -320,14 +320,14 @@ describe('tables and secret', () => {
 });
 
 describe('functions', () => {
-  it('authorizer: Node 22 arm64, 256 MB, 10 s, own log group, configured from props, no source maps at runtime', () => {
+  it('authorizer: Node 22 arm64, 1024 MB, 10 s, own log group in JSON at INFO, configured from props, no source maps at runtime', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
-      MemorySize: 256,
+      MemorySize: 1024,
       Timeout: 10,
-      LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^AuthorizerFunctionLogs') } },
+      LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^AuthorizerFunctionLogs') }, LogFormat: 'JSON', ApplicationLogLevel: 'INFO' },
       Environment: {
         Variables: Match.objectEquals({
           ISSUER: 'https://example.eu.auth0.com/',

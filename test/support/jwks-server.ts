@@ -1,5 +1,6 @@
-/** A real HTTP server that serves a JWKS document, with a request counter and failure switch. */
-import { createServer, type Server } from 'node:http';
+/** A real HTTP(S) server that serves a JWKS document, with a request counter and failure switch. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 
@@ -12,9 +13,15 @@ export interface JwksServer {
   close(): Promise<void>;
 }
 
-export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
+/** Serves over HTTPS with this certificate (for 127.0.0.1) when given, else plain HTTP. */
+export interface JwksServerTls {
+  key: string;
+  cert: string;
+}
+
+export async function startJwksServer(keys: JWK[], tls?: JwksServerTls): Promise<JwksServer> {
   const state: Omit<JwksServer, 'uri' | 'close'> = { keys, requests: 0, mode: 'ok' };
-  const server: Server = createServer((req, res) => {
+  const listener = (_req: IncomingMessage, res: ServerResponse) => {
     state.requests++;
     if (state.mode === 'hang') return;
     if (state.mode === 'down') {
@@ -22,11 +29,12 @@ export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys }));
-  });
+  };
+  const server: Server = tls ? createTlsServer(tls, listener) : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return Object.assign(state, {
-    uri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    uri: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/.well-known/jwks.json`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -33,6 +33,8 @@ export const MAX_REVOCATION_DELAY = Duration.seconds(60);
 /** How long the function trusts a cached API key before re-reading its revocation state, unless configured. */
 export const DEFAULT_REVOCATION_CHECK_INTERVAL = Duration.seconds(30);
 
+/** Levels the authorizer logs at; Lambda's application log levels of the same names. */
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 /** Actions the authorizer needs on the token cache: read, cache, lease, check in. Never Scan. */
 const AUTHORIZER_CACHE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 /**
@@ -400,6 +402,8 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       throw new Error(`the pre-built authorizer is missing from ${AUTHORIZER_ASSET_DIR}: this copy of @latchkey/cdk was not built (npm run build)`);
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logLevel = (props.logLevel ?? 'INFO').toUpperCase();
+    if (!LOG_LEVELS.includes(logLevel)) throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${props.logLevel}"`);
 
     this.#createdTable = props.tokenCacheTable === undefined;
     this.tokenCacheTable =
@@ -439,7 +443,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       AUDIENCE: props.audiences.join(','),
       TOKEN_CACHE_TABLE: this.tokenCacheTable.tableName,
       REVOCATION_CHECK_S: String(this.revocationCheckInterval.toSeconds()),
-      LOG_LEVEL: props.logLevel ?? 'INFO',
+      LOG_LEVEL: logLevel,
       POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
     };
 
@@ -451,10 +455,12 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
     this.function = latchkeyFunction(this, 'Function', {
       code: lambda.Code.fromAsset(AUTHORIZER_ASSET_DIR),
       description: 'Latchkey authorizer: JWTs, API keys and service tokens',
-      memorySize: props.memorySize,
+      memorySize: props.memorySize ?? 1024,
       timeout: props.timeout,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: props.tracing,
+      // Plain console lines, formatted as JSON and filtered by Lambda: no logger to import at cold start.
+      applicationLogLevel: logLevel as lambda.ApplicationLogLevel,
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
       environment,

@@ -55,6 +55,13 @@ export interface LatchkeyFunctionProps {
    * @default true
    */
   readonly enableSourceMaps?: boolean;
+  /**
+   * Let Lambda format and filter the function's logs: JSON log format with this application
+   * log level (`AWS_LAMBDA_LOG_LEVEL` inside the function), for code that logs with plain
+   * `console` instead of a logger library.
+   * @default - text format, no level filter (the function's logger filters)
+   */
+  readonly applicationLogLevel?: lambda.ApplicationLogLevel;
 }
 
 /**
@@ -85,6 +92,7 @@ export function latchkeyFunction(scope: Construct, id: string, props: LatchkeyFu
     role,
     logGroup,
     environment: props.enableSourceMaps === false ? { ...props.environment } : { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+    ...(props.applicationLogLevel ? { loggingFormat: lambda.LoggingFormat.JSON, applicationLogLevelV2: props.applicationLogLevel } : {}),
   });
 }
 
