@@ -16,6 +16,7 @@ import {
   type SharedTokenCache,
   type SharedTokenEntry,
 } from '../core/token-cache.js';
+import { AUTHORIZER_DYNAMODB_DEADLINE, dynamoDbClientConfig, withOperationDeadline, type DynamoDbDeadline } from './dynamodb-deadline.js';
 
 const tokPk = (cacheKey: string) => `tok#${cacheKey}`;
 const leasePk = (cacheKey: string) => `lease#${cacheKey}`;
@@ -30,11 +31,10 @@ export interface DynamoDbTokenCacheOptions {
   clientConfig?: DynamoDBClientConfig;
 }
 
-export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(
-    new DynamoDBClient({ maxAttempts: 2, requestHandler: { requestTimeout: 1000, connectionTimeout: 500 }, ...config }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+/** A DocumentClient whose every operation has a hard deadline (the authorizer's by default). */
+export function createDocumentClient(config: DynamoDBClientConfig = {}, deadline: DynamoDbDeadline = AUTHORIZER_DYNAMODB_DEADLINE): DynamoDBDocumentClient {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(dynamoDbClientConfig(deadline, config)), { marshallOptions: { removeUndefinedValues: true } });
+  return withOperationDeadline(client, deadline.operationMs);
 }
 
 function clientState(item: Record<string, unknown> | undefined): ClientState {

@@ -3,6 +3,7 @@
  * stored without secrets. A retried key creation or rotation returns the same key without its
  * secret (`secretRedacted: true`) rather than keeping a live secret in a table for an hour.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { makeHandlerIdempotent } from '@aws-lambda-powertools/idempotency/middleware';
@@ -10,6 +11,7 @@ import type { IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persi
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { IdempotentEvent } from '../http/api-handler.js';
+import { dynamoDbClientConfig, MANAGEMENT_DYNAMODB_DEADLINE, withOperationDeadline } from './dynamodb-deadline.js';
 
 const SECRET_FIELDS = ['clientSecret', 'apiKey'];
 
@@ -37,8 +39,9 @@ class RedactingPersistenceLayer extends DynamoDBPersistenceLayer {
 }
 
 export function idempotencyMiddleware(tableName: string): MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> {
+  const client = withOperationDeadline(new DynamoDBClient(dynamoDbClientConfig(MANAGEMENT_DYNAMODB_DEADLINE)), MANAGEMENT_DYNAMODB_DEADLINE.operationMs);
   return makeHandlerIdempotent({
-    persistenceStore: new RedactingPersistenceLayer({ tableName }),
+    persistenceStore: new RedactingPersistenceLayer({ tableName, awsSdkV3Client: client }),
     config: new IdempotencyConfig({
       eventKeyJmesPath: 'idempotencyKey',
       payloadValidationJmesPath: 'body',
