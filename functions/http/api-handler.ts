@@ -13,6 +13,7 @@ import { IdentityProviderError } from '../core/identity-provider.js';
 import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
 import { badRequest, conflict, HttpProblem, notFound, unavailable } from './problem.js';
+import { transientRetryAfterS } from './transient-errors.js';
 
 export interface ApiRequest {
   caller: Principal;
@@ -118,6 +119,8 @@ function toProblem(err: unknown): HttpProblem {
   if (name === 'IdempotencyAlreadyInProgressError') {
     return new HttpProblem(409, 'idempotency-in-progress', 'Request in progress', 'a request with this Idempotency-Key is still in progress', {}, { 'Retry-After': '1' });
   }
+  const retryAfterS = transientRetryAfterS(err);
+  if (retryAfterS !== undefined) return unavailable(retryAfterS);
   if (name === 'IdempotencyPersistenceLayerError') return unavailable(2);
   return new HttpProblem(500, 'internal', 'Internal error');
 }
