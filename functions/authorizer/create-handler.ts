@@ -3,9 +3,10 @@
  * events (simple response). Answers:
  * - valid credentials: Allow for the whole API, with the caller in the context;
  * - missing or invalid credentials: REST `Error('Unauthorized')` (401), HTTP `isAuthorized: false`;
- * - a dependency down: an error that is not `Unauthorized`, which API Gateway reports as an
- *   authorizer failure (mapped to 503 + Retry-After by the gateway responses). Never Deny for
- *   that: Deny results are cached and would lock out a valid caller.
+ * - a dependency down, or no decision within the budget: an error that is not `Unauthorized`,
+ *   which API Gateway reports as an authorizer failure (mapped to 503 + Retry-After by the
+ *   gateway responses). Never Deny for that: Deny results are cached and would lock out a
+ *   valid caller.
  */
 import type {
   APIGatewayAuthorizerResult,
@@ -14,6 +15,8 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
 import type { Authenticator } from '../core/authenticate.js';
+import { DECISION_BUDGET_MS } from '../core/config.js';
+import { withDeadline } from '../core/deadline.js';
 import { httpAllow, restAllow } from '../core/decision.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
@@ -25,6 +28,8 @@ export type AuthorizerResult = APIGatewayAuthorizerResult | APIGatewaySimpleAuth
 export interface AuthorizerHandlerDeps {
   authenticator: Authenticator;
   log: Log;
+  /** Every decision answers within this many ms (503 when a dependency is too slow). */
+  decisionBudgetMs?: number;
 }
 
 /** Thrown to make API Gateway answer 503 rather than 401. */
@@ -41,14 +46,17 @@ function isHttpApiEvent(event: AuthorizerEvent): event is APIGatewayRequestAutho
 
 export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
   const { authenticator, log } = deps;
+  const budgetMs = deps.decisionBudgetMs ?? DECISION_BUDGET_MS.default;
+  const overBudget = () => new UpstreamUnavailableError('ERR_DECISION_BUDGET', `no decision within ${budgetMs} ms`, budgetMs / 1000);
   return async function handler(event: AuthorizerEvent): Promise<AuthorizerResult> {
     const http = isHttpApiEvent(event);
     let principal: Principal;
     try {
-      principal = await authenticator.authenticate({
+      const decision = authenticator.authenticate({
         headers: event.headers as Record<string, string | undefined> | null,
         multiValueHeaders: http ? undefined : (event as APIGatewayRequestAuthorizerEvent).multiValueHeaders,
       });
+      principal = await withDeadline(decision, budgetMs, overBudget);
     } catch (err) {
       if (err instanceof CredentialsError) {
         log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });

@@ -33,10 +33,12 @@ async function loadApiKeys() {
     tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: nodeHttpClient }),
     shared,
     log,
+    singleFlightMs: config.decisionBudgetMs,
   });
 }
 
 export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
+  decisionBudgetMs: config.decisionBudgetMs,
 });

@@ -21,7 +21,7 @@ import type { ClientCredentials } from './api-key.js';
 import type { ApiKeyAuthenticator } from './authenticate.js';
 import { principalFromClaims } from './claims.js';
 import type { Clock } from './clock.js';
-import type { ApiKeyConfig, JwtConfig } from './config.js';
+import { DECISION_BUDGET_MS, type ApiKeyConfig, type JwtConfig } from './config.js';
 import { CredentialsError, UpstreamUnavailableError } from './errors.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 import type { Log } from './log.js';
@@ -55,6 +55,8 @@ export interface ApiKeyExchangeDeps {
   /** Level 2; without it only level 1 runs and revalidation asks the provider. */
   shared?: SharedTokenCache | undefined;
   log: Log;
+  /** How long a shared in-flight lookup may be joined (the decision budget); older ones are not. */
+  singleFlightMs?: number;
 }
 
 /** Counters for benchmarks. */
@@ -71,7 +73,7 @@ const rejected = (code = 'ERR_API_KEY_REJECTED') => new CredentialsError(code, '
 export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #d: ApiKeyExchangeDeps;
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
-  readonly #inFlight = new Map<string, Promise<Principal>>();
+  readonly #inFlight = new Map<string, { promise: Promise<Principal>; startedAt: number }>();
   readonly stats: ApiKeyStats = { checkIns: 0 };
 
   constructor(deps: ApiKeyExchangeDeps) {
@@ -103,13 +105,23 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     return this.#once(key, () => this.#slowPath(key, creds, current));
   }
 
+  /**
+   * Single-flight per id. A failure is forgotten at once, so the next request tries afresh; an
+   * entry older than the decision budget is no longer joined (it may be stuck on a dependency
+   * that has since recovered): the next request starts its own.
+   */
   #once(id: string, work: () => Promise<Principal>): Promise<Principal> {
-    let p = this.#inFlight.get(id);
-    if (!p) {
-      p = work().finally(() => this.#inFlight.delete(id));
-      this.#inFlight.set(id, p);
-    }
-    return p;
+    const now = this.#d.clock.now();
+    const current = this.#inFlight.get(id);
+    if (current && now - current.startedAt < (this.#d.singleFlightMs ?? DECISION_BUDGET_MS.default)) return current.promise;
+    const entry = {
+      startedAt: now,
+      promise: work().finally(() => {
+        if (this.#inFlight.get(id) === entry) this.#inFlight.delete(id);
+      }),
+    };
+    this.#inFlight.set(id, entry);
+    return entry.promise;
   }
 
   /** A level-1 entry has been trusted for the revocation bound: confirm the client's state. */

@@ -59,8 +59,13 @@ export interface ApiKeyConfig {
 export interface AuthorizerConfig {
   jwt: JwtConfig;
   apiKey: ApiKeyConfig;
+  /** Every decision answers within this; a dependency that cannot answer in time gives 503, never 401. */
+  decisionBudgetMs: number;
   logLevel: string;
 }
+
+/** Bounds of `DECISION_BUDGET_MS`; the stack derives the authorizer's function timeout from it. */
+export const DECISION_BUDGET_MS = { default: 3000, min: 250, max: 20_000 } as const;
 
 function str(env: Env, name: string): string | undefined {
   const v = env[name]?.trim();
@@ -167,7 +172,12 @@ export function loadApiKeyConfig(env: Env, jwt: JwtConfig): ApiKeyConfig {
 
 export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
   const jwt = loadJwtConfig(env);
-  return { jwt, apiKey: loadApiKeyConfig(env, jwt), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+  return {
+    jwt,
+    apiKey: loadApiKeyConfig(env, jwt),
+    decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+  };
 }
 
 export interface ManagementConfig {

@@ -13,12 +13,20 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
-import { DEFAULT_ROLES_CLAIM, DEFAULT_TENANT_CLAIM } from '../../functions/core/config.js';
+import { DECISION_BUDGET_MS, DEFAULT_ROLES_CLAIM, DEFAULT_TENANT_CLAIM } from '../../functions/core/config.js';
 import { addProblemGatewayResponses } from './gateway-responses.js';
 import { latchkeyFunction } from './latchkey-function.js';
 
 /** Upper bound of any cache in front of revocation: a revoked API key stops working within it. */
 export const MAX_REVOCATION_DELAY = Duration.seconds(60);
+
+/** Time the function gets beyond the decision budget: answering 503 itself, and a slow runtime. */
+const TIMEOUT_MARGIN_S = 2;
+
+/** The authorizer function's timeout for a decision budget: the budget, rounded up, plus margin. */
+export function authorizerTimeout(decisionBudget: Duration): Duration {
+  return Duration.seconds(Math.ceil(decisionBudget.toMilliseconds() / 1000) + TIMEOUT_MARGIN_S);
+}
 
 /** Actions the authorizer needs on the token cache: read, cache, lease, check in. Never Scan. */
 const AUTHORIZER_CACHE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
@@ -93,6 +101,12 @@ export interface LatchkeyAuthorizerProps extends LatchkeyAuthorizerCacheOptions 
    * @default Duration.seconds(30)
    */
   readonly revocationCheckInterval?: Duration;
+  /**
+   * Every decision answers within this; a dependency that cannot answer in time gives 503 +
+   * Retry-After, never 401. The function's timeout is derived from it, with margin.
+   * @default Duration.seconds(3)
+   */
+  readonly decisionBudget?: Duration;
   /**
    * An existing token-cache table (string partition key `pk`, TTL attribute `ttl`).
    * @default - a new pay-per-request table with point-in-time recovery
@@ -279,6 +293,11 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
     if (revocationCheck.toSeconds() > MAX_REVOCATION_DELAY.toSeconds()) {
       throw new Error(`revocationCheckInterval must be at most ${MAX_REVOCATION_DELAY.toSeconds()} s, got ${revocationCheck.toSeconds()} s`);
     }
+    const decisionBudget = props.decisionBudget ?? Duration.millis(DECISION_BUDGET_MS.default);
+    const budgetMs = decisionBudget.toMilliseconds();
+    if (budgetMs < DECISION_BUDGET_MS.min || budgetMs > DECISION_BUDGET_MS.max) {
+      throw new Error(`decisionBudget must be between ${DECISION_BUDGET_MS.min} and ${DECISION_BUDGET_MS.max} ms, got ${budgetMs} ms`);
+    }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
     this.tokenCacheTable =
@@ -301,6 +320,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       ROLES_CLAIM: props.rolesClaim ?? DEFAULT_ROLES_CLAIM,
       TOKEN_CACHE_TABLE: this.tokenCacheTable.tableName,
       REVOCATION_CHECK_S: String(revocationCheck.toSeconds()),
+      DECISION_BUDGET_MS: String(budgetMs),
       LOG_LEVEL: props.logLevel ?? 'INFO',
       POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
     };
@@ -311,7 +331,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       entry: props.entry ?? 'functions/authorizer/handler.ts',
       description: 'Latchkey authorizer: JWTs, API keys and service tokens',
       memorySize: 256,
-      timeout: Duration.seconds(10),
+      timeout: authorizerTimeout(decisionBudget),
       logRetention: props.logRetention,
       logRemovalPolicy: removalPolicy,
       environment,

@@ -128,6 +128,21 @@ describe('resources', () => {
     });
   });
 
+  it.each([
+    [undefined, '3000', 5],
+    [Duration.millis(2500), '2500', 5],
+    [Duration.seconds(8), '8000', 10],
+    [Duration.millis(250), '250', 3],
+    [Duration.seconds(20), '20000', 22],
+  ])('derives the function timeout from the decision budget %s with margin', (decisionBudget, env, timeoutS) => {
+    const t = Template.fromStack(stackWith(decisionBudget ? { decisionBudget } : {}).stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { Timeout: timeoutS, Environment: { Variables: Match.objectLike({ DECISION_BUDGET_MS: env }) } });
+  });
+
+  it.each([Duration.millis(249), Duration.seconds(21), Duration.millis(0)])('refuses a decision budget of %s', (decisionBudget) => {
+    expect(() => stackWith({ decisionBudget })).toThrow(/decisionBudget must be between 250 and 20000 ms/);
+  });
+
   it('removal policy of the table it creates is configurable (RETAIN by default)', () => {
     Template.fromStack(stackWith().stack).hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     Template.fromStack(stackWith({ removalPolicy: RemovalPolicy.DESTROY }).stack).hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
