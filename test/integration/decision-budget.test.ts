@@ -20,10 +20,10 @@ import type { Log } from '../../functions/core/log.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { orHang } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
-const HANG_DETECTOR_MS = 10_000;
 const DEFAULT_BUDGET_MS = DECISION_BUDGET_MS.default;
 /** DynamoDB calls that hang for 20 s before failing: longer than any decision budget. */
 const SLOW_DYNAMODB_DEADLINE: DynamoDbDeadline = { connectionTimeoutMs: 500, requestTimeoutMs: 20_000, maxAttempts: 1, operationMs: 20_000 };
@@ -89,20 +89,12 @@ function container(env: Record<string, string> = {}, dynamoDeadline?: DynamoDbDe
 
 type Outcome = 'allow' | 'unauthorized' | 'unavailable' | 'error' | 'hang';
 
-async function decide(handler: ReturnType<typeof createAuthorizerHandler>, key: ClientCredentials): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve('hang'), HANG_DETECTOR_MS);
-  });
+function decide(handler: ReturnType<typeof createAuthorizerHandler>, key: ClientCredentials): Promise<Outcome> {
   const decision = handler(restEvent({ 'X-Api-Key': formatApiKey('lk', key) })).then(
     (): Outcome => 'allow',
     (err: unknown): Outcome => (err instanceof AuthorizerUnavailableError ? 'unavailable' : (err as Error).message === 'Unauthorized' ? 'unauthorized' : 'error'),
   );
-  try {
-    return await Promise.race([decision, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return orHang(decision).catch((): Outcome => 'hang');
 }
 
 /** Waits until more than `budgetMs` have passed since `started` (a lower bound: waiting longer changes nothing). */

@@ -9,9 +9,9 @@ import { DynamoDbTenantStore } from '../../functions/adapters/dynamodb-tenant-st
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { orHang } from '../support/hang.js';
 import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
-const HANG_DETECTOR_MS = 10_000;
 let proxy: FaultProxy;
 let cache: DynamoDbTokenCache;
 let store: DynamoDbTenantStore;
@@ -32,17 +32,9 @@ afterAll(async () => {
 });
 afterEach(() => proxy.pass());
 
-/** Settles `p` and says how: 'ok', or the error. Fails the test if it takes longer than the hang detector. */
-async function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_r, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${HANG_DETECTOR_MS} ms: a hang`)), HANG_DETECTOR_MS);
-  });
-  try {
-    return await Promise.race([p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })), hang]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Settles `p` and says how: 'ok', or the error. Fails the test if it hangs. */
+function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return orHang(p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })));
 }
 
 describe.each([

@@ -14,10 +14,10 @@ import { createTenantRoutes } from '../../functions/tenants/routes.js';
 import { lambdaContext } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { orHang } from '../support/hang.js';
 import { json, startScriptedServer, type ScriptedServer } from '../support/http-server.js';
 import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
-const HANG_DETECTOR_MS = 10_000;
 let proxy: FaultProxy;
 let throttling: ScriptedServer;
 let viaProxy: ReturnType<typeof createApiHandler>;
@@ -60,16 +60,8 @@ function event(method: string, resource: string, path: string, pathParameters: R
 }
 
 async function call(handler: ReturnType<typeof createApiHandler>, e: APIGatewayProxyEvent) {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_r, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer after ${HANG_DETECTOR_MS} ms: a hang`)), HANG_DETECTOR_MS);
-  });
-  try {
-    const res = await Promise.race([handler(e, lambdaContext('tenants')), hang]);
-    return { status: res.statusCode, headers: res.headers ?? {}, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : undefined };
-  } finally {
-    clearTimeout(timer);
-  }
+  const res = await orHang(handler(e, lambdaContext('tenants')));
+  return { status: res.statusCode, headers: res.headers ?? {}, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : undefined };
 }
 
 const getTenant = (id: string) => event('GET', '/tenants/{tenantId}', `/tenants/${id}`, { tenantId: id });
