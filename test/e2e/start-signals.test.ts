@@ -13,6 +13,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Hang detectors for a loaded machine, not timings. */
 const READY_WITHIN_MS = 240_000;
 const STOPPED_WITHIN_MS = 60_000;
+/** Vitest's own limit per case: above the two hang detectors together. */
+const CASE_TIMEOUT_MS = READY_WITHIN_MS + STOPPED_WITHIN_MS + 30_000;
 
 interface Launch {
   npm: ChildProcess;
@@ -91,7 +93,7 @@ describe('npm start and signals', () => {
     process.kill(l.pgid, 'SIGTERM');
     await until('every process of the group gone', () => group(l.pgid).length === 0, STOPPED_WITHIN_MS, l);
     for (const port of Object.values(l.ports)) expect(await refused(port)).toBe(true);
-  });
+  }, CASE_TIMEOUT_MS);
 
   it.each([
     ['SIGTERM', 'the process group', (pgid: number) => -pgid],
@@ -107,5 +109,5 @@ describe('npm start and signals', () => {
     await until('every process of the group gone', () => group(l.pgid).length === 0, STOPPED_WITHIN_MS, l);
     expect(l.output()).not.toContain('Latchkey is running');
     for (const port of Object.values(l.ports)) expect(await refused(port)).toBe(true);
-  });
+  }, CASE_TIMEOUT_MS);
 });
