@@ -2,7 +2,7 @@
  * Seeds the local stack through its own API: a platform operator creates the demo tenant, the
  * tenant's admin issues an API key. Passwords and tokens are generated now, never committed.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { LocalStack } from './local-stack.js';
 
 export interface DemoCredentials {
@@ -23,15 +23,30 @@ export interface DemoCredentials {
   idpAdminToken: string;
 }
 
-async function call(url: string, method: string, token: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url} answered ${res.status}: ${text.slice(0, 500)}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+const ATTEMPTS = 5;
+
+/**
+ * One API call, made as a client should: what the API calls passing (503, or 409 "in
+ * progress", both with Retry-After) is retried after the time it gives, and a POST carries
+ * one Idempotency-Key across its retries. `existsIsOk`: a 409 on a retry means an earlier
+ * attempt did create it.
+ */
+async function call(url: string, method: string, token: string, body?: unknown, opts: { existsIsOk?: boolean } = {}): Promise<Record<string, unknown>> {
+  const idempotency: Record<string, string> = method === 'POST' ? { 'idempotency-key': randomUUID() } : {};
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...idempotency, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.ok) return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    const inProgress = res.status === 409 && text.includes('idempotency-in-progress');
+    if (attempt > 1 && res.status === 409 && !inProgress && opts.existsIsOk) return {};
+    if ((res.status !== 503 && !inProgress) || attempt >= ATTEMPTS) throw new Error(`${method} ${url} answered ${res.status}: ${text.slice(0, 500)}`);
+    const retryAfterS = Number(res.headers.get('retry-after'));
+    await new Promise((r) => setTimeout(r, (Number.isFinite(retryAfterS) && retryAfterS > 0 ? Math.min(retryAfterS, 10) : 1) * 1000));
+  }
 }
 
 export async function seedDemo(stack: LocalStack, tenantId = 'demo'): Promise<DemoCredentials> {
@@ -43,7 +58,7 @@ export async function seedDemo(stack: LocalStack, tenantId = 'demo'): Promise<De
   const admin = idp.addUser({ email: `admin@${tenantId}.local`, password: adminPassword, name: 'Demo Admin', tenantId, roles: ['tenant:admin'] });
   const opsToken = await idp.issueUserToken({ userId: ops.userId });
   const userToken = await idp.issueUserToken({ userId: admin.userId });
-  await call(`${apiUrl}/tenants`, 'POST', opsToken, { tenantId, name: 'Demo Tenant' });
+  await call(`${apiUrl}/tenants`, 'POST', opsToken, { tenantId, name: 'Demo Tenant' }, { existsIsOk: true });
   const key = await call(`${apiUrl}/tenants/${tenantId}/api-keys`, 'POST', userToken, { name: 'demo back-end', scopes: ['users:read', 'users:write', 'keys:read'] });
   return {
     api: apiUrl,

@@ -75,6 +75,9 @@ describe('fault proxy', () => {
     const s = await open();
     expect(await exchange(s, 'again', 10_000)).toBe('echo:again');
     expect(received).toEqual(['again']);
+    // The connection that lost bytes stays hung, as a request stuck on a hung server would.
+    expect(await exchange(held, 'still lost')).toBe('no answer');
+    expect(received).toEqual(['again']);
     held.destroy();
     s.destroy();
   });
@@ -85,6 +88,16 @@ describe('fault proxy', () => {
     proxy.hang();
     expect(await exchange(s, 'two')).toBe('no answer');
     expect(received).toEqual(['one']);
+    s.destroy();
+  });
+
+  it('hangs a close as well: the client does not learn that the upstream closed', async () => {
+    const s = await open();
+    expect(await exchange(s, 'one', 10_000)).toBe('echo:one');
+    proxy.hang();
+    for (const u of upstreamSockets) u.destroy();
+    expect(await exchange(s, 'two')).toBe('no answer');
+    expect(s.destroyed).toBe(false);
     s.destroy();
   });
 

@@ -2,8 +2,10 @@
  * A TCP proxy on 127.0.0.1 that puts faults on the network between a client and a real local
  * server (DynamoDB Local, the identity provider, a JWKS server), switchable at runtime:
  * - `pass`: bytes flow both ways;
- * - `hang`: new connections are accepted and never answered; bytes on open ones are held
- *   and dropped (the server never sees them), as with a peer that stopped answering;
+ * - `hang`: new connections are accepted and never answered; bytes on open ones are dropped
+ *   (the server never sees them), and so is a close, as with a peer that stopped answering.
+ *   A connection that lost bytes to a hang stays hung after `pass()`, as a request stuck on a
+ *   hung server instance would; new connections go through;
  * - `delay`: every chunk waits `delayMs` before it is forwarded, in both directions;
  * - `reset`: open connections are reset (RST) at once and new ones as they arrive, as with a
  *   peer that went away.
@@ -52,14 +54,16 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
     }
     const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
     track(upstream);
+    let stuck = false;
     const forward = (from: Socket, to: Socket) => {
       from.on('data', (chunk: Buffer) => {
         const m = mode;
         if (m.kind === 'reset') {
           client.resetAndDestroy();
           upstream.resetAndDestroy();
-        } else if (m.kind === 'hang') {
-          // Held forever: the peer never hears of it.
+        } else if (m.kind === 'hang' || stuck) {
+          // Lost: the peer never hears of it, nor of anything after it on this connection.
+          stuck = true;
         } else if (m.kind === 'delay') {
           from.pause();
           setTimeout(() => {
@@ -70,8 +74,9 @@ export async function startFaultProxy(target: { host?: string; port: number }): 
           to.write(chunk);
         }
       });
-      from.once('end', () => to.end());
-      from.once('close', () => to.destroy());
+      // A hung network carries no FIN or RST either: the other side never learns of the close.
+      from.once('end', () => mode.kind !== 'hang' && !stuck && to.end());
+      from.once('close', () => mode.kind !== 'hang' && !stuck && to.destroy());
     };
     forward(client, upstream);
     forward(upstream, client);
