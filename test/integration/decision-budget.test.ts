@@ -20,7 +20,7 @@ import type { Log } from '../../functions/core/log.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang } from '../support/hang.js';
+import { orHang, untilDone } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
@@ -108,10 +108,8 @@ async function pastBudgetOf(started: number, budgetMs: number): Promise<void> {
  * work goes on and fills the cache; a lookup stuck on the old fault would keep every attempt
  * waiting far longer than these few.
  */
-async function untilAllowed(handler: ReturnType<typeof createAuthorizerHandler>, key: ClientCredentials, attempts = 3): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  while (outcomes.length < attempts && outcomes.at(-1) !== 'allow') outcomes.push(await decide(handler, key));
-  return outcomes;
+function untilAllowed(handler: ReturnType<typeof createAuthorizerHandler>, key: ClientCredentials): Promise<Outcome[]> {
+  return untilDone(() => decide(handler, key), (o) => o === 'allow');
 }
 
 function expectAllowed(outcomes: Outcome[]) {
