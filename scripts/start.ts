@@ -1,10 +1,16 @@
 /**
  * `npm start`: the whole API on this machine, from the synthesized stack. Ports:
  * LATCHKEY_API_PORT (3000), LATCHKEY_IDP_PORT (4000), LATCHKEY_SPA_PORT (5173), LATCHKEY_DYNAMODB_PORT (a free one).
- * LATCHKEY_VERBOSE=1 shows every function log line.
+ * LATCHKEY_VERBOSE=1 shows every function log line; LATCHKEY_READY_TIMEOUT_S (120) bounds the
+ * wait for DynamoDB Local.
+ *
+ * SIGINT or SIGTERM, at any moment (during the start too), stops every child: java, the
+ * function workers, the synth. A second signal exits at once; the exit hooks still kill java.
+ * `npm start` runs this with `exec`, so a signal sent to npm reaches us.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { readyTimeoutMs } from '../infra/local/dynamodb-local.js';
 import { ROOT, startLocalStack, type LocalStack } from '../infra/local/local-stack.js';
 import { seedDemo, toEnvFile } from '../infra/local/seed.js';
 
@@ -31,26 +37,39 @@ function show(source: string, line: string): void {
 }
 
 let stack: LocalStack | undefined;
+let starting: Promise<LocalStack> | undefined;
+const abort = new AbortController();
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log('\nStopping the local stack…');
+  // A start in progress stops what it started itself once aborted; wait for that, then the rest.
+  abort.abort();
+  await starting?.catch(() => undefined);
   await stack?.stop();
   process.exit(code);
 }
-process.on('SIGINT', () => void shutdown(0));
-process.on('SIGTERM', () => void shutdown(0));
+function onSignal(signal: NodeJS.Signals): void {
+  if (!stopping) return void shutdown(0);
+  console.log(`\n${signal} again: exiting now.`);
+  process.exit(130);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 try {
   console.log('Starting Latchkey locally: DynamoDB Local, identity provider, cdk synth, API Gateway…');
-  stack = await startLocalStack({
+  starting = startLocalStack({
     apiPort: port('LATCHKEY_API_PORT', 3000),
     idpPort: port('LATCHKEY_IDP_PORT', 4000),
     dynamoPort: port('LATCHKEY_DYNAMODB_PORT', 0),
     spaPort: port('LATCHKEY_SPA_PORT', 5173),
+    readyTimeoutMs: readyTimeoutMs(),
+    signal: abort.signal,
     log: show,
   });
+  stack = await starting;
   const demo = await seedDemo(stack);
   const dir = join(ROOT, '.local');
   mkdirSync(dir, { recursive: true });
@@ -89,9 +108,12 @@ generated just now and written to ${rel} (not committed). In another terminal:
   curl -s -X POST -H "Authorization: Bearer $LATCHKEY_IDP_ADMIN_TOKEN" -H 'Content-Type: application/json' \\
        -d "{\\"user_id\\":\\"$LATCHKEY_ADMIN_USER_ID\\"}" "$LATCHKEY_IDP/local-admin/token"
 
+All data (tenants, keys, users, cached tokens) lives in memory: it is gone once you stop.
 Requests are listed below. Press Ctrl-C to stop everything.
 `);
 } catch (err) {
-  console.error(`Could not start: ${err instanceof Error ? err.message : String(err)}`);
-  await shutdown(1);
+  if (!stopping) {
+    console.error(`Could not start: ${err instanceof Error ? err.message : String(err)}`);
+    await shutdown(1);
+  }
 }

@@ -5,6 +5,7 @@
  *   partition, so a lookup can only ever find keys of the tenant it names.
  */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from './dynamodb-deadline.js';
 import { createDocumentClient } from './dynamodb-token-cache.js';
 import { ConcurrentChangeError, InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Page, type RotationRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 
@@ -16,7 +17,7 @@ export class DynamoDbTenantStore implements TenantStore {
 
   constructor(opts: { tableName: string; client?: DynamoDBDocumentClient }) {
     this.#table = opts.tableName;
-    this.#db = opts.client ?? createDocumentClient({ maxAttempts: 3, requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 } });
+    this.#db = opts.client ?? createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE);
   }
 
   async createTenant(t: Tenant): Promise<void> {

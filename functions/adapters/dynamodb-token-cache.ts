@@ -15,6 +15,7 @@ import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClie
 import { stateRetentionUntilS, type PrincipalKind, type PrincipalState, type PrincipalStateFeed, type PrincipalStateWriter } from '../core/principal-state.js';
 import { FEED, STATE_FEED_PAGE, STATE_FEED_QUERY, statePk, toPrincipalState } from './dynamodb-state-items.js';
 import type { SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCacheMaintenance } from '../core/token-cache.js';
+import { AUTHORIZER_DYNAMODB_DEADLINE, dynamoDbClientConfig, withOperationDeadline, type DynamoDbDeadline } from './dynamodb-deadline.js';
 
 const tokPk = (cacheKey: string) => `tok#${cacheKey}`;
 const leasePk = (cacheKey: string) => `lease#${cacheKey}`;
@@ -29,11 +30,10 @@ export interface DynamoDbTokenCacheOptions {
   clientConfig?: DynamoDBClientConfig;
 }
 
-export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(
-    new DynamoDBClient({ maxAttempts: 2, requestHandler: { requestTimeout: 1000, connectionTimeout: 500 }, ...config }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+/** A DocumentClient whose every operation has a hard deadline (the authorizer's by default). */
+export function createDocumentClient(config: DynamoDBClientConfig = {}, deadline: DynamoDbDeadline = AUTHORIZER_DYNAMODB_DEADLINE): DynamoDBDocumentClient {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(dynamoDbClientConfig(deadline, config)), { marshallOptions: { removeUndefinedValues: true } });
+  return withOperationDeadline(client, deadline.operationMs);
 }
 
 function isConditionFailure(err: unknown): boolean {

@@ -6,8 +6,8 @@
  *   (401), HTTP `isAuthorized: false`;
  * - valid credentials of a disabled tenant: REST Deny for the whole API (403 `tenant-disabled`),
  *   HTTP `isAuthorized: false` (403);
- * - a dependency down: an error that is not `Unauthorized`, which API Gateway reports as an
- *   authorizer failure (mapped to 503 + Retry-After by the gateway responses). Never Deny for
+ * - a dependency down, or no decision within the budget: an error that is not `Unauthorized`,
+ *   which API Gateway reports as an authorizer failure (mapped to 503 + Retry-After by the gateway responses). Never Deny for
  *   that: Deny results are cached and would lock out a valid caller.
  */
 import type {
@@ -17,6 +17,8 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
 import type { Authenticator } from '../core/authenticate.js';
+import { DECISION_BUDGET_MS } from '../core/config.js';
+import { withDeadline } from '../core/deadline.js';
 import { httpAllow, restAllow, restDeny } from '../core/decision.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
@@ -29,6 +31,8 @@ export type AuthorizerResult = APIGatewayAuthorizerResult | APIGatewaySimpleAuth
 export interface AuthorizerHandlerDeps {
   authenticator: Authenticator;
   log: Log;
+  /** Every decision answers within this many ms (503 when a dependency is too slow). */
+  decisionBudgetMs?: number;
 }
 
 /** Thrown to make API Gateway answer 503 rather than 401. */
@@ -45,14 +49,17 @@ function isHttpApiEvent(event: AuthorizerEvent): event is APIGatewayRequestAutho
 
 export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
   const { authenticator, log } = deps;
+  const budgetMs = deps.decisionBudgetMs ?? DECISION_BUDGET_MS.default;
+  const overBudget = () => new UpstreamUnavailableError('ERR_DECISION_BUDGET', `no decision within ${budgetMs} ms`, budgetMs / 1000);
   return async function handler(event: AuthorizerEvent): Promise<AuthorizerResult> {
     const http = isHttpApiEvent(event);
     let principal: Principal;
     try {
-      principal = await authenticator.authenticate({
+      const decision = authenticator.authenticate({
         headers: event.headers as Record<string, string | undefined> | null,
         multiValueHeaders: http ? undefined : (event as APIGatewayRequestAuthorizerEvent).multiValueHeaders,
       });
+      principal = await withDeadline(decision, budgetMs, overBudget);
     } catch (err) {
       if (err instanceof CredentialsError) {
         log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });

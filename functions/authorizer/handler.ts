@@ -46,10 +46,12 @@ async function loadApiKeys() {
     shared,
     keys: state ? (clientId: string) => state.knownKey(clientId) : undefined,
     log,
+    singleFlightMs: config.decisionBudgetMs,
   });
 }
 
 export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
+  decisionBudgetMs: config.decisionBudgetMs,
 });

@@ -30,7 +30,7 @@ import type { ClientCredentials } from './api-key.js';
 import type { ApiKeyAuthenticator } from './authenticate.js';
 import { principalFromClaims } from './claims.js';
 import type { Clock } from './clock.js';
-import type { ApiKeyConfig, JwtConfig } from './config.js';
+import { DECISION_BUDGET_MS, type ApiKeyConfig, type JwtConfig } from './config.js';
 import { CredentialsError, UpstreamUnavailableError } from './errors.js';
 import { CREDENTIAL_PROPAGATION_MS, isRevokedAt, type PrincipalState } from './principal-state.js';
 import type { JwtVerifier } from './jwt-verifier.js';
@@ -67,6 +67,8 @@ export interface ApiKeyExchangeDeps {
   /** The client's state if the container's state snapshot knows it as a key (used only when level 2 is down). */
   keys?: ((clientId: string) => PrincipalState | undefined) | undefined;
   log: Log;
+  /** How long a shared in-flight lookup may be joined (the decision budget); older ones are not. */
+  singleFlightMs?: number;
 }
 
 /** Counters for benchmarks. */
@@ -83,7 +85,7 @@ const rejected = (code = 'ERR_API_KEY_REJECTED') => new CredentialsError(code, '
 export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #d: ApiKeyExchangeDeps;
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
-  readonly #inFlight = new Map<string, Promise<Principal>>();
+  readonly #inFlight = new Map<string, { promise: Promise<Principal>; startedAt: number }>();
   readonly stats: ApiKeyStats = { useRecords: 0 };
   /** Epoch ms before which the token endpoint is not called (the provider asked for a pause). */
   #backoffUntil = 0;
@@ -124,13 +126,23 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     return this.#once(key, () => this.#slowPath(key, creds, current));
   }
 
+  /**
+   * Single-flight per id. A failure is forgotten at once, so the next request tries afresh; an
+   * entry older than the decision budget is no longer joined (it may be stuck on a dependency
+   * that has since recovered): the next request starts its own.
+   */
   #once(id: string, work: () => Promise<Principal>): Promise<Principal> {
-    let p = this.#inFlight.get(id);
-    if (!p) {
-      p = work().finally(() => this.#inFlight.delete(id));
-      this.#inFlight.set(id, p);
-    }
-    return p;
+    const now = this.#d.clock.now();
+    const current = this.#inFlight.get(id);
+    if (current && now - current.startedAt < (this.#d.singleFlightMs ?? DECISION_BUDGET_MS.default)) return current.promise;
+    const entry = {
+      startedAt: now,
+      promise: work().finally(() => {
+        if (this.#inFlight.get(id) === entry) this.#inFlight.delete(id);
+      }),
+    };
+    this.#inFlight.set(id, entry);
+    return entry.promise;
   }
 
   /** "Last used", written in the background at most once per interval per key and container. */

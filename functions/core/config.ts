@@ -1,4 +1,5 @@
 import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
+import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -84,8 +85,12 @@ export interface AuthorizerConfig {
   apiKey: ApiKeyConfig;
   /** Absent without `TOKEN_CACHE_TABLE`: then no principal state is checked (not the deployed configuration). */
   state: StateConfig | undefined;
+  /** Every decision answers within this; a dependency that cannot answer in time gives 503, never 401. */
+  decisionBudgetMs: number;
   logLevel: string;
 }
+
+export { DECISION_BUDGET_MS };
 
 function str(env: Env, name: string): string | undefined {
   const v = env[name]?.trim();
@@ -204,7 +209,13 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
         timeoutMs: int(env, 'STATE_TIMEOUT_MS', 1000, 100, 10_000),
       }
     : undefined;
-  return { jwt, apiKey, state, logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+  return {
+    jwt,
+    apiKey,
+    state,
+    decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+  };
 }
 
 export interface ManagementConfig {

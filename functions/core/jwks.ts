@@ -2,8 +2,14 @@
  * The issuer's key set, fetched once per container and kept.
  *
  * - Concurrent requests share one in-flight fetch.
- * - An unknown `kid` triggers a refetch at most once per cooldown, so a flood of made-up
- *   `kid`s cannot hammer the JWKS endpoint (the "penalty box" of aws-jwt-verify).
+ * - An unknown `kid` is judged by when the key set was fetched. A set fetched after the token
+ *   reached us, or after its `iat` plus the clock tolerance (the issuer's clock may be behind
+ *   ours), had the key if it exists: 401. An older set may predate a key that is new: refetch
+ *   if the cooldown allows, else 503 + Retry-After (the rest of the cooldown), never 401. So a
+ *   flood of made-up `kid`s cannot hammer the JWKS endpoint (the "penalty box" of
+ *   aws-jwt-verify), nor make a genuinely new `kid` look invalid during a rotation.
+ * - A failed fetch is retried no sooner than the failure back-off, before the first
+ *   successful load too; until then the answer is 503.
  * - When the endpoint is down or slow, the last good key set keeps serving the `kid`s it has;
  *   a token whose `kid` we cannot resolve then gets 503, not 401, because the key may exist.
  * - Keys are imported once per (kid, alg) and reused.
@@ -21,6 +27,8 @@ export interface JwksOptions {
   /** After this age the set is refreshed in the background while the old one keeps serving. */
   maxAgeMs: number;
   clock: Clock;
+  /** How far the issuer's clock may be behind ours, for judging a token's `iat`. */
+  clockToleranceMs?: number;
   /** Defaults to the global `fetch`. */
   fetch?: HttpClient;
   /** Called with the `kid`s that a refresh removed, so caches of tokens they signed can go. */
@@ -41,6 +49,9 @@ export class JwksCache {
   /** Imported keys by `<set id>\0<alg>`: the pending import, and the key once it is done (for the fast path). */
   readonly #imported = new Map<string, { pending: Promise<VerifyKey>; key?: VerifyKey }>();
   #loadedAt = -Infinity;
+  /** When the fetch that produced the current key set started, and its number (see `fetches`). */
+  #loadedFrom = -Infinity;
+  #loadedFetch = 0;
   #lastAttemptAt = -Infinity;
   #lastFailureAt = -Infinity;
   /** Whether the most recent completed fetch failed: only a fresh key set may say a kid does not exist. */
@@ -61,8 +72,9 @@ export class JwksCache {
    * fetch overlaps the runtime's wait for the first event. A failure is retried by the first
    * request (a set that was never loaded is always fetched again).
    */
-  prefetch(): void {
-    if (this.#loadedAt === -Infinity && !this.#inFlight) this.#refresh().catch(() => undefined);
+  prefetch(): Promise<void> {
+    if (this.#loadedAt === -Infinity && !this.#inFlight) return this.#refresh().catch(() => undefined);
+    return Promise.resolve();
   }
 
   /**
@@ -75,37 +87,55 @@ export class JwksCache {
     return id === undefined ? undefined : this.#imported.get(`${id}\u0000${alg}`)?.key;
   }
 
-  /** Resolves the key for a token header; throws CredentialsError or UpstreamUnavailableError. */
-  async getKey(kid: string | undefined, alg: string): Promise<VerifyKey> {
+  /**
+   * Resolves the key for a token header; throws CredentialsError or UpstreamUnavailableError.
+   * `issuedAtS` is the token's `iat`, unverified: it only decides between 401 and a refetch
+   * (bounded by the cooldown) or 503 for a `kid` the key set does not hold.
+   */
+  async getKey(kid: string | undefined, alg: string, issuedAtS?: number): Promise<VerifyKey> {
     const now = this.#opts.clock.now();
+    const arrival = this.fetches;
     if (this.#jwks.size > 0 && now - this.#loadedAt > this.#opts.maxAgeMs && now - this.#lastAttemptAt > FAILURE_BACKOFF_MS) {
       // Stale but usable: refresh without making this request wait or fail.
       this.#refresh().catch(() => undefined);
     }
-    let id = this.#find(kid, alg);
-    if (id === undefined) {
-      await this.#refreshForUnknownKid(now);
-      id = this.#find(kid, alg);
-      if (id === undefined) throw new CredentialsError('ERR_JWKS_NO_MATCHING_KEY', 'no key in the issuer key set matches the token');
+    // Rounds: join a fetch in flight (it may predate the key), then fetch for this request.
+    for (let round = 0; round < 3; round++) {
+      const id = this.#find(kid, alg);
+      if (id !== undefined) return this.#import(id, alg);
+      if (!this.#mayPredate(arrival, issuedAtS)) break;
+      if (this.#inFlight) {
+        await this.#inFlight.catch(() => undefined);
+      } else {
+        const waitMs = this.#fetchWaitMs(now);
+        if (waitMs > 0) throw unavailable(waitMs);
+        if (this.#loadedAt > -Infinity) this.#lastUnknownKidFetchAt = now;
+        await this.#refresh().catch(() => undefined);
+      }
+      if (this.#lastFetchFailed) throw unavailable(FAILURE_BACKOFF_MS - (this.#opts.clock.now() - this.#lastFailureAt));
     }
-    return this.#import(id, alg);
+    const id = this.#find(kid, alg);
+    if (id !== undefined) return this.#import(id, alg);
+    if (this.#mayPredate(arrival, issuedAtS)) throw unavailable(this.#fetchWaitMs(this.#opts.clock.now()));
+    throw new CredentialsError('ERR_JWKS_NO_MATCHING_KEY', 'no key in the issuer key set matches the token');
   }
 
-  async #refreshForUnknownKid(now: number): Promise<void> {
-    const everLoaded = this.#loadedAt > -Infinity;
-    const recentlyFailed = now - this.#lastFailureAt < FAILURE_BACKOFF_MS;
-    const inCooldown = now - this.#lastUnknownKidFetchAt < this.#opts.cooldownMs;
-    if (this.#inFlight) {
-      await this.#inFlight.catch(() => undefined);
-    } else if (!everLoaded || (!inCooldown && !recentlyFailed)) {
-      if (everLoaded) this.#lastUnknownKidFetchAt = now;
-      await this.#refresh().catch(() => undefined);
-    }
-    // Only an up-to-date key set can say a kid does not exist; otherwise the key may exist.
-    if (this.#lastFetchFailed) {
-      const retryAfter = Math.max(1, (FAILURE_BACKOFF_MS - (this.#opts.clock.now() - this.#lastFailureAt)) / 1000);
-      throw new UpstreamUnavailableError('ERR_JWKS_UNAVAILABLE', 'the issuer key set cannot be fetched', retryAfter);
-    }
+  /**
+   * Whether the key set may predate the token's key. A set fetched after the token reached us
+   * (`arrival`: the fetch count then) or after `iat` plus the tolerance holds the key if it
+   * exists, since a key is published before it signs. Without `iat`, only the former counts.
+   */
+  #mayPredate(arrival: number, issuedAtS: number | undefined): boolean {
+    if (this.#loadedFetch > arrival) return false;
+    if (issuedAtS === undefined || !Number.isFinite(issuedAtS)) return true;
+    return this.#loadedFrom < issuedAtS * 1000 + (this.#opts.clockToleranceMs ?? 0);
+  }
+
+  /** How long until a fetch for an unknown kid is allowed: the back-off after a failure, and (once loaded) the cooldown. */
+  #fetchWaitMs(now: number): number {
+    const backoff = this.#lastFetchFailed ? FAILURE_BACKOFF_MS - (now - this.#lastFailureAt) : 0;
+    const cooldown = this.#loadedAt > -Infinity ? this.#opts.cooldownMs - (now - this.#lastUnknownKidFetchAt) : 0;
+    return Math.max(0, backoff, cooldown);
   }
 
   /** The set id of the key that can verify this header, if any. */
@@ -144,8 +174,9 @@ export class JwksCache {
   }
 
   async #load(): Promise<void> {
-    this.#lastAttemptAt = this.#opts.clock.now();
-    this.fetches++;
+    const startedAt = this.#opts.clock.now();
+    this.#lastAttemptAt = startedAt;
+    const fetch = ++this.fetches;
     try {
       const res = await this.#fetch(this.#opts.uri, {
         headers: { accept: 'application/json' },
@@ -175,6 +206,8 @@ export class JwksCache {
         if (!next.has(id) || JSON.stringify(next.get(id)) !== JSON.stringify(previous.get(id))) this.#imported.delete(importId);
       }
       this.#loadedAt = this.#opts.clock.now();
+      this.#loadedFrom = startedAt;
+      this.#loadedFetch = fetch;
       this.#lastFetchFailed = false;
       if (removed.length > 0) this.#opts.onKeysRemoved?.(removed);
     } catch (err) {
@@ -183,6 +216,11 @@ export class JwksCache {
       throw err;
     }
   }
+}
+
+/** The key may exist but cannot be confirmed now: 503, retry after `waitMs`. */
+function unavailable(waitMs: number): UpstreamUnavailableError {
+  return new UpstreamUnavailableError('ERR_JWKS_UNAVAILABLE', 'the issuer key set cannot confirm this key right now', Math.max(1, waitMs / 1000));
 }
 
 function usable(jwk: JWK, alg: string): boolean {

@@ -54,6 +54,7 @@ export class JwtVerifier {
         cooldownMs: opts.config.jwksCooldownMs,
         maxAgeMs: opts.config.jwksMaxAgeMs,
         clock: opts.clock,
+        clockToleranceMs: opts.config.clockToleranceS * 1000,
         fetch: opts.fetch,
         // A key that left the issuer's set may have been compromised: forget what it vouched for.
         onKeysRemoved: (kids) => this.#verified.prune((e) => e.token.kid !== undefined && kids.includes(e.token.kid)),
@@ -77,7 +78,7 @@ export class JwtVerifier {
       }
     }
     const header = this.#checkStructure(token);
-    const key = this.jwks.readyKey(header.kid, header.alg) ?? (await this.jwks.getKey(header.kid, header.alg));
+    const key = this.jwks.readyKey(header.kid, header.alg) ?? (await this.jwks.getKey(header.kid, header.alg, unverifiedIssuedAt(token)));
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key, {
@@ -127,6 +128,20 @@ export class JwtVerifier {
     const kid = header.kid;
     if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > 256)) throw invalid('ERR_JWT_MALFORMED', 'kid must be a string');
     return { alg, kid };
+  }
+}
+
+/**
+ * The `iat` of a token whose signature is not checked yet. Used only to tell a key set that
+ * may predate the token's key from one that cannot; a forged value can at most turn a 401 into
+ * a 503 for its sender, or cause a fetch the cooldown allows anyway.
+ */
+function unverifiedIssuedAt(token: string): number | undefined {
+  try {
+    const iat = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iat?: unknown }).iat;
+    return typeof iat === 'number' && Number.isFinite(iat) ? iat : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -15,6 +15,7 @@ import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
 import { corsHeaders } from '../../packages/cdk/src/contract/cors.js';
 import { badRequest, conflict, forbidden, HttpProblem, methodNotAllowed, notFound, payloadTooLarge, unavailable } from './problem.js';
+import { transientRetryAfterS } from './transient-errors.js';
 
 export interface ApiRequest {
   caller: Principal;
@@ -134,6 +135,8 @@ function toProblem(err: unknown): HttpProblem {
   if (name === 'IdempotencyAlreadyInProgressError') {
     return new HttpProblem('idempotency-in-progress', 'a request with this Idempotency-Key is still in progress', {}, { 'Retry-After': '1' });
   }
+  const retryAfterS = transientRetryAfterS(err);
+  if (retryAfterS !== undefined) return unavailable(retryAfterS);
   if (name === 'IdempotencyPersistenceLayerError') return unavailable(2);
   return new HttpProblem('internal');
 }

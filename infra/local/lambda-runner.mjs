@@ -4,6 +4,9 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 
+// The parent (the local stack) holds the IPC channel: when it goes, however it went, so do we.
+process.on('disconnect', () => process.exit(0));
+
 const dir = process.env.LATCHKEY_LOCAL_CODE_DIR;
 const [file, exportName] = (process.env._HANDLER ?? 'index.handler').split('.');
 const candidates = ['.mjs', '.js', '.cjs'].map((ext) => join(dir, `${file}${ext}`));

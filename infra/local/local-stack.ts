@@ -41,6 +41,10 @@ export interface LocalStackOptions {
   context?: Record<string, string>;
   /** Containers per function. */
   maxConcurrency?: number;
+  /** How long to wait for DynamoDB Local to answer (default `readyTimeoutMs()`). */
+  readyTimeoutMs?: number;
+  /** Aborting it during the start stops what was started (children included) and rejects. */
+  signal?: AbortSignal;
   log?: (source: string, line: string) => void;
 }
 
@@ -57,7 +61,7 @@ export interface LocalStack {
 }
 
 /** Runs the real CDK CLI offline; resolves with the assembly directory. */
-export async function synthesize(outDir: string, context: Record<string, string>, log?: (line: string) => void): Promise<string> {
+export async function synthesize(outDir: string, context: Record<string, string>, log?: (line: string) => void, signal?: AbortSignal): Promise<string> {
   mkdirSync(outDir, { recursive: true });
   const cli = createRequire(import.meta.url).resolve('aws-cdk/bin/cdk');
   const args = [cli, 'synth', STACK, '--no-notices', '-q', '-o', outDir, ...Object.entries(context).flatMap(([k, v]) => ['-c', `latchkey:${k}=${v}`])];
@@ -66,6 +70,8 @@ export async function synthesize(outDir: string, context: Record<string, string>
       cwd: ROOT,
       env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true', CDK_DISABLE_VERSION_CHECK: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Aborting kills the CLI (and so its bundling): no synth outlives a stopped start.
+      ...(signal ? { signal, killSignal: 'SIGKILL' as const } : {}),
     });
     let output = '';
     const collect = (c: Buffer) => {
@@ -119,22 +125,33 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   const stop = async () => {
     for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
   };
+  const checkpoint = () => o.signal?.throwIfAborted();
   try {
     const spa = await startSpaServer(o.spaPort ?? 0);
     stoppers.push(() => spa.close());
+    checkpoint();
     // The SPA's redirect URI is registered with the provider, whose origin must be known first.
     const idpPort = o.idpPort && o.idpPort > 0 ? o.idpPort : await freePort();
-    const [dynamo, idp] = await Promise.all([
-      startDynamoDbLocal({ port: o.dynamoPort ?? 0 }),
+    const [dynamo, idp] = await Promise.allSettled([
+      startDynamoDbLocal({ port: o.dynamoPort ?? 0, ...(o.readyTimeoutMs ? { startTimeoutMs: o.readyTimeoutMs } : {}) }),
       startLocalIdentityProvider({ port: idpPort, audience: LOCAL_AUDIENCE, rolePermissions: ROLE_GRANTS, spaRedirectUris: [`http://127.0.0.1:${idpPort}/callback`, `${spa.origin}/`] }),
-    ]);
-    stoppers.push(() => dynamo.stop(), () => idp.stop());
+    ]).then(([d, i]) => {
+      // Whichever started is stopped if the other failed.
+      if (d.status === 'fulfilled') stoppers.push(() => d.value.stop());
+      if (i.status === 'fulfilled') stoppers.push(() => i.value.stop());
+      if (d.status === 'rejected') throw d.reason;
+      if (i.status === 'rejected') throw i.reason;
+      return [d.value, i.value] as const;
+    });
+    checkpoint();
 
     const assemblyDir = o.assemblyDir ?? join(ROOT, '.local', 'cdk.out');
     log('synth', `cdk synth → ${assemblyDir}`);
-    await synthesize(assemblyDir, { issuer: idp.issuer, audience: LOCAL_AUDIENCE, example: 'false', allowedOrigins: spa.origin, ...o.context }, (l) => log('synth', l));
+    await synthesize(assemblyDir, { issuer: idp.issuer, audience: LOCAL_AUDIENCE, example: 'false', allowedOrigins: spa.origin, ...o.context }, (l) => log('synth', l), o.signal);
+    checkpoint();
     const model = readStack(assemblyDir, STACK);
     await createTables(model, dynamo.endpoint);
+    checkpoint();
 
     const api = model.restApis[0];
     if (!api) throw new Error('the synthesized stack has no REST API');
@@ -180,6 +197,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     });
     stoppers.push(() => gateway.close());
     spa.configure({ api: gateway.url, issuer: idp.issuer, clientId: idp.spaClientId, audience: LOCAL_AUDIENCE });
+    checkpoint();
     return { apiUrl: gateway.url, gateway, idp, dynamo, spa, model, pools, stop };
   } catch (err) {
     await stop();

@@ -31,7 +31,8 @@ function idp(options: Partial<Auth0IdentityProviderOptions> = {}): Auth0Identity
     domain: DOMAIN,
     ...MGMT,
     baseUrl: fake.origin,
-    timeoutMs: 2_000,
+    // Generous: a loaded machine must never turn a good answer into a timeout.
+    timeoutMs: 30_000,
     retry: { baseDelayMs: 10, sleep: async (ms) => void sleeps.push(ms) },
     ...options,
   });
@@ -387,9 +388,10 @@ describe('rate limits and failures', () => {
   });
 
   it('maps timeouts and unreachable hosts to UpstreamUnavailableError', async () => {
-    const provider = idp({ timeoutMs: 150 });
+    // The warm-up must fit in the timeout on a loaded machine, and the delayed call never can.
+    const provider = idp({ timeoutMs: 3_000 });
     await provider.getUser('auth0|warm'); // token fetched before the slow call
-    fake.delayNext(1, 1_000);
+    fake.delayNext(1, 15_000);
     const timedOut = await unavailable(provider.getUser('auth0|abc'), 'ERR_IDP_UNAVAILABLE');
     expect(timedOut.message).toContain('timed out');
 

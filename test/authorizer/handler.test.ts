@@ -1,5 +1,5 @@
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthorizerHandler, AuthorizerUnavailableError } from '../../functions/authorizer/create-handler.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
 import { loadJwtConfig } from '../../functions/core/config.js';
@@ -28,7 +28,7 @@ function httpEvent(headers: Record<string, string>): APIGatewayRequestAuthorizer
 
 let key: TestKey;
 let jwks: JwksServer;
-const clock = new ManualClock();
+let clock: ManualClock;
 const lines: { message: string; attrs: Record<string, unknown> }[] = [];
 const log: Log = {
   debug: (message, ...a) => lines.push({ message, attrs: Object.assign({}, ...a) }),
@@ -41,10 +41,15 @@ let handler: ReturnType<typeof createAuthorizerHandler>;
 beforeAll(async () => {
   key = await makeKey('k1');
   jwks = await startJwksServer([key.publicJwk]);
-  const config = loadJwtConfig({ ISSUER, AUDIENCE, JWKS_URI: jwks.uri, JWKS_TIMEOUT_MS: '300' });
-  handler = createAuthorizerHandler({ authenticator: new Authenticator({ verifier: new JwtVerifier({ config, clock }), keyPrefix: 'lk' }), log });
 });
 afterAll(() => jwks.close());
+// A fresh container for each case: no key set, cooldown or cache carried from one case to the next.
+beforeEach(() => {
+  jwks.mode = 'ok';
+  clock = new ManualClock();
+  const config = loadJwtConfig({ ISSUER, AUDIENCE, JWKS_URI: jwks.uri });
+  handler = createAuthorizerHandler({ authenticator: new Authenticator({ verifier: new JwtVerifier({ config, clock }), keyPrefix: 'lk' }), log });
+});
 
 describe('REST REQUEST authorizer', () => {
   it('allows the whole API and hands the caller to the handlers as context', async () => {

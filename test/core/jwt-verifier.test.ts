@@ -227,8 +227,12 @@ describe('key set handling', () => {
     jwks.keys = [key.publicJwk, rotated.publicJwk];
     await expect(verifier.verify(await signToken(rotated, {}, { now: clock.seconds }))).resolves.toBeDefined();
     expect(jwks.requests).toBe(2);
-    // A flood of made-up kids within the cooldown causes no further fetches.
-    for (let i = 0; i < 20; i++) await refused(await signToken({ ...other, kid: `bogus-${i}` }, {}, { now: clock.seconds }), 'ERR_JWKS_NO_MATCHING_KEY');
+    // A flood of made-up kids within the cooldown causes no further fetches; as their key may
+    // be new, they get 503 until the cooldown allows a refetch, never 401.
+    for (let i = 0; i < 20; i++) {
+      const err = await verifier.verify(await signToken({ ...other, kid: `bogus-${i}` }, {}, { now: clock.seconds })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    }
     expect(jwks.requests).toBe(2);
     clock.advance(31_000);
     await refused(await signToken({ ...other, kid: 'bogus-late' }, {}, { now: clock.seconds }), 'ERR_JWKS_NO_MATCHING_KEY');
@@ -251,17 +255,20 @@ describe('key set handling', () => {
     expect(err).toBeInstanceOf(UpstreamUnavailableError);
   });
 
-  it('prefetches once, and a failed prefetch does not stop the first request from fetching', async () => {
-    verifier.jwks.prefetch();
-    verifier.jwks.prefetch();
+  it('prefetches once; after a failed prefetch the first request backs off (503), then fetches', async () => {
+    await Promise.all([verifier.jwks.prefetch(), verifier.jwks.prefetch()]);
     await expect(verifier.verify(await sign())).resolves.toBeDefined();
     expect(jwks.requests).toBe(1);
     jwks.mode = 'down';
     const v2 = new JwtVerifier({ config, clock });
-    v2.jwks.prefetch();
-    await new Promise((r) => setTimeout(r, 100));
+    await v2.jwks.prefetch();
     jwks.mode = 'ok';
+    const err = await v2.verify(await sign()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    expect(jwks.requests).toBe(2);
+    clock.advance(5_000);
     await expect(v2.verify(await sign())).resolves.toBeDefined();
+    expect(jwks.requests).toBe(3);
   });
 
   it('answers 503, not 401, when the key set was never reachable', async () => {

@@ -74,7 +74,7 @@ beforeAll(async () => {
   });
   pids.push(stack.dynamo.pid);
   demo = await seedDemo(stack);
-}, 180_000);
+}, 300_000); // a hang detector: this file took 164 s on a loaded 2-core machine
 
 afterAll(async () => {
   await stack?.stop();

@@ -109,6 +109,6 @@ describe('cdk synth (CLI, offline)', () => {
       });
       expect(JSON.parse(stdout)).toEqual({ rest: 'Unauthorized', http: { isAuthorized: false, context: {} } });
     },
-    180_000,
+    300_000, // a hang detector: 123 s on a loaded 2-core machine
   );
 });

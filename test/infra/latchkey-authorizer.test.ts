@@ -151,6 +151,21 @@ describe('resources', () => {
     });
   });
 
+  it.each([
+    [undefined, '3000', 5],
+    [Duration.millis(2500), '2500', 5],
+    [Duration.seconds(8), '8000', 10],
+    [Duration.millis(250), '250', 3],
+    [Duration.seconds(20), '20000', 22],
+  ])('derives the function timeout from the decision budget %s with margin', (decisionBudget, env, timeoutS) => {
+    const t = Template.fromStack(stackWith(decisionBudget ? { decisionBudget } : {}).stack);
+    t.hasResourceProperties('AWS::Lambda::Function', { Timeout: timeoutS, Environment: { Variables: Match.objectLike({ DECISION_BUDGET_MS: env }) } });
+  });
+
+  it.each([Duration.millis(249), Duration.seconds(21), Duration.millis(0)])('refuses a decision budget of %s', (decisionBudget) => {
+    expect(() => stackWith({ decisionBudget })).toThrow(/decisionBudget must be between 250 and 20000 ms/);
+  });
+
   it('logs through Lambda: JSON format at INFO and 1024 MB by default; refuses an unknown level', () => {
     Template.fromStack(stackWith().stack).hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1024,
@@ -172,14 +187,14 @@ describe('resources', () => {
     t.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 512, Timeout: 6, ReservedConcurrentExecutions: 50, TracingConfig: { Mode: 'Active' } });
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     const vars = (Object.values(t.findResources('AWS::Lambda::Function'))[0]!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
-    expect(Object.keys(vars).sort()).toEqual(['AUDIENCE', 'ISSUER', 'LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'REVOCATION_CHECK_S', 'TOKEN_CACHE_TABLE']);
+    expect(Object.keys(vars).sort()).toEqual(['AUDIENCE', 'DECISION_BUDGET_MS', 'ISSUER', 'LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'REVOCATION_CHECK_S', 'TOKEN_CACHE_TABLE']);
     expect(vars.REVOCATION_CHECK_S).toBe('30');
   });
 
-  it('defaults: 1024 MB, 10 s, no reserved concurrency, no tracing, a month of logs', () => {
+  it('defaults: 1024 MB, 5 s (the 3 s decision budget plus margin), no reserved concurrency, no tracing, a month of logs', () => {
     const t = Template.fromStack(stackWith().stack);
     const fn = Object.values(t.findResources('AWS::Lambda::Function'))[0]!.Properties as Record<string, unknown>;
-    expect(fn).toMatchObject({ MemorySize: 1024, Timeout: 10 });
+    expect(fn).toMatchObject({ MemorySize: 1024, Timeout: 5 });
     expect(fn).not.toHaveProperty('ReservedConcurrentExecutions');
     expect(fn).not.toHaveProperty('TracingConfig');
     t.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });

@@ -320,13 +320,13 @@ describe('tables and secret', () => {
 });
 
 describe('functions', () => {
-  it('authorizer: Node 22 arm64, 1024 MB, 10 s, own log group in JSON at INFO, configured from props, no source maps at runtime', () => {
+  it('authorizer: Node 22 arm64, 1024 MB, 5 s (the 3 s decision budget plus margin), own log group in JSON at INFO, configured from props, no source maps at runtime', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       MemorySize: 1024,
-      Timeout: 10,
+      Timeout: 5,
       LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^AuthorizerFunctionLogs') }, LogFormat: 'JSON', ApplicationLogLevel: 'INFO' },
       Environment: {
         Variables: Match.objectEquals({
@@ -334,6 +334,7 @@ describe('functions', () => {
           AUDIENCE: 'https://api.example.com',
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           REVOCATION_CHECK_S: '30',
+          DECISION_BUDGET_MS: '3000',
           LOG_LEVEL: 'INFO',
           POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
         }),

@@ -97,7 +97,7 @@ beforeEach(async () => {
     TOKEN_ENDPOINT: idp.tokenEndpoint,
     TOKEN_AUDIENCE_PARAM: 'resource',
     TOKEN_CACHE_TABLE: table,
-    EXCHANGE_TIMEOUT_MS: '1000',
+    EXCHANGE_TIMEOUT_MS: '10000',
   });
 });
 

@@ -212,7 +212,8 @@ describe('local identity provider: keys and availability', () => {
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
     await own.pause();
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // A hang detector, not a timing: the request it must not wait for is held for 30 s.
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(await hanging).toBeInstanceOf(Error);
     expect(own.running).toBe(false);
     await expect(fetch(own.discoveryUrl)).rejects.toThrow();

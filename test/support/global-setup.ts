@@ -7,7 +7,7 @@
  * provided as `inject('dynamoDbEndpoint')`.
  */
 import type { TestProject } from 'vitest/node';
-import { buildAuthorizerAsset } from '../../infra/bundling.js';
+import buildAssets from './build-assets.js';
 import { startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 
 declare module 'vitest' {
@@ -17,9 +17,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // Every stack the tests build deploys @latchkey/cdk's pre-built authorizer: build it from the
-  // current source, as `infra/app.ts` does before a synth.
-  buildAuthorizerAsset();
+  buildAssets();
   const ddb = await startDynamoDbLocal();
   project.provide('dynamoDbEndpoint', ddb.endpoint);
   process.env.AWS_ENDPOINT_URL_DYNAMODB = ddb.endpoint;

@@ -23,6 +23,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
 import { addProblemGatewayResponses, type GatewayResponsesOptions } from './gateway-responses.js';
 import { AUTHORIZER_ASSET_DIR, latchkeyFunction } from './latchkey-function.js';
+import { DECISION_BUDGET_MS } from './contract/limits.js';
 
 /**
  * The documented revocation bound: a revoked API key stops working within it on every API the
@@ -35,6 +36,15 @@ export const DEFAULT_REVOCATION_CHECK_INTERVAL = Duration.seconds(30);
 
 /** Levels the authorizer logs at; Lambda's application log levels of the same names. */
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/** Time the function gets beyond the decision budget: answering 503 itself, and a slow runtime. */
+const TIMEOUT_MARGIN_S = 2;
+
+/** The authorizer function's timeout for a decision budget: the budget, rounded up, plus margin. */
+export function authorizerTimeout(decisionBudget: Duration): Duration {
+  return Duration.seconds(Math.ceil(decisionBudget.toMilliseconds() / 1000) + TIMEOUT_MARGIN_S);
+}
+
 /** Actions the authorizer needs on the token cache: read, cache, lease, check in. Never Scan. */
 const AUTHORIZER_CACHE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 /**
@@ -83,7 +93,7 @@ export interface LatchkeyAuthorizerFunctionOptions {
   readonly memorySize?: number;
   /**
    * Timeout of the function. API Gateway waits at most 10 s for an authorizer in any case.
-   * @default Duration.seconds(10)
+   * @default - the decision budget, rounded up, plus 2 s (5 s with the default budget)
    */
   readonly timeout?: Duration;
   /**
@@ -144,6 +154,12 @@ export interface LatchkeyAuthorizerProps extends LatchkeyAuthorizerCacheOptions,
    * @default DEFAULT_REVOCATION_CHECK_INTERVAL (30 s)
    */
   readonly revocationCheckInterval?: Duration;
+  /**
+   * Every decision answers within this; a dependency that cannot answer in time gives 503 +
+   * Retry-After, never 401. The function's timeout is derived from it, with margin.
+   * @default Duration.seconds(3)
+   */
+  readonly decisionBudget?: Duration;
   /**
    * The state table: cached tokens and the revocation markers Latchkey's management API writes
    * (string partition key `pk`, TTL attribute `ttl`). Outside the stack that runs the
@@ -401,6 +417,11 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
     if (!existsSync(`${AUTHORIZER_ASSET_DIR}/index.mjs`)) {
       throw new Error(`the pre-built authorizer is missing from ${AUTHORIZER_ASSET_DIR}: this copy of @latchkey/cdk was not built (npm run build)`);
     }
+    const decisionBudget = props.decisionBudget ?? Duration.millis(DECISION_BUDGET_MS.default);
+    const budgetMs = decisionBudget.toMilliseconds();
+    if (budgetMs < DECISION_BUDGET_MS.min || budgetMs > DECISION_BUDGET_MS.max) {
+      throw new Error(`decisionBudget must be between ${DECISION_BUDGET_MS.min} and ${DECISION_BUDGET_MS.max} ms, got ${budgetMs} ms`);
+    }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logLevel = (props.logLevel ?? 'INFO').toUpperCase();
     if (!LOG_LEVELS.includes(logLevel)) throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${props.logLevel}"`);
@@ -443,6 +464,7 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       AUDIENCE: props.audiences.join(','),
       TOKEN_CACHE_TABLE: this.tokenCacheTable.tableName,
       REVOCATION_CHECK_S: String(this.revocationCheckInterval.toSeconds()),
+      DECISION_BUDGET_MS: String(budgetMs),
       LOG_LEVEL: logLevel,
       POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
     };
@@ -456,7 +478,8 @@ export class LatchkeyAuthorizer extends LatchkeyAuthorizerBase {
       code: lambda.Code.fromAsset(AUTHORIZER_ASSET_DIR),
       description: 'Latchkey authorizer: JWTs, API keys and service tokens',
       memorySize: props.memorySize ?? 1024,
-      timeout: props.timeout,
+      // Derived from the decision budget unless set: the function answers 503 itself before Lambda's timeout.
+      timeout: props.timeout ?? authorizerTimeout(decisionBudget),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: props.tracing,
       // Plain console lines, formatted as JSON and filtered by Lambda: no logger to import at cold start.
