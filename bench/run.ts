@@ -125,8 +125,13 @@ async function main(): Promise<void> {
   log('bearer decisions and API-key level-1 hits (interleaved)');
   const l1 = await l1Cases(apiKeys);
   const jwks0 = bearer.jwks.requests;
+  const state0 = bearer.stateFeedCalls();
+  const microStart = Date.now();
   const micro = await interleaved([...(await bearerCases(bearer)), ...l1.cases], P.micro);
   const jwksDuringMicro = bearer.jwks.requests - jwks0;
+  const stateDuringMicro = bearer.stateFeedCalls() - state0;
+  // The snapshot syncs in the background once its copy is half the trusted age old (12.5 s by default); never per decision.
+  const stateSyncsAllowed = Math.ceil((Date.now() - microStart) / 12_500) + 1;
   const l1Counts = l1.counts();
   const S = (id: string) => summarize(micro.get(id)!);
 
@@ -345,6 +350,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
       [
         ...countRows.map((r): Cell[] => [r.label, r.c?.requests, perReq(r.c!).dynamo, perReq(r.c!).token, perReq(r.c!).http, r.target, yesNo(r.met)]),
         ['[1,2] bearer: JWKS fetches in timed loops', null, null, null, jwksDuringMicro, '0', yesNo(jwksDuringMicro === 0)],
+        ['[1,2] bearer: principal-state feed reads in timed loops (all first-seen and repeated tokens)', null, stateDuringMicro, null, null, `≤ ${stateSyncsAllowed} (one per 12.5 s)`, yesNo(stateDuringMicro <= stateSyncsAllowed)],
       ],
     ),
   );
@@ -434,7 +440,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
       target: r.target ?? null,
       met: metOf(r),
     })),
-    networkCalls: { l1: { ...l1Counts, perRequest: l1PerReq, revalidations: l1.revalidations() }, l2: { ...l2Counts, perRequest: l2PerReq }, miss: { ...missCounts, perRequest: missPerReq }, jwksFetchesDuringBearerLoops: jwksDuringMicro },
+    networkCalls: { l1: { ...l1Counts, perRequest: l1PerReq, revalidations: l1.revalidations() }, l2: { ...l2Counts, perRequest: l2PerReq }, miss: { ...missCounts, perRequest: missPerReq }, jwksFetchesDuringBearerLoops: jwksDuringMicro, stateFeedReadsDuringBearerLoops: stateDuringMicro, stateFeedReadsAllowed: stateSyncsAllowed },
     stampede: { runs: stampedes, maxTokenRequests: stampedeMax },
     mix: { requests: P.mix.requests, users: P.mix.users, newTokenRate: 0.02, distinctTokens: distinct, firstSeenPerRep: mix.firstSeen, reps: P.mix.reps },
     bundles: bundles.map(({ dir: _dir, entryFile: _entryFile, ...b }) => b),

@@ -10,13 +10,13 @@ import { createAuthorizerHandler } from '../../functions/authorizer/create-handl
 import { formatApiKey, type ClientCredentials } from '../../functions/core/api-key.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
+import { PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
 import { systemClock } from '../../functions/core/clock.js';
 import { loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { silentLog } from '../../functions/core/log.js';
 import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
 import { counting, type Counter } from '../../test/support/counting.js';
-import type { SharedTokenCache } from '../../functions/core/token-cache.js';
 import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
 import type { BenchCase } from '../lib/stats.js';
@@ -35,7 +35,7 @@ export interface ApiKeyFixture {
   /** HTTP requests made through Latchkey's fetch (token endpoint and key set). */
   fetches: Counter;
   /** A simulated Lambda container: its own level 1; by default its own DynamoDB client and verifier. */
-  container(opts?: { shared?: { shared: SharedTokenCache; calls: Counter }; verifier?: JwtVerifier }): Container;
+  container(opts?: { shared?: { shared: DynamoDbTokenCache; calls: Counter }; verifier?: JwtVerifier }): Container;
   newKeys(n: number): Promise<ClientCredentials[]>;
 }
 
@@ -48,6 +48,7 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
     TOKEN_AUDIENCE_PARAM: 'resource',
     TOKEN_CACHE_TABLE: table,
   });
+  const states = new DynamoDbTokenCache({ tableName: table });
   const fetches: Counter = { n: 0 };
   const countingFetch: typeof fetch = (input, init) => {
     fetches.n++;
@@ -61,6 +62,8 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
     container(opts = {}) {
       const verifier = opts.verifier ?? new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: countingFetch });
       const counted = opts.shared ?? counting(new DynamoDbTokenCache({ tableName: table }));
+      // As deployed: the principal-state snapshot of the container, synced from the same table; its feed reads count as DynamoDB calls.
+      const state = new PrincipalStateSnapshot({ feed: counted.shared, clock: systemClock, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
       const exchange = new ApiKeyExchange({
         config: config.apiKey,
         jwtConfig: config.jwt,
@@ -68,10 +71,11 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
         verifier,
         tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: countingFetch }),
         shared: counted.shared,
+        keys: (id) => state.knownKey(id),
         log: silentLog,
       });
       const handler = createAuthorizerHandler({
-        authenticator: new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange }),
+        authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange }),
         log: silentLog,
       });
       return { handler, exchange, verifier, dynamoCalls: counted.calls };
@@ -80,7 +84,13 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
       const out: ClientCredentials[] = [];
       for (let i = 0; i < n; i += 8) {
         const batch = await Promise.all(
-          Array.from({ length: Math.min(8, n - i) }, () => idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: randomUUID() })),
+          Array.from({ length: Math.min(8, n - i) }, async () => {
+            // A key as the management API issues it: the client, and its state record (the authorizer refuses clients without one).
+            const keyId = randomUUID();
+            const k = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId });
+            await states.putState({ kind: 'client', id: k.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: Date.now(), tenantId: 'acme', keyId });
+            return k;
+          }),
         );
         out.push(...batch.map((k) => ({ clientId: k.clientId, clientSecret: k.clientSecret })));
       }

@@ -36,6 +36,7 @@ let clock: ManualClock;
 function container(opts: { shared?: SharedTokenCache | null } = {}) {
   const verifier = new JwtVerifier({ config: config.jwt, clock });
   const counted = counting(new DynamoDbTokenCache({ tableName: table }));
+  const state = new PrincipalStateSnapshot({ feed: new DynamoDbTokenCache({ tableName: table }), clock, log: silentLog, maxAgeMs: config.apiKey.revocationCheckS * 1000, retryAfterS: 5 });
   const exchange = new ApiKeyExchange({
     config: config.apiKey,
     jwtConfig: config.jwt,
@@ -43,13 +44,13 @@ function container(opts: { shared?: SharedTokenCache | null } = {}) {
     verifier,
     tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { now: () => clock.now() }),
     shared: opts.shared === null ? undefined : (opts.shared ?? counted.shared),
+    keys: (id) => state.knownKey(id),
     log: silentLog,
   });
-  const state = new PrincipalStateSnapshot({ feed: new DynamoDbTokenCache({ tableName: table }), clock, log: silentLog, maxAgeMs: config.apiKey.revocationCheckS * 1000, retryAfterS: 5 });
   const authenticator = new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange });
   /** The whole decision, as the authorizer makes it: the exchange, then the principal's state. */
   const authenticate = (key: { clientId: string; clientSecret: string }) => exchange.authenticate(key).then((p) => state.check(p));
-  return { exchange, dynamoCalls: counted.calls, verifier, authenticator, authenticate };
+  return { exchange, dynamoCalls: counted.calls, verifier, authenticator, authenticate, state };
 }
 
 const states = () => new DynamoDbTokenCache({ tableName: table });
@@ -218,10 +219,15 @@ describe('identity provider failures are not the caller’s fault', () => {
     await expect(c.exchange.authenticate(key)).rejects.toBeInstanceOf(UpstreamUnavailableError);
   });
 
-  it('goes on with level 1 and direct exchanges when DynamoDB is unreachable', async () => {
+  it('goes on with level 1 and direct exchanges for keys the state snapshot knows when level 2 is unreachable; others wait (503)', async () => {
     const key = await newKey();
     const broken = new DynamoDbTokenCache({ tableName: table, clientConfig: { endpoint: 'http://127.0.0.1:9', maxAttempts: 1 } });
     const c = container({ shared: broken });
+    // Before the container's state copy knows the key: not checked, so not sent to the provider.
+    await expect(c.exchange.authenticate(key)).rejects.toMatchObject({ code: 'ERR_TOKEN_CACHE_UNAVAILABLE' });
+    await expect(c.exchange.authenticate({ clientId: 'random-id', clientSecret: 'x' })).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(exchanges()).toBe(0);
+    await c.state.current(); // the container's state copy syncs (the feed is reachable; only level 2 is not)
     await expect(c.exchange.authenticate(key)).resolves.toMatchObject({ clientId: key.clientId });
     await expect(c.exchange.authenticate(key)).resolves.toMatchObject({ clientId: key.clientId });
     expect(exchanges()).toBe(1);
