@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../infra/local/identity-provider.js';
 import { apiKeyFixture, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
@@ -19,6 +18,7 @@ import { ratioText, table, yesNo, type Cell } from './lib/report.js';
 import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { throwawayCertificate } from './lib/tls.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
+import { createTokenCacheTable } from '../test/support/tables.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -55,22 +55,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const log = (msg: string) => console.log(`· ${msg}`);
-
-async function createTokenCacheTable(): Promise<string> {
-  const name = `bench-token-cache-${Date.now().toString(36)}`;
-  const db = new DynamoDBClient({});
-  await db.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }));
-  db.destroy();
-  return name;
-}
 
 interface Row {
   id: string;
@@ -116,7 +100,8 @@ async function main(): Promise<void> {
   [res.ddb, res.idp] = await Promise.all([startDynamoDbLocal(), startLocalIdentityProvider({ port: 0, apiScopes: ['read:things', 'write:things'] })]);
   process.env.AWS_ENDPOINT_URL_DYNAMODB = res.ddb.endpoint;
   const idp = res.idp;
-  const tableName = await createTokenCacheTable();
+  // The stack's key schema and the principal-state index, as the tests create it.
+  const tableName = await createTokenCacheTable('bench-token-cache');
   log(`signing ${P.rsPool} RS256 and ${P.esPool} ES256 tokens`);
   const bearer = (res.bearer = await bearerFixture({ rs: P.rsPool, es: P.esPool }));
   const apiKeys = apiKeyFixture(idp, tableName);
