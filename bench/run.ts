@@ -325,7 +325,8 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   const stampedeMax = Math.max(...stampedes.map((s) => s.tokenRequests));
   const countRows: { label: string; c: CallCounts | null; target: string; met: boolean | null; note?: string }[] = [
     { label: '[3] API key L1 hit', c: l1Counts, target: '0 network calls', met: l1Counts.dynamoCalls + l1Counts.tokenRequests + l1Counts.httpFetches === 0 },
-    { label: '[3] API key L2 hit', c: l2Counts, target: '1 DynamoDB, 0 exchanges', met: l2PerReq.dynamo === 1 && l2Counts.tokenRequests === 0 },
+    // Each L2 case is a new container: its first decision also makes the container's first principal-state sync.
+    { label: '[3] API key L2 hit (new container: + its first state sync)', c: l2Counts, target: '1 read + 1 sync, 0 exchanges', met: l2PerReq.dynamo === 2 && l2Counts.tokenRequests === 0 },
     { label: '[3] API key miss', c: missCounts, target: '1 exchange', met: missPerReq.token === 1 },
   ];
   console.log(
