@@ -212,15 +212,7 @@ export class PrincipalStateSnapshot implements StateView {
 
   /** The state, no older than the bound; throws `UpstreamUnavailableError` when it cannot be had. */
   async current(): Promise<StateView> {
-    // A clock that went backwards makes the state's age unknown: treat it as stale.
-    const age = this.#syncedAt === undefined ? Infinity : this.#o.clock.now() - this.#syncedAt;
-    if (age < 0) this.#syncedAt = undefined;
-    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
-    if (age >= 0 && age < trustMs * REFRESH_SHARE) return this;
-    if (age >= 0 && age < trustMs) {
-      this.#sync().catch(() => undefined);
-      return this;
-    }
+    if (this.#usable(this.#o.clock.now())) return this;
     try {
       await this.#sync();
     } catch (err) {
@@ -230,9 +222,45 @@ export class PrincipalStateSnapshot implements StateView {
   }
 
   /** Applies the rule of `applyPrincipalState` with state no older than the bound. */
-  async check(p: Principal): Promise<Principal> {
-    const view = await this.current();
-    return applyPrincipalState(p, view, this.#o.clock.now());
+  /**
+   * True when the copy may be used now (starting a background sync once it is half the trusted
+   * age old); false when a decision must wait for a sync.
+   */
+  #usable(now: number): boolean {
+    // A clock that went backwards makes the state's age unknown: treat it as stale.
+    const age = this.#syncedAt === undefined ? Infinity : now - this.#syncedAt;
+    if (age < 0) this.#syncedAt = undefined;
+    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
+    if (age >= 0 && age < trustMs * REFRESH_SHARE) return true;
+    if (age >= 0 && age < trustMs) {
+      this.#sync().catch(() => undefined);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Applies the rule of `applyPrincipalState` with state no older than the bound. Synchronous
+   * while the copy is usable (the hot path: no promise, no allocation for an unchanged key's
+   * principal); a promise only when a sync must come first.
+   */
+  check(p: Principal): Principal | Promise<Principal> {
+    const now = this.#o.clock.now();
+    if (this.#usable(now)) return this.#apply(p, now);
+    return this.current().then(() => this.#apply(p, this.#o.clock.now()));
+  }
+
+  /** The enriched principal of an unchanged key client, reused while its state object is the same. */
+  readonly #enriched = new WeakMap<Principal, { state: PrincipalState | undefined; out: Principal }>();
+
+  #apply(p: Principal, now: number): Principal {
+    const out = applyPrincipalState(p, this, now);
+    if (out === p) return p;
+    const state = p.clientId === undefined ? undefined : this.get('client', p.clientId);
+    const known = this.#enriched.get(p);
+    if (known && known.state === state && known.out.tenantId === out.tenantId && known.out.keyId === out.keyId) return known.out;
+    this.#enriched.set(p, { state, out });
+    return out;
   }
 
   #sync(): Promise<void> {

@@ -2,7 +2,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { authorizerCacheFlusher } from '../adapters/authorizer-cache-flusher.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
-import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
 import { systemClock } from '../core/clock.js';
@@ -15,7 +16,7 @@ const config = loadManagementConfig(process.env, { issuesKeys: true });
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-tenants', logLevel: config.logLevel as 'INFO' });
 
 const store = new DynamoDbTenantStore({ tableName: config.tenantsTable });
-const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable });
+const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
 
 export const handler = createApiHandler({
   log,

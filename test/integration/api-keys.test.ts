@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler, AuthorizerUnavailableError } from '../../functions/authorizer/create-handler.js';
 import { formatApiKey } from '../../functions/core/api-key.js';
@@ -53,7 +54,8 @@ function container(opts: { shared?: SharedTokenCache | null } = {}) {
   return { exchange, dynamoCalls: counted.calls, verifier, authenticator, authenticate, state };
 }
 
-const states = () => new DynamoDbTokenCache({ tableName: table });
+/** What the management functions write with: their (longer) DynamoDB deadlines. */
+const states = () => new DynamoDbTokenCache({ tableName: table, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
 
 /** What a key's holder can do: ask the provider for a token with the key's credentials. */
 async function directToken(k: { clientId: string; clientSecret: string }): Promise<string> {

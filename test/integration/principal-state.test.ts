@@ -8,7 +8,8 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../functions/adapters/dynamodb-tenant-store.js';
-import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { LocalIdentityProvider } from '../../functions/adapters/local-identity-provider.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler, type AuthorizerEvent } from '../../functions/authorizer/create-handler.js';
@@ -156,7 +157,8 @@ beforeAll(async () => {
   boundMs = config.apiKey.revocationCheckS * 1000;
   clock = new ManualClock(Date.now() - 10 * 60_000);
   const store = new DynamoDbTenantStore({ tableName: tenantsTable });
-  const shared = new DynamoDbTokenCache({ tableName: cacheTable });
+  // The management side writes with its (longer) DynamoDB deadlines, as deployed.
+  const shared = new DynamoDbTokenCache({ tableName: cacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
   const local = new LocalIdentityProvider({ baseUrl: idp.origin, adminToken: idp.adminToken, registrationToken: idp.initialAccessToken });
   const now = { now: () => clock.now() };
   const keys = new KeyLifecycle({ store, idp: async () => local, states: shared, tokens: shared, clock: now, log: silentLog, audience: idp.audience, keyScopes: DEFAULT_KEY_SCOPES.split(' ') });
