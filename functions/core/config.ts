@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { DEFAULT_AUDIT_RETENTION_DAYS } from './audit.js';
 
 /**
  * The one place that reads configuration. Functions call `loadAuthorizerConfig(process.env)`
@@ -211,6 +212,10 @@ export interface ManagementConfig {
   tokenCacheTable: string;
   /** Powertools idempotency table; without it `Idempotency-Key` is ignored. */
   idempotencyTable: string | undefined;
+  /** Audit trail table; without it nothing is recorded (not the deployed configuration). */
+  auditTable: string | undefined;
+  /** How long audit events are kept, days (TTL). */
+  auditRetentionDays: number;
   /** Audience granted to API keys' clients. */
   audience: string;
   /** Scopes an API key may be given. */
@@ -238,6 +243,8 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     tenantsTable: required(env, 'TENANTS_TABLE'),
     tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'),
     idempotencyTable: str(env, 'IDEMPOTENCY_TABLE'),
+    auditTable: str(env, 'AUDIT_TABLE'),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     audience: opts.issuesKeys ? required(env, 'AUDIENCE').split(',')[0]!.trim() : (str(env, 'AUDIENCE') ?? ''),
     keyScopes: (str(env, 'API_KEY_SCOPES') ?? DEFAULT_KEY_SCOPES).split(/[\s,]+/).filter((s) => s.length > 0),
     keyPrefix: str(env, 'API_KEY_PREFIX') ?? 'lk',

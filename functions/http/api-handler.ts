@@ -13,6 +13,7 @@ import { IdentityProviderError } from '../core/identity-provider.js';
 import { ManagementError } from '../core/key-lifecycle.js';
 import type { Log } from '../core/log.js';
 import { fromAuthorizerContext, type Principal } from '../core/principal.js';
+import { auditedHandle, type AuditTrailOptions } from './audit-trail.js';
 import { badRequest, conflict, HttpProblem, notFound, unavailable } from './problem.js';
 
 export interface ApiRequest {
@@ -41,6 +42,8 @@ export interface ApiHandlerOptions {
   log: Log;
   /** Makes POSTs with an `Idempotency-Key` header safe to retry (Powertools idempotency). */
   idempotency?: MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> | undefined;
+  /** Records every change and every refused request in the audit trail (`audit-trail.ts`). */
+  audit?: AuditTrailOptions | undefined;
 }
 
 /** The event after `idempotencyKeyMiddleware`: a key scoped to the caller, or none. */
@@ -143,13 +146,16 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     const caller = fromAuthorizerContext(ctx);
     // The gateway only invokes us after the authorizer allowed the request; a missing context is a wiring fault.
     if (!caller) throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'no authorizer context');
-    const res = await route.handle({
+    const req: ApiRequest = {
       caller,
       path: Object.fromEntries(Object.entries(event.pathParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       body: readBody(event),
       requestId: event.requestContext?.requestId ?? '',
-    });
+    };
+    const identity = event.requestContext?.identity as { sourceIp?: string; userAgent?: string | null } | undefined;
+    const source = { sourceIp: identity?.sourceIp || undefined, userAgent: identity?.userAgent ?? undefined };
+    const res = opts.audit ? await auditedHandle(opts.audit, opts.log, route, req, source, (err) => toProblem(err).status) : await route.handle(req);
     return {
       statusCode: res.status,
       headers: { ...(res.body === undefined ? { 'Cache-Control': 'no-store' } : JSON_HEADERS), ...res.headers },

@@ -1,5 +1,6 @@
 /** Lambda entry point of user management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
 import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { systemClock } from '../core/clock.js';
@@ -15,6 +16,7 @@ const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'la
 export const handler = createApiHandler({
   log,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  audit: config.auditTable ? { log: new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) } : undefined,
   routes: createUserRoutes({
     store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
     idp: identityProviderFrom(config, log),
