@@ -85,7 +85,7 @@ export class DynamoDbAuditLog implements AuditLog {
   }
 
   async query(q: AuditQuery): Promise<{ items: AuditEvent[]; cursor: string | undefined }> {
-    const lo = q.from ?? '';
+    const lo = q.from ?? '0';
     const hi = `${q.to ?? '9999'}~`;
     const filters: string[] = [];
     const names: Record<string, string> = {};
