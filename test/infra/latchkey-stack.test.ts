@@ -92,6 +92,9 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users'][] = [
   ['GET /tenants/{tenantId}/api-keys', 'Tenants'],
   ['POST /tenants/{tenantId}/api-keys/{keyId}/rotate', 'Tenants'],
   ['DELETE /tenants/{tenantId}/api-keys/{keyId}', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit/verify', 'Tenants'],
+  ['GET /audit', 'Tenants'],
   ['POST /users', 'Users'],
   ['GET /users', 'Users'],
   ['GET /users/{userId}', 'Users'],
@@ -341,6 +344,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           AUDIENCE: 'https://api.example.com',
           IDP: 'auth0',
@@ -356,6 +361,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           IDP: 'auth0',
           NODE_OPTIONS: '--enable-source-maps',
@@ -418,6 +425,52 @@ describe('least privilege', () => {
     expect(allActions(ss)).not.toContain('apigateway:DELETE');
     expect(allActions(onResource(ss, 'IdempotencyTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+  });
+});
+
+describe('audit trail', () => {
+  it('audit table: pk/sk, gsi1 across tenants, TTL expiresAt, PITR, a new-image stream, retained', () => {
+    t.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'gsi1', KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'gsi1sk', KeyType: 'RANGE' }] })],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('both functions append and read without Scan or UpdateItem; only the tenants function reads across tenants', () => {
+    const appendAndRead = ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+    const tenants = onResource(statementsOfRole(t, 'TenantsFunctionRole'), 'AuditTable');
+    expect(allActions(tenants).sort()).toEqual([...appendAndRead, 'dynamodb:Query'].sort());
+    expect(JSON.stringify(tenants.map((s) => s.Resource))).toContain('/index/gsi1');
+    const users = onResource(statementsOfRole(t, 'UsersFunctionRole'), 'AuditTable');
+    expect(allActions(users).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(users.map((s) => s.Resource))).not.toContain('/index/');
+    expect(onResource(statementsOfRole(t, 'AuthorizerFunctionRole'), 'AuditTable')).toEqual([]);
+  });
+
+  it('sends new events to the default bus with source latchkey through a pipe that may read only that stream', () => {
+    t.hasResourceProperties('AWS::Pipes::Pipe', {
+      Source: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuditTable'), 'StreamArn'] },
+      Target: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] }),
+      TargetParameters: { EventBridgeEventBusParameters: { Source: 'latchkey', DetailType: 'Latchkey audit event' } },
+      SourceParameters: Match.objectLike({ FilterCriteria: { Filters: [{ Pattern: Match.stringLikeRegexp('INSERT') }] } }),
+    });
+    const ss = statementsOfRole(t, 'AuditEventsPipeRole');
+    expect(allActions(ss).sort()).toEqual(['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams', 'events:PutEvents']);
+  });
+
+  it('takes the retention from auditRetentionDays', () => {
+    const other = Template.fromStack(build({ 'latchkey:auditRetentionDays': '30' }).latchkey);
+    other.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ AUDIT_RETENTION_DAYS: '30' }) } });
   });
 });
 
