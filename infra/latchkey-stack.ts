@@ -187,6 +187,9 @@ export class LatchkeyStack extends Stack {
     });
     const auditRetentionDays = props.auditRetentionDays ?? 400;
     if (!Number.isInteger(auditRetentionDays) || auditRetentionDays < 1 || auditRetentionDays > 3650) throw new Error('auditRetentionDays must be a whole number from 1 to 3650');
+    // The authorizer appends aggregated security events (revoked keys used, refused users, rejected secrets).
+    this.authorizer.function.addEnvironment('AUDIT_TABLE', this.auditTable.tableName);
+    this.authorizer.function.addEnvironment('AUDIT_RETENTION_DAYS', String(auditRetentionDays));
 
     let secretId: string;
     if (props.managementSecretName !== undefined) {
@@ -443,7 +446,7 @@ export class LatchkeyStack extends Stack {
     // The audit trail: append (a transaction of PutItem with conditions, and DeleteItem of the
     // pending outbox item it seals), read the chain head and a partition. No Scan, no UpdateItem.
     const auditActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query'];
-    for (const fn of [tenants, users]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: auditActions, resources: [this.auditTable.tableArn] }));
+    for (const fn of [tenants, users, this.authorizer.function]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: auditActions, resources: [this.auditTable.tableArn] }));
     // Operators' cross-tenant reads: the tenants function only.
     tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.auditTable.tableArn}/index/gsi1`] }));
   }

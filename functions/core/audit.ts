@@ -41,6 +41,11 @@ export const AUDIT_ACTIONS = [
   'user.delete',
   /** A refused read of a management route (refused changes keep their own action). */
   'access',
+  /** From the authorizer, aggregated per credential and window (`SecurityEventAggregator`). */
+  'security.key-revoked-used',
+  'security.key-rotated-used',
+  'security.user-refused',
+  'security.secret-rejected',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -57,7 +62,7 @@ export interface AuditActor {
 }
 
 export interface AuditTarget {
-  type: 'tenant' | 'key' | 'user' | 'route';
+  type: 'tenant' | 'key' | 'user' | 'route' | 'client';
   /** Unknown until the change made it (a created key or user) when the request stopped early. */
   id: string;
 }

@@ -84,6 +84,9 @@ export interface AuthorizerConfig {
   apiKey: ApiKeyConfig;
   /** Absent without `TOKEN_CACHE_TABLE`: then no principal state is checked (not the deployed configuration). */
   state: StateConfig | undefined;
+  /** Audit table for security events (revoked keys used, refused users, rejected secrets); none without it. */
+  auditTable: string | undefined;
+  auditRetentionDays: number;
   logLevel: string;
 }
 
@@ -204,7 +207,14 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
         timeoutMs: int(env, 'STATE_TIMEOUT_MS', 1000, 100, 10_000),
       }
     : undefined;
-  return { jwt, apiKey, state, logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
+  return {
+    jwt,
+    apiKey,
+    state,
+    auditTable: str(env, 'AUDIT_TABLE'),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+  };
 }
 
 export interface ManagementConfig {

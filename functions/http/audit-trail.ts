@@ -3,7 +3,7 @@
  * writes each change's event ahead, runs the route, and seals the event with the outcome; a
  * refused read (403) is recorded too. Routes stay unaware of it.
  */
-import { actorOf, type AuditAction, type AuditInput, type AuditLog, type AuditOutcome, type AuditTarget } from '../core/audit.js';
+import { actorOf, type AuditAction, type AuditEvent, type AuditInput, type AuditLog, type AuditOutcome, type AuditTarget } from '../core/audit.js';
 import type { Log } from '../core/log.js';
 import { resolveTenant } from '../core/permissions.js';
 import { isTenantId } from '../core/tenant-id.js';
@@ -74,6 +74,11 @@ function describeChange(route: Route, req: ApiRequest): Change | undefined {
   }
 }
 
+/** One log line per event (what the local stack shows; the deployed stack also sends them to EventBridge). */
+function logged(log: Log, e: AuditEvent): void {
+  log.info('audit event', { action: e.action, outcome: e.outcome, tenantId: e.tenantId, target: `${e.target.type}:${e.target.id}`, actor: e.actor.principalId, seq: e.seq, requestId: e.request.requestId });
+}
+
 const outcomeOf = (status: number): AuditOutcome => (status < 400 ? 'success' : status === 403 ? 'refused' : 'failed');
 
 /** The id a create answered with (key or user), else the one the request named. */
@@ -107,9 +112,9 @@ export async function auditedHandle(
   } catch (err) {
     const status = statusOf(err);
     try {
-      if (pending) await trail.log.seal(pending, { outcome: outcomeOf(status), status, target: pending.input.target });
+      if (pending) logged(log, await trail.log.seal(pending, { outcome: outcomeOf(status), status, target: pending.input.target }));
       else if (status === 403) {
-        await trail.log.append({ ...base, tenantId: namedTenant(req), action: 'access', target: { type: 'route', id: `${route.method} ${route.resource}` }, outcome: 'refused', status });
+        logged(log, await trail.log.append({ ...base, tenantId: namedTenant(req), action: 'access', target: { type: 'route', id: `${route.method} ${route.resource}` }, outcome: 'refused', status }));
       }
     } catch (auditErr) {
       // The pending event is sealed later as `unconfirmed`; the caller's answer stays the route's.
@@ -119,7 +124,7 @@ export async function auditedHandle(
   }
   if (pending) {
     try {
-      await trail.log.seal(pending, { outcome: 'success', status: res.status, target: targetAfter(pending.input.target, res) });
+      logged(log, await trail.log.seal(pending, { outcome: 'success', status: res.status, target: targetAfter(pending.input.target, res) }));
     } catch (auditErr) {
       // The change is made: answer it. Its pending event cannot be lost (sealed later as `unconfirmed`).
       log.error('could not seal the audit event', { error: String(auditErr), requestId: req.requestId });

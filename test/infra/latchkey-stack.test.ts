@@ -329,6 +329,8 @@ describe('functions', () => {
           REVOCATION_CHECK_S: '30',
           LOG_LEVEL: 'INFO',
           POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
         }),
       },
     });
@@ -390,7 +392,8 @@ describe('least privilege', () => {
     const cache = onResource(ss, 'AuthorizerTokenCache');
     expect(allActions(cache).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(allActions(ss)).not.toContain('dynamodb:Scan');
-    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query'));
+    // Besides the audit table (security events), Query only on the state feed.
+    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query') && !JSON.stringify(s.Resource).includes('"AuditTable'));
     expect(queries).toHaveLength(1);
     expect(actions(queries[0]!)).toEqual(['dynamodb:Query']);
     expect(JSON.stringify(queries[0]!.Resource)).toContain('/index/state-feed');
@@ -446,7 +449,7 @@ describe('audit trail', () => {
     });
   });
 
-  it('both functions append and read without Scan or UpdateItem; only the tenants function reads across tenants', () => {
+  it('the management functions and the authorizer append and read without Scan or UpdateItem; only the tenants function reads across tenants', () => {
     const appendAndRead = ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
     const tenants = onResource(statementsOfRole(t, 'TenantsFunctionRole'), 'AuditTable');
     expect(allActions(tenants).sort()).toEqual([...appendAndRead, 'dynamodb:Query'].sort());
@@ -454,7 +457,9 @@ describe('audit trail', () => {
     const users = onResource(statementsOfRole(t, 'UsersFunctionRole'), 'AuditTable');
     expect(allActions(users).sort()).toEqual(appendAndRead);
     expect(JSON.stringify(users.map((s) => s.Resource))).not.toContain('/index/');
-    expect(onResource(statementsOfRole(t, 'AuthorizerFunctionRole'), 'AuditTable')).toEqual([]);
+    const authorizer = onResource(statementsOfRole(t, 'AuthorizerFunctionRole'), 'AuditTable');
+    expect(allActions(authorizer).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(authorizer.map((s) => s.Resource))).not.toContain('/index/');
   });
 
   it('sends new events to the default bus with source latchkey through a pipe that may read only that stream', () => {

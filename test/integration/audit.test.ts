@@ -21,7 +21,8 @@ import { DEFAULT_KEY_SCOPES, loadAuthorizerConfig } from '../../functions/core/c
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
 import { silentLog } from '../../functions/core/log.js';
-import { PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
+import { CREDENTIAL_PROPAGATION_MS, PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
+import { SecurityEventAggregator } from '../../functions/core/security-events.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
 import { createUserRoutes } from '../../functions/users/routes.js';
@@ -39,6 +40,8 @@ let audit: DynamoDbAuditLog;
 /** The API with the audit trail, and a variant whose audit log is given per test. */
 let api: Harness;
 let apiWith: (log: AuditLog) => Harness;
+let security: SecurityEventAggregator;
+let revocationCheckS: number;
 const tokens: Record<string, string> = {};
 const bearer = (who: string) => ({ Authorization: `Bearer ${tokens[who]}`, 'User-Agent': `test-agent/${who}` });
 const subjects: Record<string, string> = {};
@@ -73,7 +76,19 @@ beforeAll(async () => {
   const shared = new DynamoDbTokenCache({ tableName: cacheTable });
   const exchange = new ApiKeyExchange({ config: config.apiKey, jwtConfig: config.jwt, clock, verifier, tokenEndpoint: new OAuthTokenEndpoint(config.apiKey), shared, log: silentLog });
   const state = new PrincipalStateSnapshot({ feed: shared, clock, log: silentLog, maxAgeMs: config.apiKey.revocationCheckS * 1000, retryAfterS: 5 });
-  const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log: silentLog });
+  revocationCheckS = config.apiKey.revocationCheckS;
+  security = new SecurityEventAggregator({
+    clock,
+    log: silentLog,
+    write: async (events) => {
+      for (const e of events) await audit.append(e);
+    },
+  });
+  const authorizer = createAuthorizerHandler({
+    authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }),
+    log: silentLog,
+    security: { events: security, keyPrefix: 'lk' },
+  });
   const store = new DynamoDbTenantStore({ tableName: tenantsTable });
   const local = new LocalIdentityProvider({ baseUrl: idp.origin, adminToken: idp.adminToken, registrationToken: idp.initialAccessToken });
   const keys = new KeyLifecycle({ store, idp: async () => local, states: shared, tokens: shared, clock, log: silentLog, audience: idp.audience, keyScopes: DEFAULT_KEY_SCOPES.split(' ') });
@@ -285,6 +300,38 @@ describe('tamper evidence', () => {
     const events = await trail('busy');
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(await audit.verify('busy')).toMatchObject({ ok: true, checked: 8 });
+  });
+});
+
+describe('security events from the authorizer', () => {
+  it('writes one event per key and window for a revoked key used again and again', async () => {
+    const key = (await api.call('POST', '/tenants/globex/api-keys', { headers: bearer('globexAdmin'), body: { name: 'leaked', scopes: ['users:read'] } })).body as { keyId: string; apiKey: string };
+    expect((await api.call('GET', '/me', { headers: { 'X-Api-Key': key.apiKey } })).status).toBe(200);
+    await api.call('DELETE', `/tenants/globex/api-keys/${key.keyId}`, { headers: bearer('globexAdmin') });
+    clock.advance(revocationCheckS * 1000);
+    await security.flush();
+    const events = await added('globex', async () => {
+      for (let i = 0; i < 12; i++) expect((await api.call('GET', '/me', { headers: { 'X-Api-Key': key.apiKey } })).status).toBe(401);
+      await security.flush();
+    });
+    expect(events.map((e) => [e.action, e.target, e.outcome, e.details?.count])).toEqual([['security.key-revoked-used', { type: 'key', id: key.keyId }, 'refused', 12]]);
+    expect(JSON.stringify(events)).not.toContain(key.apiKey.slice(-20));
+  });
+
+  it('writes one event for a flood of rejected secrets for one client, not one per attempt', async () => {
+    const key = (await api.call('POST', '/tenants/globex/api-keys', { headers: bearer('globexAdmin'), body: { name: 'target', scopes: ['users:read'] } })).body as { clientId: string };
+    // Past the window in which a new key's refusal means "not accepted yet" (503), not "wrong".
+    clock.advance(CREDENTIAL_PROPAGATION_MS + 1);
+    await security.flush();
+    const basic = (secret: string) => ({ Authorization: `Basic ${Buffer.from(`${key.clientId}:${secret}`).toString('base64')}` });
+    const before = (await audit.query({ limit: 100, action: 'security.secret-rejected' })).items.length;
+    // The same stolen-and-wrong guess, again and again (the negative cache answers after the first).
+    for (let i = 0; i < 25; i++) expect((await api.call('GET', '/me', { headers: basic('wrong-secret-guess') })).status).toBe(401);
+    await security.flush();
+    const after = (await audit.query({ limit: 100, action: 'security.secret-rejected' })).items;
+    expect(after.length - before).toBe(1);
+    expect(after[0]).toMatchObject({ target: { type: 'client', id: key.clientId }, details: { count: 25 } });
+    expect(JSON.stringify(after[0])).not.toContain('wrong-secret');
   });
 });
 
