@@ -18,7 +18,7 @@ import {
   DEFAULT_PENDING_STALE_MS,
   eventHash,
   GENESIS_HASH,
-  verifyChain,
+  ChainVerifier,
   type AuditEvent,
   type AuditInput,
   type AuditLog,
@@ -121,9 +121,13 @@ export class DynamoDbAuditLog implements AuditLog {
   async verify(tenantId: string | undefined): Promise<AuditVerification> {
     const partition = auditPartition(tenantId);
     await this.#sealStale(partition);
+    // The head first: events appended while the walk runs come after it and are not checked.
     const head = await this.#head(partition);
-    const events: AuditEvent[] = [];
+    const v = new ChainVerifier();
+    // Key order is sequence order: `at` never goes back within a chain, and the sort key is fixed
+    // at the append (editing the `at` attribute later does not move the item).
     let start: Record<string, unknown> | undefined;
+    let going = true;
     do {
       const out = await this.#db.send(
         new QueryCommand({
@@ -134,12 +138,14 @@ export class DynamoDbAuditLog implements AuditLog {
           ExclusiveStartKey: start,
         }),
       );
-      events.push(...(out.Items ?? []).map(toEvent));
+      for (const item of out.Items ?? []) {
+        const e = toEvent(item);
+        if (head && e.seq > head.seq) break;
+        if (!(going = v.push(e))) break;
+      }
       start = out.LastEvaluatedKey;
-    } while (start);
-    // Sequence order, not key order: an edited `at` must not hide where the event belongs.
-    events.sort((a, b) => a.seq - b.seq);
-    return verifyChain(events, head?.seq);
+    } while (start && going);
+    return v.finish(head?.seq);
   }
 
   async #head(partition: string): Promise<{ seq: number; hash: string; atMs: number } | undefined> {

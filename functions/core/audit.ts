@@ -170,31 +170,43 @@ export function eventHash(e: Omit<AuditEvent, 'hash'> & { hash?: string }): stri
 }
 
 /**
- * Walks a partition's events in sequence order and reports the first break. `head` is the chain
- * head's sequence number: events missing after the last stored one show as a head mismatch.
+ * Checks a partition's events one at a time, in sequence order, and keeps only the first break:
+ * a trail of any length is verified in constant memory. `finish(headSeq)` compares the last event
+ * with the chain head, so events missing at the end show as a head mismatch.
  */
-export function verifyChain(events: Iterable<AuditEvent>, headSeq: number | undefined): AuditVerification {
-  let prev: AuditEvent | undefined;
-  let checked = 0;
-  let firstSeq: number | undefined;
-  for (const e of events) {
-    checked++;
-    firstSeq ??= e.seq;
+export class ChainVerifier {
+  #prev: AuditEvent | undefined;
+  #checked = 0;
+  #firstSeq: number | undefined;
+  #break: AuditVerification['firstBreak'];
+
+  /** False once a break is found (the rest need not be read). */
+  push(e: AuditEvent): boolean {
+    if (this.#break) return false;
+    this.#checked++;
+    this.#firstSeq ??= e.seq;
+    const prev = this.#prev;
     // The oldest kept event may follow expired ones: its prevHash is then taken on trust.
-    if (prev) {
-      if (e.seq !== prev.seq + 1) return broken(checked, firstSeq, prev.seq, { seq: prev.seq + 1, eventId: undefined, reason: 'sequence-gap' });
-      if (e.prevHash !== prev.hash) return broken(checked, firstSeq, e.seq, { seq: e.seq, eventId: e.eventId, reason: 'prev-hash-mismatch' });
-    } else if (e.seq === 1 && e.prevHash !== GENESIS_HASH) {
-      return broken(checked, firstSeq, e.seq, { seq: e.seq, eventId: e.eventId, reason: 'prev-hash-mismatch' });
-    }
-    if (eventHash(e) !== e.hash) return broken(checked, firstSeq, e.seq, { seq: e.seq, eventId: e.eventId, reason: 'hash-mismatch' });
-    prev = e;
+    if (prev && e.seq !== prev.seq + 1) this.#break = { seq: prev.seq + 1, eventId: undefined, reason: 'sequence-gap' };
+    else if (prev ? e.prevHash !== prev.hash : e.seq === 1 && e.prevHash !== GENESIS_HASH) this.#break = { seq: e.seq, eventId: e.eventId, reason: 'prev-hash-mismatch' };
+    else if (eventHash(e) !== e.hash) this.#break = { seq: e.seq, eventId: e.eventId, reason: 'hash-mismatch' };
+    else this.#prev = e;
+    return this.#break === undefined;
   }
-  const lastSeq = prev?.seq;
-  if ((headSeq ?? 0) !== (lastSeq ?? 0)) {
-    return broken(checked, firstSeq, lastSeq, { seq: (lastSeq ?? 0) + 1, eventId: undefined, reason: 'head-mismatch' });
+
+  finish(headSeq: number | undefined): AuditVerification {
+    const lastSeq = this.#prev?.seq;
+    if (this.#break) return broken(this.#checked, this.#firstSeq, lastSeq, this.#break);
+    if ((headSeq ?? 0) !== (lastSeq ?? 0)) return broken(this.#checked, this.#firstSeq, lastSeq, { seq: (lastSeq ?? 0) + 1, eventId: undefined, reason: 'head-mismatch' });
+    return { ok: true, checked: this.#checked, firstSeq: this.#firstSeq, lastSeq };
   }
-  return { ok: true, checked, firstSeq, lastSeq };
+}
+
+/** `ChainVerifier` over events already in memory. */
+export function verifyChain(events: Iterable<AuditEvent>, headSeq: number | undefined): AuditVerification {
+  const v = new ChainVerifier();
+  for (const e of events) if (!v.push(e)) break;
+  return v.finish(headSeq);
 }
 
 function broken(checked: number, firstSeq: number | undefined, lastSeq: number | undefined, firstBreak: NonNullable<AuditVerification['firstBreak']>): AuditVerification {
