@@ -80,7 +80,7 @@ describe('cdk synth (CLI, offline)', () => {
         // The API-key path (and the AWS SDK with it) is only imported dynamically: in chunks
         // the JWT path's cold start never reads.
         const lazy = [...code.matchAll(/import\("\.\/([^"]+)"\)/g)].map((m) => m[1]!);
-        expect(lazy.map((f) => f.replace(/-[A-Z0-9]+\.mjs$/, '')).sort()).toEqual(['chunks/api-key-exchange', 'chunks/dynamodb-token-cache', 'chunks/oauth-token-endpoint']);
+        expect(lazy.map((f) => f.replace(/-[A-Z0-9]+\.mjs$/, '')).sort()).toEqual(['chunks/api-key-exchange', 'chunks/dynamodb-audit-log', 'chunks/dynamodb-token-cache', 'chunks/oauth-token-endpoint']);
         const eager = staticClosure(asset, 'index.mjs');
         for (const f of lazy) expect(eager.has(f), f).toBe(false);
         const eagerCode = [...eager].map((f) => readFileSync(join(asset, f), 'utf8')).join('\n');
