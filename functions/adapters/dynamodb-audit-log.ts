@@ -76,12 +76,10 @@ export class DynamoDbAuditLog implements AuditLog {
     return { partition, eventId, input };
   }
 
-  async seal(pending: PendingAudit, result: Pick<AuditInput, 'outcome' | 'status' | 'target'> & { details?: AuditInput['details'] }): Promise<AuditEvent> {
+  async seal(pending: PendingAudit, result: Pick<AuditInput, 'outcome' | 'status' | 'target'> & { details?: AuditInput['details'] }): Promise<AuditEvent | undefined> {
     await this.#sealStale(pending.partition);
     const input: AuditInput = { ...pending.input, ...result, details: result.details ?? pending.input.details };
-    const event = await this.#link(pending.partition, pending.eventId, input, `p#${pending.eventId}`);
-    // Sealed meanwhile as `unconfirmed` by another request: that event stands.
-    return event ?? { ...input, partition: pending.partition, seq: 0, at: '', eventId: pending.eventId, prevHash: '', hash: '' };
+    return this.#link(pending.partition, pending.eventId, input, `p#${pending.eventId}`);
   }
 
   async query(q: AuditQuery): Promise<{ items: AuditEvent[]; cursor: string | undefined }> {

@@ -133,8 +133,8 @@ export interface AuditLog {
   append(input: AuditInput): Promise<AuditEvent>;
   /** Writes the event ahead of its change; the change must not start if this throws. */
   begin(input: AuditInput): Promise<PendingAudit>;
-  /** Seals a pending event into the chain with what happened. */
-  seal(pending: PendingAudit, result: Pick<AuditInput, 'outcome' | 'status' | 'target'> & { details?: AuditInput['details'] }): Promise<AuditEvent>;
+  /** Seals a pending event into the chain with what happened; undefined if it was sealed meanwhile (as `unconfirmed`, after a stall). */
+  seal(pending: PendingAudit, result: Pick<AuditInput, 'outcome' | 'status' | 'target'> & { details?: AuditInput['details'] }): Promise<AuditEvent | undefined>;
   query(q: AuditQuery): Promise<{ items: AuditEvent[]; cursor: string | undefined }>;
   verify(tenantId: string | undefined): Promise<AuditVerification>;
 }

@@ -28,8 +28,14 @@ interface Change {
 }
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
-/** Field names only: values may be secrets (a password) and are never recorded. */
-const fieldsOf = (body: unknown) => Object.keys(obj(body)).sort();
+/** Field names only: values may be secrets (a password) and are never recorded. Capped: bodies are the caller's. */
+const fieldsOf = (body: unknown) =>
+  Object.keys(obj(body))
+    .sort()
+    .slice(0, 20)
+    .map((k) => k.slice(0, 64));
+/** Scopes or roles as asked (before validation), capped in number and length. */
+const listOf = (v: unknown): string[] => (Array.isArray(v) ? v.slice(0, 50).map((x) => String(x).slice(0, 128)) : []);
 
 /** The tenant the request names (path, then query, then body), else the caller's own. */
 function namedTenant(req: ApiRequest, fromBody = false): string | undefined {
@@ -51,21 +57,21 @@ function describeChange(route: Route, req: ApiRequest): Change | undefined {
       return { action: 'tenant.create', tenantId, target: tenant };
     case 'PATCH /tenants/{tenantId}': {
       const action = body.status === 'disabled' ? 'tenant.disable' : body.status === 'active' ? 'tenant.enable' : 'tenant.update';
-      return { action, tenantId, target: tenant, details: { fields: fieldsOf(body), ...(typeof body.status === 'string' ? { status: body.status } : {}) } };
+      return { action, tenantId, target: tenant, details: { fields: fieldsOf(body), ...(typeof body.status === 'string' ? { status: body.status.slice(0, 16) } : {}) } };
     }
     case 'DELETE /tenants/{tenantId}':
       return { action: 'tenant.delete', tenantId, target: tenant };
     case 'POST /tenants/{tenantId}/api-keys':
-      return { action: 'key.issue', tenantId, target: key, details: { scopes: Array.isArray(body.scopes) ? body.scopes.map(String) : [] } };
+      return { action: 'key.issue', tenantId, target: key, details: { scopes: listOf(body.scopes) } };
     case 'POST /tenants/{tenantId}/api-keys/{keyId}/rotate':
       return { action: 'key.rotate', tenantId, target: key, details: { graceSeconds: typeof body.graceSeconds === 'number' ? body.graceSeconds : 0 } };
     case 'DELETE /tenants/{tenantId}/api-keys/{keyId}':
       return { action: 'key.revoke', tenantId, target: key };
     case 'POST /users':
-      return { action: 'user.create', tenantId, target: user, details: { roles: Array.isArray(body.roles) ? body.roles.map(String) : [] } };
+      return { action: 'user.create', tenantId, target: user, details: { roles: listOf(body.roles) } };
     case 'PATCH /users/{userId}': {
       const action = body.blocked === true ? 'user.block' : body.blocked === false ? 'user.unblock' : body.roles !== undefined ? 'user.roles' : 'user.update';
-      return { action, tenantId, target: user, details: { fields: fieldsOf(body), ...(Array.isArray(body.roles) ? { roles: body.roles.map(String) } : {}) } };
+      return { action, tenantId, target: user, details: { fields: fieldsOf(body), ...(Array.isArray(body.roles) ? { roles: listOf(body.roles) } : {}) } };
     }
     case 'DELETE /users/{userId}':
       return { action: 'user.delete', tenantId, target: user };
@@ -75,8 +81,8 @@ function describeChange(route: Route, req: ApiRequest): Change | undefined {
 }
 
 /** One log line per event (what the local stack shows; the deployed stack also sends them to EventBridge). */
-function logged(log: Log, e: AuditEvent): void {
-  log.info('audit event', { action: e.action, outcome: e.outcome, tenantId: e.tenantId, target: `${e.target.type}:${e.target.id}`, actor: e.actor.principalId, seq: e.seq, requestId: e.request.requestId });
+function logged(log: Log, e: AuditEvent | undefined): void {
+  if (e) log.info('audit event', { action: e.action, outcome: e.outcome, tenantId: e.tenantId, target: `${e.target.type}:${e.target.id}`, actor: e.actor.principalId, seq: e.seq, requestId: e.request.requestId });
 }
 
 const outcomeOf = (status: number): AuditOutcome => (status < 400 ? 'success' : status === 403 ? 'refused' : 'failed');
@@ -103,7 +109,7 @@ export async function auditedHandle(
   const change = describeChange(route, req);
   const base = {
     actor: actorOf(req.caller),
-    request: { requestId: req.requestId, sourceIp: source.sourceIp, userAgent: source.userAgent },
+    request: { requestId: req.requestId, sourceIp: source.sourceIp, userAgent: source.userAgent?.slice(0, 512) },
   };
   const pending = change ? await trail.log.begin({ ...base, ...change, outcome: 'unconfirmed' }) : undefined;
   let res: ApiResponse;
