@@ -30,7 +30,9 @@ import { createDocumentClient } from './dynamodb-token-cache.js';
 
 export const AUDIT_INDEX = 'gsi1';
 const ALL = 'audit';
-const MAX_ATTEMPTS = 12;
+const MAX_ATTEMPTS = 20;
+/** Full-jitter exponential back-off between appends that lost the head: 5 ms doubling, at most 250 ms. */
+const backoffMs = (attempt: number) => Math.floor(Math.random() * Math.min(250, 5 * 2 ** attempt));
 const seq12 = (n: number) => String(n).padStart(12, '0');
 
 export interface DynamoDbAuditLogOptions {
@@ -196,7 +198,7 @@ export class DynamoDbAuditLog implements AuditLog {
         if (pendingSk && reasons[2]?.Code === 'ConditionalCheckFailed') return undefined;
         // Another append took the head: read it again and link after it.
         if (attempt >= MAX_ATTEMPTS) throw err;
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * attempt)));
+        await new Promise((r) => setTimeout(r, backoffMs(attempt)));
       }
     }
   }
