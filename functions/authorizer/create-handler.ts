@@ -19,10 +19,12 @@ import type {
 import type { Authenticator } from '../core/authenticate.js';
 import { DECISION_BUDGET_MS } from '../core/config.js';
 import { withDeadline } from '../core/deadline.js';
+import { extractCredentials } from '../core/credentials.js';
 import { httpAllow, restAllow, restDeny } from '../core/decision.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
-import { TenantDisabledError } from '../core/principal-state.js';
+import { PrincipalRefusedError, TenantDisabledError } from '../core/principal-state.js';
+import { SECURITY_CODES, type SecurityEventAggregator, type SecurityWho } from '../core/security-events.js';
 import type { AuthorizerContext, Principal } from '../core/principal.js';
 
 export type AuthorizerEvent = APIGatewayRequestAuthorizerEvent | APIGatewayRequestAuthorizerEventV2;
@@ -33,6 +35,8 @@ export interface AuthorizerHandlerDeps {
   log: Log;
   /** Every decision answers within this many ms (503 when a dependency is too slow). */
   decisionBudgetMs?: number;
+  /** Counts refusals worth a security event; written in the background, never awaited here. */
+  security?: { events: SecurityEventAggregator; keyPrefix: string } | undefined;
 }
 
 /** Thrown to make API Gateway answer 503 rather than 401. */
@@ -45,6 +49,17 @@ export class AuthorizerUnavailableError extends Error {
 
 function isHttpApiEvent(event: AuthorizerEvent): event is APIGatewayRequestAuthorizerEventV2 {
   return (event as APIGatewayRequestAuthorizerEventV2).version === '2.0';
+}
+
+/** Whose credential was refused: from the state's answer, else the client id the request named (never its secret). */
+function whoOf(err: CredentialsError, event: AuthorizerEvent, keyPrefix: string): SecurityWho {
+  if (err instanceof PrincipalRefusedError) return err.who;
+  try {
+    const creds = extractCredentials({ headers: event.headers as Record<string, string | undefined> | null }, keyPrefix);
+    return creds.kind === 'client_credentials' ? { clientId: creds.clientId } : {};
+  } catch {
+    return {};
+  }
 }
 
 export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
@@ -63,6 +78,7 @@ export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
     } catch (err) {
       if (err instanceof CredentialsError) {
         log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });
+        if (deps.security && SECURITY_CODES[err.code]) deps.security.events.record(err.code, whoOf(err, event, deps.security.keyPrefix));
         if (http) return { isAuthorized: false, context: {} };
         throw new Error('Unauthorized');
       }

@@ -1,6 +1,8 @@
 /** Lambda entry point of tenant management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { authorizerCacheFlusher } from '../adapters/authorizer-cache-flusher.js';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
+import { createAuditRoutes } from '../audit/routes.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
 import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
@@ -17,11 +19,13 @@ const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'la
 
 const store = new DynamoDbTenantStore({ tableName: config.tenantsTable });
 const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
+const audit = config.auditTable ? new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) : undefined;
 
 export const handler = createApiHandler({
   log,
   allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  audit: audit ? { log: audit } : undefined,
   routes: createTenantRoutes({
     store,
     keys: new KeyLifecycle({
@@ -37,5 +41,5 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
-  }),
+  }).concat(audit ? createAuditRoutes({ audit }) : []),
 });

@@ -1,5 +1,6 @@
 /** Lambda entry point of user management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
 import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
@@ -17,6 +18,7 @@ export const handler = createApiHandler({
   log,
   allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  audit: config.auditTable ? { log: new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) } : undefined,
   routes: createUserRoutes({
     store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
     idp: identityProviderFrom(config, log),

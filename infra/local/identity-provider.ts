@@ -41,7 +41,7 @@ export type { TokenProfile } from './idp/provider-config.js';
 
 export const DEFAULT_AUDIENCE = 'https://api.latchkey.local';
 /** Latchkey's permissions, as scopes defined on the local API. */
-export const DEFAULT_API_SCOPES = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write'] as const;
+export const DEFAULT_API_SCOPES = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write', 'audit:read'] as const;
 export const SPA_CLIENT_ID = 'latchkey-local-spa';
 
 export interface LocalIdentityProviderOptions {

@@ -92,6 +92,9 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /tenants/{tenantId}/api-keys', 'Tenants'],
   ['POST /tenants/{tenantId}/api-keys/{keyId}/rotate', 'Tenants'],
   ['DELETE /tenants/{tenantId}/api-keys/{keyId}', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit/verify', 'Tenants'],
+  ['GET /audit', 'Tenants'],
   ['POST /users', 'Users'],
   ['GET /users', 'Users'],
   ['GET /users/{userId}', 'Users'],
@@ -337,6 +340,8 @@ describe('functions', () => {
           DECISION_BUDGET_MS: '3000',
           LOG_LEVEL: 'INFO',
           POWERTOOLS_SERVICE_NAME: 'latchkey-authorizer',
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
         }),
       },
     });
@@ -352,6 +357,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           AUDIENCE: 'https://api.example.com',
           IDP: 'auth0',
@@ -367,6 +374,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           IDP: 'auth0',
           NODE_OPTIONS: '--enable-source-maps',
@@ -394,7 +403,8 @@ describe('least privilege', () => {
     const cache = onResource(ss, 'AuthorizerTokenCache');
     expect(allActions(cache).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(allActions(ss)).not.toContain('dynamodb:Scan');
-    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query'));
+    // Besides the audit table (security events), Query only on the state feed.
+    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query') && !JSON.stringify(s.Resource).includes('"AuditTable'));
     expect(queries).toHaveLength(1);
     expect(actions(queries[0]!)).toEqual(['dynamodb:Query']);
     expect(JSON.stringify(queries[0]!.Resource)).toContain('/index/state-feed');
@@ -429,6 +439,54 @@ describe('least privilege', () => {
     expect(allActions(ss)).not.toContain('apigateway:DELETE');
     expect(allActions(onResource(ss, 'IdempotencyTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+  });
+});
+
+describe('audit trail', () => {
+  it('audit table: pk/sk, gsi1 across tenants, TTL expiresAt, PITR, a new-image stream, retained', () => {
+    t.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'gsi1', KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'gsi1sk', KeyType: 'RANGE' }] })],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('the management functions and the authorizer append and read without Scan or UpdateItem; only the tenants function reads across tenants', () => {
+    const appendAndRead = ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+    const tenants = onResource(statementsOfRole(t, 'TenantsFunctionRole'), 'AuditTable');
+    expect(allActions(tenants).sort()).toEqual([...appendAndRead, 'dynamodb:Query'].sort());
+    expect(JSON.stringify(tenants.map((s) => s.Resource))).toContain('/index/gsi1');
+    const users = onResource(statementsOfRole(t, 'UsersFunctionRole'), 'AuditTable');
+    expect(allActions(users).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(users.map((s) => s.Resource))).not.toContain('/index/');
+    const authorizer = onResource(statementsOfRole(t, 'AuthorizerFunctionRole'), 'AuditTable');
+    expect(allActions(authorizer).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(authorizer.map((s) => s.Resource))).not.toContain('/index/');
+  });
+
+  it('sends new events to the default bus with source latchkey through a pipe that may read only that stream', () => {
+    t.hasResourceProperties('AWS::Pipes::Pipe', {
+      Source: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuditTable'), 'StreamArn'] },
+      Target: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] }),
+      TargetParameters: { EventBridgeEventBusParameters: { Source: 'latchkey', DetailType: 'Latchkey audit event' } },
+      SourceParameters: Match.objectLike({ FilterCriteria: { Filters: [{ Pattern: Match.stringLikeRegexp('INSERT') }] } }),
+    });
+    const ss = statementsOfRole(t, 'AuditEventsPipeRole');
+    expect(allActions(ss).sort()).toEqual(['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams', 'events:PutEvents']);
+  });
+
+  it('takes the retention from auditRetentionDays', () => {
+    const other = Template.fromStack(build({ 'latchkey:auditRetentionDays': '30' }).latchkey);
+    other.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ AUDIT_RETENTION_DAYS: '30' }) } });
   });
 });
 
