@@ -104,7 +104,20 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /openapi.json', 'Public'],
 ];
 /** Every resource also has ANY, without the authorizer: preflight and 405 by the public function. */
-const RESOURCES = ['/tenants', '/tenants/{tenantId}', '/tenants/{tenantId}/api-keys', '/tenants/{tenantId}/api-keys/{keyId}', '/tenants/{tenantId}/api-keys/{keyId}/rotate', '/users', '/users/{userId}', '/me', '/openapi.json'];
+const RESOURCES = [
+  '/tenants',
+  '/tenants/{tenantId}',
+  '/tenants/{tenantId}/api-keys',
+  '/tenants/{tenantId}/api-keys/{keyId}',
+  '/tenants/{tenantId}/api-keys/{keyId}/rotate',
+  '/tenants/{tenantId}/audit',
+  '/tenants/{tenantId}/audit/verify',
+  '/audit',
+  '/users',
+  '/users/{userId}',
+  '/me',
+  '/openapi.json',
+];
 const ALL_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [...EXPECTED_ROUTES, ...RESOURCES.map((r): [string, 'Public'] => [`ANY ${r}`, 'Public'])];
 const isPublic = (key: string) => ALL_ROUTES.find(([k]) => k === key)?.[1] === 'Public';
 
