@@ -134,7 +134,8 @@ describe('npm run smoke against the local stack', () => {
         'no credentials → 401 + WWW-Authenticate Bearer, Basic: 401 without WWW-Authenticate (is the UNAUTHORIZED gateway response deployed?)',
         'CORS preflight: preflight: Access-Control-Allow-Origin is missing, expected http://localhost:1',
         'CORS on an answer (200): 200: Access-Control-Allow-Origin is missing, expected http://localhost:1',
-        'CORS on an error (401): 401: Access-Control-Allow-Origin is "http://localhost:1", expected http://localhost:1',
+        // The gateway responses name the one allowed origin, whoever asks.
+        `CORS on an error (401): 401: Access-Control-Allow-Origin is "${stack.spa.origin}", expected http://localhost:1`,
       ]);
     } finally {
       responses.set('UNAUTHORIZED', unauthorized!);
