@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AUDIENCE, ROOT, startLocalStack, type LocalStack } from '../../infra/local/local-stack.js';
 import { runSmoke } from '../../infra/smoke/smoke.js';
-import { createLatchkeyClient, data } from '../../packages/client/src/index.js';
+import { createLatchkeyClient, data, LatchkeyProblem } from '../../packages/client/src/index.js';
 
 const REVOCATION_CHECK_S = 2;
 let stack: LocalStack;
@@ -61,6 +61,19 @@ function smokeCli(args: string[], o: { interruptWhen?: RegExp } = {}): Promise<C
   });
 }
 
+/** The run's throwaway tenant is gone: deleted (disabled for good, or not found) and no key of it active. */
+async function expectCleanedUp(tenantId: string | undefined): Promise<void> {
+  expect(tenantId).toBeDefined();
+  const ops = createLatchkeyClient({ baseUrl: stack.apiUrl, auth: { bearer: opsToken }, maxRetries: 0 });
+  const path = { tenantId: tenantId! };
+  const tenant = await data(ops.GET('/tenants/{tenantId}', { params: { path } })).catch((e: unknown) => e);
+  if (tenant instanceof LatchkeyProblem) expect(tenant.status).toBe(404);
+  else expect(tenant).toMatchObject({ status: 'disabled' });
+  const keys = await data(ops.GET('/tenants/{tenantId}/api-keys', { params: { path } })).catch((e: unknown) => e);
+  if (keys instanceof LatchkeyProblem) expect(keys.status).toBe(404);
+  else expect((keys as { items: { status: string }[] }).items.filter((k) => k.status !== 'revoked')).toEqual([]);
+}
+
 const localArgs = () => ['--api-url', stack.apiUrl, '--issuer', stack.idp.issuer, '--audience', LOCAL_AUDIENCE, '--origin', stack.spa.origin, '--bound', String(REVOCATION_CHECK_S)];
 
 describe('npm run smoke against the local stack', () => {
@@ -96,14 +109,7 @@ describe('npm run smoke against the local stack', () => {
     expect(run.output).not.toMatch(/eyJ[\w-]{10,}/);
     expect(run.output).not.toMatch(/lk_[\w-]{20,}/);
     expect(run.output).not.toMatch(/Basic [A-Za-z0-9+/=]{12,}/);
-    // The throwaway tenant is gone (deleted: disabled for good, its keys revoked).
-    const tenantId = /create a throwaway tenant +pass +(smoke-[\w-]+)/.exec(table)?.[1];
-    expect(tenantId).toBeDefined();
-    const ops = createLatchkeyClient({ baseUrl: stack.apiUrl, auth: { bearer: opsToken }, maxRetries: 0 });
-    const tenant = await data(ops.GET('/tenants/{tenantId}', { params: { path: { tenantId: tenantId! } } })).catch((e: unknown) => e);
-    if (!(tenant instanceof Error)) expect(tenant).toMatchObject({ status: 'disabled' });
-    const keys = await data(ops.GET('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: tenantId! } } })).catch(() => ({ items: [] }));
-    expect(keys.items.filter((k) => k.status === 'active')).toEqual([]);
+    await expectCleanedUp(/create a throwaway tenant +pass +(smoke-[\w-]+)/.exec(table)?.[1]);
   }, 120_000);
 
   it('cleans up what it created when interrupted by SIGINT', async () => {
@@ -112,6 +118,7 @@ describe('npm run smoke against the local stack', () => {
     expect(run.output).toContain('SIGINT: stopping the checks and cleaning up');
     expect(run.output).toMatch(/^clean-up: delete the tenant +pass/m);
     expect(run.output).toMatch(/^clean-up: revoke key_\S+ +pass/m);
+    await expectCleanedUp(/create a throwaway tenant \((smoke-[\w-]+)\)/.exec(run.output)?.[1]);
   }, 120_000);
 
   it('fails with a clear line when the 401 gateway response is missing or the origin is not allowed', async () => {
