@@ -213,6 +213,7 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeReport> {
         keys.push({ keyId: key.keyId, revoked: false });
         keep(String(key.apiKey));
         keep(String(key.clientSecret));
+        keep(basicAuthorization(key.clientId, String(key.clientSecret)).slice('Basic '.length));
         issued.push(key);
       }
       return issued.map((k) => k.keyId).join(', ');
