@@ -342,6 +342,14 @@ export class LatchkeyStack extends Stack {
     ];
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the management API stage' });
+    // Read by `npm run smoke --stack` (scripts/smoke.ts): what to call, the issuer, and the bound to hold it to.
+    new CfnOutput(this, 'Issuer', { value: props.issuer, description: 'Issuer of the accepted tokens (its discovery document names the token endpoint)' });
+    new CfnOutput(this, 'Audience', { value: props.audiences[0]!, description: 'Audience requested for API keys' });
+    new CfnOutput(this, 'RevocationCheckSeconds', {
+      value: String(this.authorizer.revocationCheckInterval.toSeconds()),
+      description: 'REVOCATION_CHECK_S: a revoked key or a disabled tenant is refused everywhere within it',
+    });
+    if (allowedOrigins.length > 0) new CfnOutput(this, 'AllowedOrigins', { value: allowedOrigins.join(','), description: 'Origins the API allows (CORS)' });
     new CfnOutput(this, 'AuthorizerFunctionArn', {
       value: this.authorizer.function.functionArn,
       description: 'Attach to other APIs with LatchkeyAuthorizer.fromAuthorizerAttributes',

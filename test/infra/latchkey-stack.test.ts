@@ -527,6 +527,17 @@ describe('alarms and outputs', () => {
     t.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Latchkey/token-cache-table-arn', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuthorizerTokenCache'), 'Arn'] } });
     expect(Object.values(t.toJSON().Outputs as Record<string, Json>).filter((o) => o.Export !== undefined)).toEqual([]);
   });
+
+  it('outputs what `npm run smoke --stack` reads: issuer, audience, the revocation bound, the allowed origins', () => {
+    const built = build({ 'latchkey:revocationCheckSeconds': 7, 'latchkey:allowedOrigins': 'https://app.example.com' });
+    const own = Template.fromStack(built.latchkey);
+    own.hasOutput('Issuer', { Value: Match.stringLikeRegexp('^https://') });
+    own.hasOutput('Audience', { Value: Match.anyValue() });
+    own.hasOutput('RevocationCheckSeconds', { Value: '7' });
+    own.hasOutput('AllowedOrigins', { Value: 'https://app.example.com' });
+    t.hasOutput('RevocationCheckSeconds', { Value: '30' });
+    expect(Object.keys(t.toJSON().Outputs as Record<string, Json>)).not.toContain('AllowedOrigins');
+  });
 });
 
 describe('example stack', () => {
