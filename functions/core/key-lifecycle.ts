@@ -229,7 +229,8 @@ export class KeyLifecycle {
   /** Revokes the key and every client it still has; revoking a revoked key changes nothing. */
   async revoke(caller: Principal, tenantId: string, keyId: string): Promise<void> {
     const key = await this.#d.store.getKey(tenantId, keyId);
-    if (!key) throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
+    // A pending key was never issued (its creation is retried or reconciled): not the caller's to see.
+    if (!key || key.status === 'pending') throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
     const grant = grantableScopes(caller, key.scopes, key.scopes);
     if (!grant.ok) throw new ManagementError('ERR_FORBIDDEN', `you cannot revoke a key with these scopes: ${grant.notAllowed.join(' ')}`);
     if (key.status !== 'active') return;
@@ -281,7 +282,7 @@ export class KeyLifecycle {
 
   async #activeKey(tenantId: string, keyId: string): Promise<ApiKeyRecord> {
     const key = await this.#d.store.getKey(tenantId, keyId);
-    if (!key) throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
+    if (!key || key.status === 'pending') throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
     if (key.status !== 'active') throw new ManagementError('ERR_CONFLICT', 'the API key is revoked');
     return key;
   }
