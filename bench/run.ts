@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../infra/local/identity-provider.js';
-import { apiKeyFixture, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
+import { apiKeyFixture, faultCases, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
 import { bearerCases, bearerFixture, mixSequence, runMix, type BearerFixture } from './cases/bearer.js';
 import { buildBundle, coldStarts, running, writeRunners, type BundleInfo, type ColdVariant } from './cases/cold-start.js';
 import { basicEvent, bearerEvent, managementEvent } from './lib/events.js';
@@ -23,8 +23,8 @@ import { createTokenCacheTable } from '../test/support/tables.js';
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const P = QUICK
-  ? { rsPool: 1200, esPool: 600, micro: { warmup: 100, rounds: 4, perRound: 200 }, l2: { warmup: 10, rounds: 3, perRound: 10 }, miss: { warmup: 2, rounds: 2, perRound: 4 }, stampedes: 2, mix: { requests: 10_000, users: 400, reps: 1 }, coldRuns: 5, ddbWarm: 500 }
-  : { rsPool: 3000, esPool: 2000, micro: { warmup: 300, rounds: 20, perRound: 500 }, l2: { warmup: 50, rounds: 10, perRound: 30 }, miss: { warmup: 3, rounds: 6, perRound: 5 }, stampedes: 5, mix: { requests: 50_000, users: 2000, reps: 3 }, coldRuns: 25, ddbWarm: 4000 };
+  ? { rsPool: 1200, esPool: 600, micro: { warmup: 100, rounds: 4, perRound: 200 }, l2: { warmup: 10, rounds: 3, perRound: 10 }, miss: { warmup: 2, rounds: 2, perRound: 4 }, stampedes: 2, faultDecisions: 12, mix: { requests: 10_000, users: 400, reps: 1 }, coldRuns: 5, ddbWarm: 500 }
+  : { rsPool: 3000, esPool: 2000, micro: { warmup: 300, rounds: 20, perRound: 500 }, l2: { warmup: 50, rounds: 10, perRound: 30 }, miss: { warmup: 3, rounds: 6, perRound: 5 }, stampedes: 5, faultDecisions: 40, mix: { requests: 50_000, users: 2000, reps: 3 }, coldRuns: 25, ddbWarm: 4000 };
 
 // Our own environment and every child's: local endpoints, dummy credentials, no SDK notice.
 process.env.AWS_REGION = 'us-east-1';
@@ -136,6 +136,9 @@ async function main(): Promise<void> {
   log(`stampede: 200 concurrent first uses over 4 containers, ${P.stampedes} times`);
   const stampedes: StampedeRun[] = [];
   for (let i = 0; i < P.stampedes; i++) stampedes.push(await stampede(apiKeys, { concurrency: 200, containers: 4 }));
+
+  log(`faults: ${P.faultDecisions} decisions with DynamoDB hung, and with the lease holder killed`);
+  const faults = await faultCases(apiKeys, Number(new URL(res.ddb.endpoint).port), P.faultDecisions);
 
   log(`realistic mix: ${P.mix.requests} requests, ${P.mix.users} users, 2% new tokens, ${P.mix.reps} reps`);
   const { seq, distinct } = mixSequence(bearer, { requests: P.mix.requests, users: P.mix.users, newRate: 0.02 });
@@ -342,6 +345,13 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   );
   console.log(
     table(
+      `Decisions under faults: p99 as a ratio to the decision budget (${apiKeys.config.decisionBudgetMs} ms)`,
+      ['fault', 'decisions', 'p50 ms', 'p99 ms', 'max ms', 'p99 / budget', 'outcomes', 'met?'],
+      faults.map((r): Cell[] => [r.name, r.decisions, r.p50Ms, r.p99Ms, r.maxMs, r.p99OfBudget, Object.entries(r.outcomes).map(([k, v]) => `${k} ${v}`).join(', '), yesNo(r.p99OfBudget <= 1 && !r.outcomes.unauthorized)]),
+    ),
+  );
+  console.log(
+    table(
       '[4] Stampede: 200 concurrent first uses of one key over 4 containers',
       ['run', 'token endpoint calls', 'DynamoDB calls', 'allowed', 'wall ms', 'target', 'met?'],
       [
@@ -408,6 +418,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
     ...rows.filter((r) => r.target !== undefined).map((r) => ({ id: r.id, target: `≤ ${r.target}x ${r.baseline?.label}`, value: ratioOf(r), met: metOf(r) })),
     ...countRows.map((r) => ({ id: r.label, target: r.target, value: r.c ? perReq(r.c) : null, met: r.met })),
     { id: 'stampede.tokenRequests.max', target: '≤ 2', value: stampedeMax, met: stampedeMax <= 2 },
+    ...faults.map((r) => ({ id: `fault.p99OfBudget:${r.name}`, target: '≤ 1 (within the decision budget), never 401', value: r.p99OfBudget, met: r.p99OfBudget <= 1 && !r.outcomes.unauthorized })),
     ...coldRows
       .filter((c) => c.targetVsPeerMin !== null)
       .map((c) => ({ id: `coldStart:${c.name}`, target: `≤ ${c.targetVsPeerMin}x ${peerCold.name} (min of ${P.coldRuns} interleaved runs)`, value: c.vsPeer!.min, met: c.met })),
@@ -428,6 +439,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
     })),
     networkCalls: { l1: { ...l1Counts, perRequest: l1PerReq, revalidations: l1.revalidations() }, l2: { ...l2Counts, perRequest: l2PerReq }, miss: { ...missCounts, perRequest: missPerReq }, jwksFetchesDuringBearerLoops: jwksDuringMicro, stateFeedReadsDuringBearerLoops: stateDuringMicro, stateFeedReadsAllowed: stateSyncsAllowed },
     stampede: { runs: stampedes, maxTokenRequests: stampedeMax },
+    faults,
     mix: { requests: P.mix.requests, users: P.mix.users, newTokenRate: 0.02, distinctTokens: distinct, firstSeenPerRep: mix.firstSeen, reps: P.mix.reps },
     bundles: bundles.map(({ dir: _dir, entryFile: _entryFile, ...b }) => b),
     coldStart: coldRows,

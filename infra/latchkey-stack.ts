@@ -6,6 +6,8 @@ import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } f
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -316,6 +318,7 @@ export class LatchkeyStack extends Stack {
     this.addRoutes();
     this.addStateMigration(removalPolicy);
     this.addAuditEvents();
+    this.addOrphanReconciler(removalPolicy, secretId, props.audiences, props.managementSecretKeyArn);
 
     this.alarms = [
       alarm(
@@ -375,6 +378,45 @@ export class LatchkeyStack extends Stack {
     });
 
     this.addNagSuppressions(props.managementSecretName !== undefined);
+  }
+
+  /**
+   * Hourly: deletes provider clients whose key has no active record (a creation that crashed
+   * between the provider and the registry), revoking them in the principal state first
+   * (`KeyLifecycle.reconcileOrphans`). Reads keys, deletes only stale pending records.
+   */
+  private addOrphanReconciler(removalPolicy: RemovalPolicy, secretId: string, audiences: string[], secretKeyArn: string | undefined): void {
+    const fn = latchkeyFunction(this, 'OrphanReconcilerFunction', {
+      code: bundledCode('functions/reconciler/handler.ts', { splitting: true }),
+      description: 'Latchkey: deletes identity-provider clients of API keys that were never issued',
+      logRemovalPolicy: removalPolicy,
+      timeout: Duration.minutes(5),
+      // One run at a time: two would only repeat each other's deletions.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'latchkey-reconciler',
+        TENANTS_TABLE: this.tenantsTable.tableName,
+        TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
+        AUTH0_SECRET_ID: secretId,
+        AUDIENCE: audiences.join(','),
+        IDP: 'auth0',
+      },
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], resources: [this.tenantsTable.tableArn] }));
+    // Revokes the orphan's client in the principal state: client items only.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.authorizer.tokenCacheTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['client#*'] } },
+      }),
+    );
+    this.grantReadManagementSecret(fn, secretKeyArn);
+    new events.Rule(this, 'OrphanReconcilerSchedule', {
+      description: 'Latchkey: hourly clean-up of identity-provider clients whose API key was never issued',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new eventsTargets.LambdaFunction(fn, { retryAttempts: 0 })],
+    });
   }
 
   /**

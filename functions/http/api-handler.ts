@@ -24,6 +24,8 @@ export interface ApiRequest {
   query: Record<string, string>;
   body: unknown;
   requestId: string;
+  /** The `Idempotency-Key`, scoped to the caller and the route (never the raw header); absent without one. */
+  idempotencyKey?: string | undefined;
 }
 
 export interface ApiResponse {
@@ -166,6 +168,7 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       body: readBody(event),
       requestId: event.requestContext?.requestId ?? '',
+      idempotencyKey: (event as IdempotentEvent).idempotencyKey,
     };
     const identity = event.requestContext?.identity as { sourceIp?: string; userAgent?: string | null } | undefined;
     const source = { sourceIp: identity?.sourceIp || undefined, userAgent: identity?.userAgent ?? undefined };

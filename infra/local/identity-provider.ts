@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import { ADMIN_PREFIX, handleAdmin, type AdminActions } from './idp/admin-api.js';
-import { deleteClient, registerClient, rotateClientSecret, type RegisterClientInput, type RegisteredClient } from './idp/clients.js';
+import { deleteClient, listKeyClients, registerClient, rotateClientSecret, type RegisterClientInput, type RegisteredClient } from './idp/clients.js';
 import { LocalIdpError } from './idp/errors.js';
 import { sendHtml, sendJson } from './idp/http.js';
 import { handleInteraction } from './idp/interactions.js';
@@ -211,6 +211,7 @@ export async function startLocalIdentityProvider(opts: LocalIdentityProviderOpti
     issueUserToken: mintUserToken,
     rotateClientSecret: (id) => rotateClientSecret(provider, id),
     deleteClient: (id) => deleteClient(provider, id),
+    listKeyClients: (filter) => listKeyClients(store, filter),
   };
 
   handler = async (req, res) => {

@@ -503,6 +503,36 @@ describe('audit trail', () => {
   });
 });
 
+describe('orphan reconciler', () => {
+  it('runs hourly from an EventBridge rule, one at a time, with the management environment', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'latchkey-reconciler' }) } } });
+    const [id, fn] = Object.entries(fns)[0]!;
+    expect(Object.keys(fns)).toHaveLength(1);
+    expect((fn.Properties as Json).ReservedConcurrentExecutions).toBe(1);
+    // What loadManagementConfig({ issuesKeys: true }) and the Auth0 adapter need; no idempotency table, no API to flush.
+    const vars = Object.keys((fn.Properties as { Environment: { Variables: Json } }).Environment.Variables);
+    expect(vars).toEqual(expect.arrayContaining(['AUDIENCE', 'AUTH0_SECRET_ID', 'IDP', 'TENANTS_TABLE', 'TOKEN_CACHE_TABLE']));
+    expect(vars).not.toContain('IDEMPOTENCY_TABLE');
+    expect(vars).not.toContain('REST_API_ID');
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
+  });
+
+  it("least privilege: reads keys and deletes stale pending ones, revokes clients' state items only, reads the secret", () => {
+    const ss = statementsOfRole(t, 'OrphanReconcilerFunctionRole');
+    expect(allActions(onResource(ss, 'TenantsTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem']);
+    const cache = onResource(ss, 'AuthorizerTokenCache');
+    expect(allActions(cache)).toEqual(['dynamodb:UpdateItem']);
+    expect((cache[0] as { Condition?: unknown }).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['client#*'] } });
+    expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(allActions(ss)).not.toContain('dynamodb:Scan');
+    expect(allActions(ss)).not.toContain('apigateway:DELETE');
+  });
+});
+
 describe('dependencies', () => {
   it('has no circular dependency although the tenants function names the API it serves', () => {
     // Template.fromStack (in beforeAll) refuses templates with a cycle, as CloudFormation would.
