@@ -124,8 +124,8 @@ describe('issuing a key', () => {
     expect((await store.getKey(tenantId, orphan!.keyId!))?.status).toBe('pending');
     // The pending key is not the caller's yet: not listed, not found by rotate or revoke.
     expect(await lifecycle().list(tenantId)).toEqual([]);
-    for (const attempt of [lifecycle().rotate(admin, tenantId, orphan!.keyId!, 0), lifecycle().revoke(admin, tenantId, orphan!.keyId!)]) {
-      expect(await attempt.catch((e: unknown) => (e as ManagementError).code)).toBe('ERR_NOT_FOUND');
+    for (const attempt of [() => lifecycle().rotate(admin, tenantId, orphan!.keyId!, 0), () => lifecycle().revoke(admin, tenantId, orphan!.keyId!)]) {
+      expect(await attempt().catch((e: unknown) => (e as ManagementError).code)).toBe('ERR_NOT_FOUND');
     }
 
     // The idempotency record has expired meanwhile: the same request again.
