@@ -25,6 +25,7 @@ import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
 import { createUserRoutes } from '../../functions/users/routes.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
+import { rng } from '../../bench/lib/stats.js';
 import { createHarness, type Harness } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
@@ -448,20 +449,8 @@ describe('cost on the hot path', () => {
 });
 
 describe('random interleavings (property)', () => {
-  /** Small seeded PRNG (mulberry32): a failing seed can be replayed. */
-  function prng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it.each([1, 2, 3])('seed %i: no Allow after the bound, on any path, in any container', async (seed) => {
-    const rnd = prng(seed);
+    const rnd = rng(seed); // seeded: a failing seed can be replayed
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const tenantId = await newTenant();
     const keys = [await issueKey(tenantId), await issueKey(tenantId)];
