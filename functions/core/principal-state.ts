@@ -254,26 +254,12 @@ export class PrincipalStateSnapshot implements StateView {
 
   /**
    * Applies the rule of `applyPrincipalState` with state no older than the bound. Synchronous
-   * while the copy is usable (the hot path: no promise, no allocation for an unchanged key's
-   * principal); a promise only when a sync must come first.
+   * while the copy is usable (the hot path: no promise); a promise only when a sync must come first.
    */
   check(p: Principal): Principal | Promise<Principal> {
     const now = this.#o.clock.now();
-    if (this.#usable(now)) return this.#apply(p, now);
-    return this.current().then(() => this.#apply(p, this.#o.clock.now()));
-  }
-
-  /** The enriched principal of an unchanged key client, reused while its state object is the same. */
-  readonly #enriched = new WeakMap<Principal, { state: PrincipalState | undefined; out: Principal }>();
-
-  #apply(p: Principal, now: number): Principal {
-    const out = applyPrincipalState(p, this, now);
-    if (out === p) return p;
-    const state = p.clientId === undefined ? undefined : this.get('client', p.clientId);
-    const known = this.#enriched.get(p);
-    if (known && known.state === state && known.out.tenantId === out.tenantId && known.out.keyId === out.keyId) return known.out;
-    this.#enriched.set(p, { state, out });
-    return out;
+    if (this.#usable(now)) return applyPrincipalState(p, this, now);
+    return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
   }
 
   #sync(): Promise<void> {

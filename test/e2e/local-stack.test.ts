@@ -14,7 +14,7 @@ import { seedDemo, type DemoCredentials } from '../../infra/local/seed.js';
 import { createLatchkeyClient, data, type LatchkeyAuth, type LatchkeyClient, type LatchkeyProblem } from '../../packages/client/src/index.js';
 import { launchChromium } from '../support/browser.js';
 import { OPENAPI_DOCUMENT, responseErrors, schemaErrors } from '../support/openapi.js';
-import { loginWithPkce } from '../support/servers.js';
+import { keyHolderToken, loginWithPkce } from '../support/servers.js';
 
 const REVOCATION_CHECK_S = 2;
 let stack: LocalStack;
@@ -138,15 +138,7 @@ describe('the local stack', () => {
     expect(res.body).toMatchObject({ status: 401, type: 'https://latchkey.dev/problems/unauthorized' });
   });
 
-  /** The key's client id and secret at the identity provider's own token endpoint, as its holder could. */
-  async function directToken(clientId: string, clientSecret: string): Promise<string> {
-    const res = await fetch(stack.idp.tokenEndpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', resource: stack.idp.audience, client_id: clientId, client_secret: clientSecret }),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+
 
   /** Polls until every form is refused with `status`; returns the ms it took. */
   async function untilRefused(forms: Record<string, string>[], status: number): Promise<number> {
@@ -167,7 +159,7 @@ describe('the local stack', () => {
     const forms: Record<string, string>[] = [
       { 'X-Api-Key': String(key.apiKey) },
       { Authorization: `Basic ${Buffer.from(`${key.clientId}:${String(key.clientSecret)}`).toString('base64')}` },
-      { Authorization: `Bearer ${await directToken(key.clientId, String(key.clientSecret))}` },
+      { Authorization: `Bearer ${await keyHolderToken(stack.idp, { clientId: key.clientId, clientSecret: String(key.clientSecret) })}` },
     ];
     for (const h of forms) expect((await get('/me', h)).status).toBe(200);
     const revoked = await admin.DELETE('/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId: 'demo', keyId: key.keyId } } });
@@ -180,7 +172,7 @@ describe('the local stack', () => {
     const ops = client({ bearer: demo.opsToken });
     await data(ops.POST('/tenants', { body: { tenantId: 'paused', name: 'Paused' } }));
     const key = await data(ops.POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'paused' } }, body: { name: 'k', scopes: ['users:read'] } }));
-    const forms: Record<string, string>[] = [{ 'X-Api-Key': String(key.apiKey) }, { Authorization: `Bearer ${await directToken(key.clientId, String(key.clientSecret))}` }];
+    const forms: Record<string, string>[] = [{ 'X-Api-Key': String(key.apiKey) }, { Authorization: `Bearer ${await keyHolderToken(stack.idp, { clientId: key.clientId, clientSecret: String(key.clientSecret) })}` }];
     for (const h of forms) expect((await get('/me', h)).status).toBe(200);
     await data(ops.PATCH('/tenants/{tenantId}', { params: { path: { tenantId: 'paused' } }, body: { status: 'disabled' } }));
     expect(await untilRefused(forms, 403)).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);

@@ -23,6 +23,7 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
+import { keyHolderToken } from '../support/servers.js';
 import { createTenantsTable, createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 import { migrateToStateModel } from '../../functions/adapters/state-migration.js';
 
@@ -57,15 +58,6 @@ function container(opts: { shared?: SharedTokenCache | null } = {}) {
 /** What the management functions write with: their (longer) DynamoDB deadlines. */
 const states = () => new DynamoDbTokenCache({ tableName: table, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
 
-/** What a key's holder can do: ask the provider for a token with the key's credentials. */
-async function directToken(k: { clientId: string; clientSecret: string }): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: idp.audience, client_id: k.clientId, client_secret: k.clientSecret }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 const revoked = (clientId: string, at: number): PrincipalState => ({ kind: 'client', id: clientId, status: 'revoked', revokedAt: at, notBefore: 0, changedAt: at });
 
 /** A key as the management API issues it: a client at the provider and its state record. */
@@ -280,7 +272,7 @@ describe('revocation', () => {
     const live = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_live' });
     const gone = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_gone' });
     const rotated = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_rotated' });
-    const goneToken = await directToken(gone);
+    const goneToken = await keyHolderToken(idp, gone);
     const oldKey = (k: { clientId: string }, keyId: string, status: string) => ({
       pk: { S: 'tenant#acme' }, sk: { S: `key#${keyId}` }, tenantId: { S: 'acme' }, keyId: { S: keyId }, name: { S: keyId }, clientId: { S: k.clientId },
       scopes: { L: [{ S: 'read:things' }] }, status: { S: status }, createdAt: { S: new Date(clock.now()).toISOString() }, createdBy: { S: 'ops' }, cacheKeys: { L: [] },
@@ -309,7 +301,7 @@ describe('revocation', () => {
     // The revoked key's own bearer token, fetched before the upgrade, is refused too.
     await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${goneToken}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
     // A token issued before an old rotation's not-before is refused on the bearer path too.
-    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${await directToken(rotated)}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_ROTATED' });
+    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${await keyHolderToken(idp, rotated)}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_ROTATED' });
   });
 });
 

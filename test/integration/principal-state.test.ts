@@ -29,6 +29,7 @@ import { rng } from '../../bench/lib/stats.js';
 import { createHarness, type Harness } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
+import { keyHolderToken } from '../support/servers.js';
 import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
@@ -90,16 +91,6 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const xApiKey = (key: string) => ({ 'X-Api-Key': key });
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` });
 
-/** The key's client id and secret at the provider's own token endpoint, as its holder could. */
-async function directToken(clientId: string, clientSecret: string): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: idp.audience, client_id: clientId, client_secret: clientSecret }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 
 interface IssuedKey {
   keyId: string;
@@ -116,7 +107,7 @@ async function issueKey(tenantId: string, scopes = ['users:read', 'keys:read']):
 
 /** Every credential form of a key: X-Api-Key, Basic, and its own token sent as Bearer. */
 async function keyForms(k: { clientId: string; clientSecret: string; apiKey: string }): Promise<Record<string, Record<string, string>>> {
-  return { xApiKey: xApiKey(k.apiKey), basic: basic(k.clientId, k.clientSecret), directBearer: bearer(await directToken(k.clientId, k.clientSecret)) };
+  return { xApiKey: xApiKey(k.apiKey), basic: basic(k.clientId, k.clientSecret), directBearer: bearer(await keyHolderToken(idp, k)) };
 }
 
 /** Status of GET /me through each container. */
@@ -207,7 +198,7 @@ describe('a revoked key', () => {
   it("counts a key's own bearer token as that key: its tenant, its key id, and no stronger key from it", async () => {
     const tenantId = await newTenant();
     const key = await issueKey(tenantId, ['keys:write', 'keys:read']);
-    const headers = bearer(await directToken(key.clientId, key.clientSecret));
+    const headers = bearer(await keyHolderToken(idp, key));
     const me = await call('GET', '/me', { headers });
     expect(me.body).toMatchObject({ tenantId, clientId: key.clientId, userId: null });
     const stronger = await call('POST', `/tenants/${tenantId}/api-keys`, { headers, body: { name: 'x', scopes: ['users:write'] } });
@@ -217,7 +208,7 @@ describe('a revoked key', () => {
   it('after revocation, its direct token can neither create users nor issue keys', async () => {
     const tenantId = await newTenant();
     const key = await issueKey(tenantId, ['users:write', 'keys:write']);
-    const headers = bearer(await directToken(key.clientId, key.clientSecret));
+    const headers = bearer(await keyHolderToken(idp, key));
     await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) });
     clock.advance(boundMs);
     expect((await call('POST', '/users', { headers, body: { email: 'late@example.test' } })).status).toBe(401);
@@ -666,7 +657,7 @@ describe('abuse: unknown keys never reach the identity provider (issue #11)', ()
   it('after a suite of bad inputs, no secret or token is in any log line or table item', async () => {
     const tenantId = await newTenant();
     const key = await issueKey(tenantId);
-    const direct = await directToken(key.clientId, key.clientSecret);
+    const direct = await keyHolderToken(idp, key);
     clock.advance(31_000); // past the window in which a new key's refusal is not final
     logged.length = 0;
     const bad: Record<string, string>[] = [
