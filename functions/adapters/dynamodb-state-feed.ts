@@ -1,14 +1,14 @@
 /**
  * The principal-state feed read by the authorizer on every path, the JWT path included: one
- * DynamoDB `Query` on the state index, signed with SigV4 by `aws4` (small, synchronous, no
- * dependencies) and sent with the authorizer's `node:http` client. The AWS SDK's DynamoDB
+ * DynamoDB `Query` on the state index, signed with SigV4 (`sigv4.ts`, on `node:crypto`) and
+ * sent with the authorizer's `node:http` client. The AWS SDK's DynamoDB
  * client, and even Smithy's own signer (which brings `@smithy/core`), would add tens of
  * milliseconds to every cold start of the JWT path; the SDK stays a lazy chunk of the API-key
  * path. The few attribute types of a state item are unmarshalled here.
  */
-import aws4 from 'aws4';
 import type { HttpClient } from '../core/http-client.js';
 import type { PrincipalState, PrincipalStateFeed } from '../core/principal-state.js';
+import { signRequest } from './sigv4.js';
 import { STATE_FEED_PAGE, STATE_FEED_QUERY, toPrincipalState } from './dynamodb-state-items.js';
 
 export interface DynamoDbStateFeedOptions {
@@ -19,6 +19,8 @@ export interface DynamoDbStateFeedOptions {
   credentials: () => { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
   http: HttpClient;
   timeoutMs: number;
+  /** Signing time (epoch ms); the system clock by default. */
+  now?: () => number;
 }
 
 /** Credentials as Lambda provides them to every function, in its environment. */
@@ -79,21 +81,19 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
 
   async #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
     const body = JSON.stringify(input);
-    const signed = aws4.sign(
-      {
-        host: this.#url.host,
-        path: this.#url.pathname,
-        method: 'POST',
-        service: 'dynamodb',
-        region: this.#o.region,
-        headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
-        body,
-      },
-      this.#o.credentials(),
-    );
+    const headers = signRequest({
+      method: 'POST',
+      url: this.#url,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+      body,
+      service: 'dynamodb',
+      region: this.#o.region,
+      credentials: this.#o.credentials(),
+      now: this.#o.now?.() ?? Date.now(),
+    });
     const res = await this.#o.http(this.#url.href, {
       method: 'POST',
-      headers: signed.headers as Record<string, string>,
+      headers,
       body,
       signal: AbortSignal.timeout(this.#o.timeoutMs),
       redirect: 'error',
