@@ -33,6 +33,8 @@ export interface AuthorizerHandlerDeps {
   log: Log;
   /** Every decision answers within this many ms (503 when a dependency is too slow). */
   decisionBudgetMs?: number;
+  /** REST only: the API Gateway usage key of a caller's tenant (`usageIdentifierKey`); absent, none is returned. */
+  usageKey?: ((tenantId: string | undefined) => string) | undefined;
 }
 
 /** Thrown to make API Gateway answer 503 rather than 401. */
@@ -81,6 +83,6 @@ export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
       throw new AuthorizerUnavailableError(5);
     }
     log.debug('allow', { authMethod: principal.authMethod, tenantId: principal.tenantId ?? null, clientId: principal.clientId ?? null });
-    return http ? httpAllow(principal) : restAllow((event as APIGatewayRequestAuthorizerEvent).methodArn, principal);
+    return http ? httpAllow(principal) : restAllow((event as APIGatewayRequestAuthorizerEvent).methodArn, principal, deps.usageKey?.(principal.tenantId));
   };
 }

@@ -11,6 +11,7 @@ import { systemClock } from '../core/clock.js';
 import { loadAuthorizerConfig } from '../core/config.js';
 import { JwtVerifier } from '../core/jwt-verifier.js';
 import { PrincipalStateSnapshot } from '../core/principal-state.js';
+import { UsageKeyDeriver } from '../core/usage-plans.js';
 import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
 
@@ -54,4 +55,9 @@ export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
   decisionBudgetMs: config.decisionBudgetMs,
+  usageKey: config.usage ? usageKeyOf(new UsageKeyDeriver(config.usage.secret, config.usage.platformKey)) : undefined,
 });
+
+function usageKeyOf(deriver: UsageKeyDeriver) {
+  return (tenantId: string | undefined) => deriver.keyFor(tenantId);
+}

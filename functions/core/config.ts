@@ -1,6 +1,7 @@
 import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
+import { parseUsagePlanIds } from './usage-plans.js';
 
 /**
  * The one place that reads configuration. Functions call `loadAuthorizerConfig(process.env)`
@@ -88,6 +89,27 @@ export interface AuthorizerConfig {
   /** Every decision answers within this; a dependency that cannot answer in time gives 503, never 401. */
   decisionBudgetMs: number;
   logLevel: string;
+  /**
+   * Per-tenant limits on REST APIs (`USAGE_KEY_SECRET` + `USAGE_PLATFORM_KEY`): allowed REST
+   * decisions name the caller's usage key in `usageIdentifierKey`. Absent: no usage key is returned.
+   */
+  usage: UsageKeyConfig | undefined;
+}
+
+/** What tenants' API Gateway key values are derived from, and the platform callers' key value. */
+export interface UsageKeyConfig {
+  secret: string;
+  platformKey: string;
+}
+
+function loadUsageKeyConfig(env: Env): UsageKeyConfig | undefined {
+  const secret = str(env, 'USAGE_KEY_SECRET');
+  const platformKey = str(env, 'USAGE_PLATFORM_KEY');
+  if (secret === undefined && platformKey === undefined) return undefined;
+  if (secret === undefined || platformKey === undefined) throw new ConfigError('USAGE_KEY_SECRET and USAGE_PLATFORM_KEY are set together');
+  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  if (platformKey.length < 20) throw new ConfigError('USAGE_PLATFORM_KEY must be at least 20 characters (an API Gateway key value)');
+  return { secret, platformKey };
 }
 
 export { DECISION_BUDGET_MS };
@@ -215,6 +237,7 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     state,
     decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+    usage: loadUsageKeyConfig(env),
   };
 }
 
@@ -241,6 +264,11 @@ export interface ManagementConfig {
   logLevel: string;
   /** Browser origins allowed to read answers (CORS); empty: none. */
   allowedOrigins: string[];
+  /**
+   * Per-tenant usage plans (tenants function): the secret tenant key values are derived from,
+   * plan name → usage plan id, the plan of new tenants, the key-name prefix. Absent: no plans.
+   */
+  usagePlans: { secret: string; planIds: Map<string, string>; defaultPlan: string; keyNamePrefix: string } | undefined;
 }
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
@@ -264,8 +292,20 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     stageName: str(env, 'STAGE_NAME'),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')),
+    usagePlans: loadUsagePlans(env),
   };
   return cfg;
+}
+
+function loadUsagePlans(env: Env): ManagementConfig['usagePlans'] {
+  const ids = str(env, 'USAGE_PLAN_IDS');
+  if (ids === undefined) return undefined;
+  const planIds = parseUsagePlanIds(ids);
+  const defaultPlan = str(env, 'DEFAULT_USAGE_PLAN') ?? 'free';
+  if (!planIds.has(defaultPlan)) throw new ConfigError(`DEFAULT_USAGE_PLAN ${defaultPlan} is not in USAGE_PLAN_IDS`);
+  const secret = required(env, 'USAGE_KEY_SECRET');
+  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  return { secret, planIds, defaultPlan, keyNamePrefix: str(env, 'USAGE_KEY_PREFIX') ?? 'latchkey' };
 }
 
 /** The state migration run at deployment: the two tables only. */

@@ -20,7 +20,14 @@ type Json = Record<string, unknown>;
 // Answer shapes. The handlers build these objects; the end-to-end tests validate real answers
 // against the document, so a drift between the two fails there.
 const timestamp = z.iso.datetime();
-const tenant = z.object({ tenantId: z.string(), name: z.string(), status: z.enum(['active', 'disabled']), createdAt: timestamp, updatedAt: timestamp });
+const tenant = z.object({
+  tenantId: z.string(),
+  name: z.string(),
+  status: z.enum(['active', 'disabled']),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  plan: z.string().optional().describe('Usage plan (tier) whose limits apply on the REST API; absent where no plans are deployed.'),
+});
 const apiKey = z.object({
   keyId: z.string(),
   name: z.string(),
@@ -195,7 +202,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/tenants', operationId: 'createTenant', summary: 'Create a tenant', permission: 'tenants:admin', body: 'CreateTenant', ok: { status: 201, schema: 'Tenant', description: 'Created', location: true }, problems: [400, 409] },
   { method: 'get', path: '/tenants', operationId: 'listTenants', summary: 'List tenants, paginated by cursor', permission: 'tenants:admin', query: tenants.listQuery, ok: { status: 200, schema: 'TenantList', description: 'A page of tenants' }, problems: [400] },
   { method: 'get', path: '/tenants/{tenantId}', operationId: 'getTenant', summary: 'Read a tenant (operators, or any caller of that tenant)', ok: { status: 200, schema: 'Tenant', description: 'The tenant' }, problems: [404] },
-  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
+  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant, or move it to another usage plan', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
   { method: 'delete', path: '/tenants/{tenantId}', operationId: 'deleteTenant', summary: 'Disable a tenant and revoke all its keys', permission: 'tenants:admin', ok: { status: 204, description: 'Disabled' }, problems: [404] },
   { method: 'post', path: '/tenants/{tenantId}/api-keys', operationId: 'createApiKey', summary: 'Issue an API key (the secret is returned once)', permission: 'keys:write', body: 'CreateApiKey', ok: { status: 201, schema: 'ApiKeyWithSecret', description: 'Issued', location: true }, problems: [400, 404, 409] },
   { method: 'get', path: '/tenants/{tenantId}/api-keys', operationId: 'listApiKeys', summary: "List the tenant's API keys (never secrets)", permission: 'keys:read', ok: { status: 200, schema: 'ApiKeyList', description: 'The keys' }, problems: [404] },

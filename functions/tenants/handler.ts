@@ -9,6 +9,8 @@ import { systemClock } from '../core/clock.js';
 import { KeyLifecycle } from '../core/key-lifecycle.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
+import { UsageKeyProvisioner } from '../core/usage-plans.js';
+import { ApiGatewayUsageKeys } from '../adapters/api-gateway-usage-keys.js';
 import { createTenantRoutes } from './routes.js';
 
 const config = loadManagementConfig(process.env, { issuesKeys: true });
@@ -36,5 +38,18 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
+    usage: config.usagePlans
+      ? {
+          provisioner: new UsageKeyProvisioner({
+            gateway: new ApiGatewayUsageKeys(),
+            clock: systemClock,
+            sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+            secret: config.usagePlans.secret,
+            planIds: config.usagePlans.planIds,
+            keyNamePrefix: config.usagePlans.keyNamePrefix,
+          }),
+          defaultPlan: config.usagePlans.defaultPlan,
+        }
+      : undefined,
   }),
 });

@@ -9,6 +9,7 @@ import { formatApiKey } from '../core/api-key.js';
 import type { Clock } from '../core/clock.js';
 import { MAX_ROTATION_GRACE_S, type IssuedKey, type KeyLifecycle } from '../core/key-lifecycle.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
+import { PLAN_NAME_PATTERN, type UsageKeyProvisioner } from '../core/usage-plans.js';
 import { InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
 import { actingTenant, requirePermission } from '../http/guards.js';
@@ -19,14 +20,21 @@ export interface TenantRoutesDeps {
   keys: KeyLifecycle;
   clock: Clock;
   keyPrefix: string;
+  /** Per-tenant usage plans (REST API): each tenant's API Gateway key, attached to its plan. Absent: no plans deployed. */
+  usage?: { provisioner: UsageKeyProvisioner; defaultPlan: string } | undefined;
 }
 
 const SCOPE = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'not a valid scope');
 const NAME = z.string().trim().min(1).max(200);
-export const createTenantBody = z.strictObject({ tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'), name: NAME });
+const PLAN = z.string().regex(PLAN_NAME_PATTERN, 'a usage plan name').describe('Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`.');
+export const createTenantBody = z.strictObject({
+  tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'),
+  name: NAME,
+  plan: PLAN.optional(),
+});
 export const patchTenantBody = z
-  .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional() })
-  .refine((b) => b.name !== undefined || b.status !== undefined, 'name or status is required');
+  .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional(), plan: PLAN.optional() })
+  .refine((b) => b.name !== undefined || b.status !== undefined || b.plan !== undefined, 'name, status or plan is required');
 export const createKeyBody = z.strictObject({
   name: NAME,
   // At least one scope; duplicates are dropped. Which scopes a key may hold is KeyLifecycle's rule.
@@ -71,6 +79,17 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
     apiKey: formatApiKey(d.keyPrefix, issued.credentials),
   });
 
+  /** The plan asked for (or the default), checked against the deployed plans; undefined where none are deployed. */
+  const knownPlan = (asked: string | undefined): string | undefined => {
+    if (!d.usage) {
+      if (asked !== undefined) throw badRequest('this deployment has no usage plans', [{ path: 'plan', message: 'no usage plans are deployed' }]);
+      return undefined;
+    }
+    const plan = asked ?? d.usage.defaultPlan;
+    if (!d.usage.provisioner.plans.includes(plan)) throw badRequest(`no usage plan named ${plan}`, [{ path: 'plan', message: `one of ${d.usage.provisioner.plans.join(', ')}` }]);
+    return plan;
+  };
+
   return [
     {
       method: 'POST',
@@ -79,7 +98,15 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'tenants:admin');
         const body = parse(createTenantBody, req.body);
         const at = now(d.clock);
-        const tenant: Tenant = { tenantId: body.tenantId, name: body.name, status: 'active', createdAt: at, updatedAt: at };
+        const plan = knownPlan(body.plan);
+        const tenant: Tenant = { tenantId: body.tenantId, name: body.name, status: 'active', createdAt: at, updatedAt: at, ...(plan !== undefined ? { plan } : {}) };
+        if (d.usage && plan !== undefined) {
+          // The key first: provisioning is idempotent and leaves no record behind when API
+          // Gateway is rate-limiting (503), so the client's retry finishes it. A tenant that
+          // exists already keeps its key on its own plan.
+          if (await d.store.getTenant(body.tenantId)) throw conflict(`tenant ${body.tenantId} already exists`);
+          await d.usage.provisioner.provision(body.tenantId, plan);
+        }
         try {
           await d.store.createTenant(tenant);
         } catch (err) {
@@ -123,8 +150,16 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'tenants:admin');
         const tenantId = pathTenant(req);
         const body = parse(patchTenantBody, req.body);
+        if (body.plan !== undefined) {
+          const plan = knownPlan(body.plan)!;
+          const current = await d.store.getTenant(tenantId);
+          if (!current) throw notFound('the tenant');
+          if (current.plan !== plan) await d.usage!.provisioner.move(tenantId, current.plan, plan);
+          await d.store.updateTenant(tenantId, { plan }, now(d.clock));
+          if (body.status === undefined && body.name === undefined) return { status: 200, body: { ...current, plan, updatedAt: now(d.clock) } };
+        }
         if (body.status !== undefined) return { status: 200, body: await d.keys.setTenantStatus(tenantId, body.status, body.name) };
-        const tenant = await d.store.updateTenant(tenantId, body, now(d.clock));
+        const tenant = await d.store.updateTenant(tenantId, { name: body.name }, now(d.clock));
         if (!tenant) throw notFound('the tenant');
         return { status: 200, body: tenant };
       },
