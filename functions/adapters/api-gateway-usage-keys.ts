@@ -8,6 +8,7 @@ import {
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
+  GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
 import { GatewayThrottledError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
 
@@ -31,6 +32,19 @@ async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
 export class ApiGatewayUsageKeys implements UsageKeyGateway {
   // The SDK's own retries are off: the provisioner spaces and retries calls on its clock.
   constructor(private readonly client = new APIGatewayClient({ maxAttempts: 1 })) {}
+
+  findPlan(name: string): Promise<string | undefined> {
+    return mapErrors(async () => {
+      let position: string | undefined;
+      do {
+        const out = await this.client.send(new GetUsagePlansCommand({ limit: 500, position }));
+        const plan = out.items?.find((p) => p.name === name);
+        if (plan?.id) return plan.id;
+        position = out.position;
+      } while (position);
+      return undefined;
+    });
+  }
 
   findKey(name: string): Promise<GatewayApiKey | undefined> {
     return mapErrors(async () => {

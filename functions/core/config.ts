@@ -1,7 +1,7 @@
 import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
-import { parseUsagePlanIds } from './usage-plans.js';
+import { parseUsagePlanNames } from './usage-plans.js';
 
 /**
  * The one place that reads configuration. Functions call `loadAuthorizerConfig(process.env)`
@@ -266,9 +266,9 @@ export interface ManagementConfig {
   allowedOrigins: string[];
   /**
    * Per-tenant usage plans (tenants function): the secret tenant key values are derived from,
-   * plan name → usage plan id, the plan of new tenants, the key-name prefix. Absent: no plans.
+   * the plans tenants may be on, the plan of new tenants, the prefix of plan and key names. Absent: no plans.
    */
-  usagePlans: { secret: string; planIds: Map<string, string>; defaultPlan: string; keyNamePrefix: string } | undefined;
+  usagePlans: { secret: string; plans: string[]; defaultPlan: string; namePrefix: string } | undefined;
 }
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
@@ -298,14 +298,14 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
 }
 
 function loadUsagePlans(env: Env): ManagementConfig['usagePlans'] {
-  const ids = str(env, 'USAGE_PLAN_IDS');
-  if (ids === undefined) return undefined;
-  const planIds = parseUsagePlanIds(ids);
-  const defaultPlan = str(env, 'DEFAULT_USAGE_PLAN') ?? 'free';
-  if (!planIds.has(defaultPlan)) throw new ConfigError(`DEFAULT_USAGE_PLAN ${defaultPlan} is not in USAGE_PLAN_IDS`);
+  const names = str(env, 'USAGE_PLANS');
+  if (names === undefined) return undefined;
+  const plans = parseUsagePlanNames(names);
+  const defaultPlan = str(env, 'DEFAULT_USAGE_PLAN') ?? plans[0]!;
+  if (!plans.includes(defaultPlan)) throw new ConfigError(`DEFAULT_USAGE_PLAN ${defaultPlan} is not in USAGE_PLANS`);
   const secret = required(env, 'USAGE_KEY_SECRET');
   if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
-  return { secret, planIds, defaultPlan, keyNamePrefix: str(env, 'USAGE_KEY_PREFIX') ?? 'latchkey' };
+  return { secret, plans, defaultPlan, namePrefix: required(env, 'USAGE_NAME_PREFIX') };
 }
 
 /** The state migration run at deployment: the two tables only. */

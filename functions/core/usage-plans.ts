@@ -55,15 +55,11 @@ export class UsageKeyDeriver {
   }
 }
 
-/** `free=abc123,standard=def456`: plan name → API Gateway usage plan id. */
-export function parseUsagePlanIds(raw: string, name = 'USAGE_PLAN_IDS'): Map<string, string> {
-  const plans = new Map<string, string>();
-  for (const part of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [plan, id] = part.split('=');
-    if (!plan || !id || !PLAN_NAME_PATTERN.test(plan)) throw new ConfigError(`${name}: "${part}" is not plan=id`);
-    plans.set(plan, id);
-  }
-  if (plans.size === 0) throw new ConfigError(`${name} names no plan`);
+/** `free,standard,enterprise`: the plans tenants may be on. */
+export function parseUsagePlanNames(raw: string, name = 'USAGE_PLANS'): string[] {
+  const plans = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
+  for (const p of plans) if (!PLAN_NAME_PATTERN.test(p) || p === PLATFORM_PLAN) throw new ConfigError(`${name}: "${p}" is not a tenant plan name`);
+  if (plans.length === 0) throw new ConfigError(`${name} names no plan`);
   return plans;
 }
 
@@ -79,6 +75,8 @@ export interface GatewayApiKey {
  * gateway's emulation of these calls.
  */
 export interface UsageKeyGateway {
+  /** The id of the usage plan with this name, if any. */
+  findPlan(name: string): Promise<string | undefined>;
   /** The key with this name, if any. */
   findKey(name: string): Promise<GatewayApiKey | undefined>;
   /** Creates an enabled key with this value. */
@@ -106,10 +104,15 @@ export interface UsageKeyProvisionerDeps {
   sleep: (ms: number) => Promise<void>;
   /** The secret tenant key values are derived from (`USAGE_KEY_SECRET`). */
   secret: string;
-  /** Plan name → usage plan id. */
-  planIds: ReadonlyMap<string, string>;
-  /** Prefix of key names, e.g. the stack name. */
-  keyNamePrefix: string;
+  /** The plans tenants may be on. */
+  plans: readonly string[];
+  /**
+   * Prefix of key and plan names, the stack name: plan `free` is the usage plan named
+   * `<prefix>-free`, a tenant's key is named `<prefix>-tenant-<id>`. Plans are found by name
+   * because the function cannot reference their ids without a dependency cycle (plan → stage →
+   * deployment → methods → function).
+   */
+  namePrefix: string;
   /** Longest time one management request spends waiting for API Gateway. @default 4000 */
   budgetMs?: number;
   /** Smallest gap between two control-plane calls of this container (CreateApiKey ~5/s per account). @default 250 */
@@ -133,6 +136,7 @@ export class UsageKeyProvisioner {
   readonly #budgetMs: number;
   readonly #minGapMs: number;
   #nextCallAt = 0;
+  readonly #planIds = new Map<string, string>();
 
   constructor(d: UsageKeyProvisionerDeps) {
     this.#d = d;
@@ -140,24 +144,29 @@ export class UsageKeyProvisioner {
     this.#minGapMs = d.minGapMs ?? 250;
   }
 
-  get plans(): string[] {
-    return [...this.#d.planIds.keys()].filter((p) => p !== PLATFORM_PLAN);
-  }
-
-  planId(plan: string): string {
-    const id = plan === PLATFORM_PLAN ? undefined : this.#d.planIds.get(plan);
-    if (id === undefined) throw new UnknownPlanError(plan);
-    return id;
+  get plans(): readonly string[] {
+    return this.#d.plans;
   }
 
   keyName(tenantId: string): string {
-    return `${this.#d.keyNamePrefix}-tenant-${tenantId}`;
+    return `${this.#d.namePrefix}-tenant-${tenantId}`;
+  }
+
+  /** The usage plan id of a configured plan, looked up once per container. */
+  async #planId(plan: string, deadline: number): Promise<string> {
+    if (!this.#d.plans.includes(plan)) throw new UnknownPlanError(plan);
+    const known = this.#planIds.get(plan);
+    if (known !== undefined) return known;
+    const id = await this.#call(() => this.#d.gateway.findPlan(`${this.#d.namePrefix}-${plan}`), deadline);
+    if (id === undefined) throw new LatchkeyError('ERR_NO_USAGE_PLAN', `the usage plan ${this.#d.namePrefix}-${plan} does not exist`);
+    this.#planIds.set(plan, id);
+    return id;
   }
 
   /** The tenant's key exists and is attached to `plan`. */
   async provision(tenantId: string, plan: string): Promise<GatewayApiKey> {
-    const planId = this.planId(plan);
     const deadline = this.#d.clock.now() + this.#budgetMs;
+    const planId = await this.#planId(plan, deadline);
     const key = await this.#ensureKey(tenantId, deadline);
     await this.#call(() => this.#d.gateway.attachKey(planId, key.id), deadline);
     return key;
@@ -168,9 +177,9 @@ export class UsageKeyProvisioner {
    * is detached first; if attaching to the new plan then fails, it is put back on the old one.
    */
   async move(tenantId: string, from: string | undefined, to: string): Promise<void> {
-    const toId = this.planId(to);
-    const fromId = from !== undefined && from !== to && this.#d.planIds.has(from) ? this.#d.planIds.get(from)! : undefined;
     const deadline = this.#d.clock.now() + this.#budgetMs;
+    const toId = await this.#planId(to, deadline);
+    const fromId = from !== undefined && from !== to && this.#d.plans.includes(from) ? await this.#planId(from, deadline) : undefined;
     const key = await this.#ensureKey(tenantId, deadline);
     if (fromId !== undefined) await this.#call(() => this.#d.gateway.detachKey(fromId, key.id), deadline);
     try {

@@ -45,8 +45,8 @@ export const handler = createApiHandler({
             clock: systemClock,
             sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
             secret: config.usagePlans.secret,
-            planIds: config.usagePlans.planIds,
-            keyNamePrefix: config.usagePlans.keyNamePrefix,
+            plans: config.usagePlans.plans,
+            namePrefix: config.usagePlans.namePrefix,
           }),
           defaultPlan: config.usagePlans.defaultPlan,
         }
