@@ -45,7 +45,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename, disable or re-enable a tenant
+         * Rename, disable or re-enable a tenant, or move it to another usage plan
          * @description Needs the `tenants:admin` permission (a scope, or a role that grants it).
          */
         patch: operations["updateTenant"];
@@ -208,11 +208,15 @@ export interface components {
         CreateTenant: {
             tenantId: string;
             name: string;
+            /** @description Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`. */
+            plan?: string;
         };
         PatchTenant: {
             name?: string;
             /** @enum {string} */
             status?: "active" | "disabled";
+            /** @description Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`. */
+            plan?: string;
         };
         CreateApiKey: {
             name: string;
@@ -240,6 +244,8 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description Usage plan (tier) whose limits apply on the REST API; absent where no plans are deployed. */
+            plan?: string;
         };
         TenantList: {
             items: components["schemas"]["Tenant"][];
@@ -362,7 +368,7 @@ export interface components {
             /** @constant */
             status?: 401;
         };
-        /** @description Forbidden (403): Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller. Do not retry. */
+        /** @description Forbidden (403): Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller, a tenant that no usage plan admits (API Gateway). Do not retry. */
         ForbiddenProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "https://latchkey.dev/problems/forbidden";
@@ -434,7 +440,7 @@ export interface components {
             /** @constant */
             status?: 422;
         };
-        /** @description Too many requests (429): API Gateway throttled the call (stage or account limits). Retry after `Retry-After` seconds. */
+        /** @description Too many requests (429): API Gateway refused the call: over the rate or the quota of your tenant's usage plan, or the stage or account limits. Retry after `Retry-After` seconds (1 for the rate, 3600 for the quota, which resets at the start of its period, UTC). */
         TooManyRequestsProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "https://latchkey.dev/problems/too-many-requests";
