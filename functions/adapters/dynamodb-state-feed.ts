@@ -77,37 +77,59 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
     return states;
   }
 
-  async #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
-    const body = JSON.stringify(input);
-    const signed = aws4.sign(
-      {
-        host: this.#url.host,
-        path: this.#url.pathname,
-        method: 'POST',
-        service: 'dynamodb',
-        region: this.#o.region,
-        headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
-        body,
-      },
-      this.#o.credentials(),
-    );
-    const res = await this.#o.http(this.#url.href, {
-      method: 'POST',
-      headers: signed.headers as Record<string, string>,
-      body,
-      signal: AbortSignal.timeout(this.#o.timeoutMs),
-      redirect: 'error',
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      let type = 'unknown';
-      try {
-        type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
-      } catch {
-        // not JSON: keep 'unknown'
-      }
-      throw new Error(`DynamoDB ${operation} answered ${res.status} (${type.slice(type.lastIndexOf('#') + 1)})`);
-    }
-    return JSON.parse(text) as unknown;
+  #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
+    return signedDynamoDbCall(this.#o, this.#url, operation, input);
   }
+}
+
+/** A DynamoDB error answer (the request reached DynamoDB and was refused: nothing was applied). */
+export class DynamoDbAnswerError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly status: number,
+    readonly type: string,
+  ) {
+    super(`DynamoDB ${operation} answered ${status} (${type})`);
+    this.name = 'DynamoDbAnswerError';
+  }
+}
+
+/** One DynamoDB JSON-protocol call, SigV4-signed by `aws4` and sent over the given `node:http` client. */
+export async function signedDynamoDbCall(
+  o: Pick<DynamoDbStateFeedOptions, 'region' | 'credentials' | 'http' | 'timeoutMs'>,
+  url: URL,
+  operation: string,
+  input: Record<string, unknown>,
+): Promise<unknown> {
+  const body = JSON.stringify(input);
+  const signed = aws4.sign(
+    {
+      host: url.host,
+      path: url.pathname,
+      method: 'POST',
+      service: 'dynamodb',
+      region: o.region,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+      body,
+    },
+    o.credentials(),
+  );
+  const res = await o.http(url.href, {
+    method: 'POST',
+    headers: signed.headers as Record<string, string>,
+    body,
+    signal: AbortSignal.timeout(o.timeoutMs),
+    redirect: 'error',
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let type = 'unknown';
+    try {
+      type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
+    } catch {
+      // not JSON: keep 'unknown'
+    }
+    throw new DynamoDbAnswerError(operation, res.status, type.slice(type.lastIndexOf('#') + 1));
+  }
+  return JSON.parse(text) as unknown;
 }
