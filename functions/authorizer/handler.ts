@@ -12,6 +12,8 @@ import { loadAuthorizerConfig } from '../core/config.js';
 import { JwtVerifier } from '../core/jwt-verifier.js';
 import { PrincipalStateSnapshot } from '../core/principal-state.js';
 import { UsageKeyDeriver } from '../core/usage-plans.js';
+import { UsageCounter } from '../core/usage-counter.js';
+import { DynamoDbUsageSink } from '../adapters/dynamodb-usage.js';
 import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
 
@@ -29,6 +31,15 @@ const state = config.state
     })
   : undefined;
 state?.prefetch();
+const usage =
+  config.state && config.usageCounts
+    ? new UsageCounter({
+        sink: new DynamoDbUsageSink({ ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient }),
+        clock: systemClock,
+        log,
+        ...config.usageCounts,
+      })
+    : undefined;
 
 async function loadApiKeys() {
   const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([
@@ -55,6 +66,7 @@ export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
   decisionBudgetMs: config.decisionBudgetMs,
+  usage,
   usageKey: config.usage ? usageKeyOf(new UsageKeyDeriver(config.usage.secret, config.usage.platformKey)) : undefined,
 });
 

@@ -94,6 +94,8 @@ export interface AuthorizerConfig {
    * decisions name the caller's usage key in `usageIdentifierKey`. Absent: no usage key is returned.
    */
   usage: UsageKeyConfig | undefined;
+  /** Usage counts (with `TOKEN_CACHE_TABLE`): flushed every `USAGE_FLUSH_S` (60) or `USAGE_FLUSH_REQUESTS` (1000) decisions; `USAGE_FLUSH_S=0` turns counting off. */
+  usageCounts: { flushEveryMs: number; flushEveryRequests: number } | undefined;
 }
 
 /** What tenants' API Gateway key values are derived from, and the platform callers' key value. */
@@ -238,6 +240,10 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     usage: loadUsageKeyConfig(env),
+    usageCounts: (() => {
+      const flushS = int(env, 'USAGE_FLUSH_S', 60, 0, 3600);
+      return apiKey.tokenCacheTable && flushS > 0 ? { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', 1000, 1, 1_000_000) } : undefined;
+    })(),
   };
 }
 
