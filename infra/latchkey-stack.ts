@@ -551,6 +551,7 @@ export class LatchkeyStack extends Stack {
     tenants.addMethod('GET', tenantsIntegration);
     const tenant = tenants.addResource('{tenantId}');
     for (const m of ['GET', 'PATCH', 'DELETE']) tenant.addMethod(m, tenantsIntegration);
+    tenant.addResource('usage').addMethod('GET', tenantsIntegration);
     const keys = tenant.addResource('api-keys');
     keys.addMethod('POST', tenantsIntegration);
     keys.addMethod('GET', tenantsIntegration);

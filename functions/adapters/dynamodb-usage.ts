@@ -4,7 +4,7 @@
  * client (`k#<key id or client id>`), all raised by one atomic `UpdateItem … ADD` per flush, with
  * `lastUsedAt` and a TTL of 400 days. No `feed` attribute, so the items stay out of the
  * state-feed index. The authorizer writes them with the same light SigV4 call as the state feed
- * (no AWS SDK on its JWT path); the tenants function reads a range of days with `BatchGetItem`.
+ * (no AWS SDK on its JWT path); the tenants function reads them (`dynamodb-usage-reader.ts`).
  */
 import type { HttpClient } from '../core/http-client.js';
 import { UsageNotAppliedError, type UsageBatch, type UsageSink } from '../core/usage-counter.js';

@@ -136,3 +136,17 @@ export class UsageCounter {
     this.#pending += n;
   }
 }
+
+/** One day of a tenant's counts, as stored. */
+export interface UsageDay {
+  day: string;
+  total: number;
+  /** Key id (or client id) → requests. */
+  subjects: Map<string, number>;
+}
+
+/** Reads the counters (adapter: `DynamoDbUsageReader`). */
+export interface UsageReader {
+  /** The stored days among `days` (missing days had no request counted). */
+  days(tenantId: string, days: readonly string[]): Promise<UsageDay[]>;
+}

@@ -23,11 +23,15 @@ export interface ApiRequest {
   query: Record<string, string>;
   body: unknown;
   requestId: string;
+  /** Request headers, names lower-cased. */
+  headers?: Record<string, string>;
 }
 
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  /** A body sent as it is (e.g. CSV), with the route's `Content-Type`, instead of JSON. */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -163,7 +167,9 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       body: readBody(event),
       requestId: event.requestContext?.requestId ?? '',
+      headers: Object.fromEntries(Object.entries(event.headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k.toLowerCase(), v]]))),
     });
+    if (res.text !== undefined) return { statusCode: res.status, headers: { 'Cache-Control': 'no-store', ...res.headers }, body: res.text };
     return {
       statusCode: res.status,
       headers: { ...(res.body === undefined ? { 'Cache-Control': 'no-store' } : JSON_HEADERS), ...res.headers },

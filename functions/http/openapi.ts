@@ -69,7 +69,21 @@ const me = z.object({
   authMethod: z.enum(['jwt', 'api_key']),
 });
 
+const keyUsage = z.object({ id: z.string().describe('Key id (`key_…`), or the client id of a caller without a key.'), requests: z.number().int() });
+const tenantUsage = z
+  .object({
+    tenantId: z.string(),
+    from: z.string(),
+    to: z.string(),
+    granularity: z.enum(['day']),
+    requests: z.number().int().describe('All requests in the range.'),
+    keys: z.array(keyUsage).describe('Requests per key (or client) over the range.'),
+    days: z.array(z.object({ day: z.string(), requests: z.number().int(), keys: z.array(keyUsage) })),
+  })
+  .describe("Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s).");
+
 const SCHEMAS: Record<string, z.ZodType> = {
+  TenantUsage: tenantUsage,
   Tenant: tenant,
   TenantList: z.object({ items: z.array(tenant), nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last.') }),
   ApiKey: apiKey,
@@ -193,7 +207,7 @@ interface Operation {
   body?: SchemaName;
   /** The body may be left out (its fields have defaults). */
   bodyOptional?: boolean;
-  ok: { status: number; schema?: SchemaName; description: string; location?: boolean };
+  ok: { status: number; schema?: SchemaName; description: string; location?: boolean; csv?: string };
   /** Statuses of problems this operation answers itself, besides those every route can answer. */
   problems: number[];
 }
@@ -204,6 +218,16 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/tenants/{tenantId}', operationId: 'getTenant', summary: 'Read a tenant (operators, or any caller of that tenant)', ok: { status: 200, schema: 'Tenant', description: 'The tenant' }, problems: [404] },
   { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant, or move it to another usage plan', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
   { method: 'delete', path: '/tenants/{tenantId}', operationId: 'deleteTenant', summary: 'Disable a tenant and revoke all its keys', permission: 'tenants:admin', ok: { status: 204, description: 'Disabled' }, problems: [404] },
+  {
+    method: 'get',
+    path: '/tenants/{tenantId}/usage',
+    operationId: 'getTenantUsage',
+    summary: "The tenant's requests per day, in total and per key (JSON, or CSV with Accept: text/csv)",
+    permission: 'keys:read',
+    query: tenants.usageQuery as unknown as z.ZodObject,
+    ok: { status: 200, schema: 'TenantUsage', description: 'Usage per day', csv: 'RFC 4180 CSV with a header row: `day,tenant_id,key_id,requests`; `key_id` `*` is the tenant total of the day.' },
+    problems: [400, 404],
+  },
   { method: 'post', path: '/tenants/{tenantId}/api-keys', operationId: 'createApiKey', summary: 'Issue an API key (the secret is returned once)', permission: 'keys:write', body: 'CreateApiKey', ok: { status: 201, schema: 'ApiKeyWithSecret', description: 'Issued', location: true }, problems: [400, 404, 409] },
   { method: 'get', path: '/tenants/{tenantId}/api-keys', operationId: 'listApiKeys', summary: "List the tenant's API keys (never secrets)", permission: 'keys:read', ok: { status: 200, schema: 'ApiKeyList', description: 'The keys' }, problems: [404] },
   { method: 'post', path: '/tenants/{tenantId}/api-keys/{keyId}/rotate', operationId: 'rotateApiKey', summary: 'Rotate an API key: a successor client and secret; the old one stops when the grace ends (default at once), within the revocation bound', permission: 'keys:write', body: 'RotateApiKey', bodyOptional: true, ok: { status: 200, schema: 'ApiKeyWithSecret', description: 'Rotated' }, problems: [400, 403, 404, 409] },
@@ -242,7 +266,14 @@ function operation(op: Operation, used: Set<string>): Json {
     [String(op.ok.status)]: {
       description: op.ok.description,
       ...(op.ok.location ? { headers: { Location: { description: 'Path of the new resource.', schema: { type: 'string' } } } } : {}),
-      ...(op.ok.schema ? { content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.ok.schema}` } } } } : {}),
+      ...(op.ok.schema
+        ? {
+            content: {
+              'application/json': { schema: { $ref: `#/components/schemas/${op.ok.schema}` } },
+              ...(op.ok.csv ? { 'text/csv': { schema: { type: 'string', description: op.ok.csv } } } : {}),
+            },
+          }
+        : {}),
     },
   };
   for (const s of [...[...statuses].sort((a, b) => a - b).map(String), '4XX', '5XX']) {

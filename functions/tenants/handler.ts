@@ -11,6 +11,9 @@ import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
 import { UsageKeyProvisioner } from '../core/usage-plans.js';
 import { ApiGatewayUsageKeys } from '../adapters/api-gateway-usage-keys.js';
+import { DynamoDbUsageReader } from '../adapters/dynamodb-usage-reader.js';
+import { createDocumentClient } from '../adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
 import { createTenantRoutes } from './routes.js';
 
 const config = loadManagementConfig(process.env, { issuesKeys: true });
@@ -38,6 +41,7 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
+    usageCounts: new DynamoDbUsageReader(config.tokenCacheTable, createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE)),
     usage: config.usagePlans
       ? {
           provisioner: new UsageKeyProvisioner({

@@ -88,6 +88,7 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /tenants/{tenantId}', 'Tenants'],
   ['PATCH /tenants/{tenantId}', 'Tenants'],
   ['DELETE /tenants/{tenantId}', 'Tenants'],
+  ['GET /tenants/{tenantId}/usage', 'Tenants'],
   ['POST /tenants/{tenantId}/api-keys', 'Tenants'],
   ['GET /tenants/{tenantId}/api-keys', 'Tenants'],
   ['POST /tenants/{tenantId}/api-keys/{keyId}/rotate', 'Tenants'],
@@ -101,7 +102,7 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /openapi.json', 'Public'],
 ];
 /** Every resource also has ANY, without the authorizer: preflight and 405 by the public function. */
-const RESOURCES = ['/tenants', '/tenants/{tenantId}', '/tenants/{tenantId}/api-keys', '/tenants/{tenantId}/api-keys/{keyId}', '/tenants/{tenantId}/api-keys/{keyId}/rotate', '/users', '/users/{userId}', '/me', '/openapi.json'];
+const RESOURCES = ['/tenants', '/tenants/{tenantId}', '/tenants/{tenantId}/usage', '/tenants/{tenantId}/api-keys', '/tenants/{tenantId}/api-keys/{keyId}', '/tenants/{tenantId}/api-keys/{keyId}/rotate', '/users', '/users/{userId}', '/me', '/openapi.json'];
 const ALL_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [...EXPECTED_ROUTES, ...RESOURCES.map((r): [string, 'Public'] => [`ANY ${r}`, 'Public'])];
 const isPublic = (key: string) => ALL_ROUTES.find(([k]) => k === key)?.[1] === 'Public';
 

@@ -51,6 +51,26 @@ export interface paths {
         patch: operations["updateTenant"];
         trace?: never;
     };
+    "/tenants/{tenantId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's requests per day, in total and per key (JSON, or CSV with Accept: text/csv)
+         * @description Needs the `keys:read` permission (a scope, or a role that grants it).
+         */
+        get: operations["getTenantUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenants/{tenantId}/api-keys": {
         parameters: {
             query?: never;
@@ -234,6 +254,31 @@ export interface components {
             name?: string;
             roles?: ("tenant:admin" | "tenant:member")[];
             blocked?: boolean;
+        };
+        /** @description Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s). */
+        TenantUsage: {
+            tenantId: string;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            granularity: "day";
+            /** @description All requests in the range. */
+            requests: number;
+            /** @description Requests per key (or client) over the range. */
+            keys: {
+                /** @description Key id (`key_…`), or the client id of a caller without a key. */
+                id: string;
+                requests: number;
+            }[];
+            days: {
+                day: string;
+                requests: number;
+                keys: {
+                    /** @description Key id (`key_…`), or the client id of a caller without a key. */
+                    id: string;
+                    requests: number;
+                }[];
+            }[];
         };
         Tenant: {
             tenantId: string;
@@ -753,6 +798,41 @@ export interface operations {
             404: components["responses"]["Problem404"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+            "4XX": components["responses"]["Problem4XX"];
+            "5XX": components["responses"]["Problem5XX"];
+        };
+    };
+    getTenantUsage: {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+                granularity?: "day";
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Usage per day */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantUsage"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
             "4XX": components["responses"]["Problem4XX"];
