@@ -22,6 +22,7 @@
  * | `latchkey:allowedOrigins` | browser origins allowed by CORS, comma-separated or a JSON array | none |
  * | `latchkey:usagePlans` | usage plans as JSON `{"free":{"rateLimit":5,"burstLimit":10,"quota":{"limit":10000,"period":"DAY"}},…,"platform":{…}}` | `DEFAULT_USAGE_PLANS` |
  * | `latchkey:defaultUsagePlan` | plan of tenants created without one | `free` |
+ * | `latchkey:usageFlushSeconds`, `latchkey:usageFlushRequests` | how often the authorizer writes usage counts | `60`, `1000` |
  */
 import { Aspects, Duration, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -50,6 +51,8 @@ export interface LatchkeyAppConfig {
   example: boolean;
   usagePlans: Record<string, UsagePlanLimits> | undefined;
   defaultUsagePlan: string | undefined;
+  usageFlushSeconds: number | undefined;
+  usageFlushRequests: number | undefined;
 }
 
 function text(node: Node, key: string): string | undefined {
@@ -136,6 +139,8 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     example: bool(node, 'example', true),
     usagePlans: usagePlans(node),
     defaultUsagePlan: text(node, 'defaultUsagePlan'),
+    usageFlushSeconds: int(node, 'usageFlushSeconds'),
+    usageFlushRequests: int(node, 'usageFlushRequests'),
   };
 }
 
@@ -164,6 +169,10 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     allowedOrigins: config.allowedOrigins,
     usagePlans: config.usagePlans,
     defaultUsagePlan: config.defaultUsagePlan,
+    usageFlush: {
+      ...(config.usageFlushSeconds !== undefined ? { interval: Duration.seconds(config.usageFlushSeconds) } : {}),
+      ...(config.usageFlushRequests !== undefined ? { requests: config.usageFlushRequests } : {}),
+    },
   });
   let example: ExampleAttachStack | undefined;
   if (config.example) {

@@ -102,6 +102,12 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly usagePlans?: Record<string, UsagePlanLimits>;
   /**
+   * How often each authorizer container writes its usage counts: after `interval` or `requests`
+   * allowed requests, whichever comes first (`USAGE_FLUSH_S`, `USAGE_FLUSH_REQUESTS`).
+   * @default - 60 s or 1,000 requests
+   */
+  readonly usageFlush?: { readonly interval?: Duration; readonly requests?: number };
+  /**
    * Plan of tenants created without one.
    * @default 'free', or the first plan other than `platform`
    */
@@ -188,7 +194,12 @@ export class LatchkeyStack extends Stack {
     const usageSecretValue = usageKeySecret.secretValue.unsafeUnwrap();
 
     this.authorizer = new LatchkeyAuthorizer(this, 'Authorizer', {
-      environment: { USAGE_KEY_SECRET: usageSecretValue, USAGE_PLATFORM_KEY: platformKeyValue.secretValue.unsafeUnwrap() },
+      environment: {
+        USAGE_KEY_SECRET: usageSecretValue,
+        USAGE_PLATFORM_KEY: platformKeyValue.secretValue.unsafeUnwrap(),
+        ...(props.usageFlush?.interval ? { USAGE_FLUSH_S: String(props.usageFlush.interval.toSeconds()) } : {}),
+        ...(props.usageFlush?.requests !== undefined ? { USAGE_FLUSH_REQUESTS: String(props.usageFlush.requests) } : {}),
+      },
       issuer: props.issuer,
       audiences: props.audiences,
       algorithms: props.algorithms,

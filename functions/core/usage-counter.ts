@@ -120,14 +120,11 @@ export class UsageCounter {
           this.#o.log.warn('usage flush failed', { tenantId: b.tenantId, day: b.day, requests: b.total, retried: err instanceof UsageNotAppliedError, error: String(err) });
         }
       }),
-    ).then(
-      () => {
-        this.#flushing = undefined;
-      },
-      () => {
-        this.#flushing = undefined;
-      },
-    );
+    ).then(() => {
+      this.#flushing = undefined;
+      // What was counted during this flush and is already due goes now, not with the next request.
+      if (this.#pending >= this.#everyRequests || (this.#pending > 0 && this.#o.clock.now() - this.#lastFlushAt >= this.#everyMs)) void this.flush();
+    });
     return this.#flushing;
   }
 

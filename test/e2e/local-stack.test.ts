@@ -80,7 +80,7 @@ beforeAll(async () => {
     apiPort: 0,
     idpPort: 0,
     assemblyDir: mkdtempSync(join(tmpdir(), 'latchkey-e2e-')),
-    context: { revocationCheckSeconds: String(REVOCATION_CHECK_S), usagePlans: JSON.stringify(USAGE_PLANS) },
+    context: { revocationCheckSeconds: String(REVOCATION_CHECK_S), usagePlans: JSON.stringify(USAGE_PLANS), usageFlushRequests: '1' },
     gatewayNow: () => Date.now() + usageSkewMs,
     log: (source, line) => {
       if (source === 'api') accessLog.push(JSON.parse(line) as Record<string, unknown>);
@@ -237,6 +237,49 @@ describe('usage plans: per-tenant limits at the gateway', () => {
     expect(res.status).toBe(403);
     expect(res.body).toMatchObject({ type: 'https://latchkey.dev/problems/forbidden' });
     expect((await get('/me', { Authorization: `Bearer ${demo.opsToken}` })).status).toBe(200);
+  });
+});
+
+describe('usage counts', () => {
+  it('counts per tenant, key and day what the authorizer allowed, read back as JSON and CSV once flushed', async () => {
+    const ops = client({ bearer: demo.opsToken });
+    await data(ops.POST('/tenants', { body: { tenantId: 'count-co', name: 'Count Co', plan: 'standard' } }));
+    const admin = stack.idp.addUser({ email: 'admin@count-co.local', password: 'count-co-password', tenantId: 'count-co', roles: ['tenant:admin'] });
+    const adminAuth = { bearer: await stack.idp.issueUserToken({ userId: admin.userId }) };
+    const key = await data(client(adminAuth).POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'count-co' } }, body: { name: 'counted', scopes: ['users:read'] } }));
+    const withKey = client({ apiKey: String(key.apiKey) });
+    for (let i = 0; i < 3; i++) await data(withKey.GET('/me'));
+    for (let i = 0; i < 2; i++) await data(client(adminAuth).GET('/me'));
+    // 6 requests of the tenant: 1 key issue + 2 /me by the admin's client, 3 /me with the key.
+    // The stack flushes after every request (usageFlushRequests 1); the documented bound is the
+    // flush interval, here the time a background write takes. Polled with a hang detector only.
+    const today = new Date().toISOString().slice(0, 10);
+    const query = { params: { path: { tenantId: 'count-co' }, query: { from: today, to: today } } };
+    interface Usage {
+      tenantId: string;
+      requests: number;
+      keys: { id: string; requests: number }[];
+      days: { day: string; requests: number; keys: { id: string; requests: number }[] }[];
+    }
+    const read = async () => (await data(ops.GET('/tenants/{tenantId}/usage', query))) as Usage;
+    let usage = await read();
+    for (const until = Date.now() + 60_000; usage.requests < 6 && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      usage = await read();
+    }
+    expect(usage.requests).toBe(6);
+    expect(usage.days).toEqual([{ day: today, requests: 6, keys: expect.arrayContaining([{ id: key.keyId, requests: 3 }]) }]);
+    expect(usage.keys.reduce((n, k) => n + k.requests, 0)).toBe(6);
+    const csv = await fetch(`${stack.apiUrl}/tenants/count-co/usage?from=${today}&to=${today}`, { headers: { Authorization: `Bearer ${demo.opsToken}`, Accept: 'text/csv' } });
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    const rows = (await csv.text()).trim().split('\r\n');
+    expect(rows[0]).toBe('day,tenant_id,key_id,requests');
+    expect(rows).toContain(`${today},count-co,*,6`);
+    expect(rows).toContain(`${today},count-co,${key.keyId},3`);
+    // The tenant's own admin may read it; another tenant's may not.
+    expect(((await data(client(adminAuth).GET('/tenants/{tenantId}/usage', query))) as Usage).tenantId).toBe('count-co');
+    expect((await problemOf(client({ bearer: demo.userToken }).GET('/tenants/{tenantId}/usage', query))).status).toBe(403);
+    expect((await problemOf(ops.GET('/tenants/{tenantId}/usage', { params: { path: { tenantId: 'count-co' }, query: { from: today, to: '2020-01-01' } } }))).status).toBe(400);
   });
 });
 
