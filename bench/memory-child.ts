@@ -34,6 +34,8 @@ const config = loadAuthorizerConfig({
   JWKS_URI: 'http://127.0.0.1:9/.well-known/jwks.json',
   TOKEN_ENDPOINT: 'http://127.0.0.1:9/oauth/token',
   ALGORITHMS: 'ES256',
+  // It fills level 1 with a thousand new keys at once: more than the per-minute exchange budget.
+  EXCHANGE_BUDGET_PER_MIN: '100000',
 });
 
 // --- verified-token cache -----------------------------------------------------------------

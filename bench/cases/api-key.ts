@@ -51,6 +51,7 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
     TOKEN_CACHE_TABLE: table,
   });
   const fetches: Counter = { n: 0 };
+  const stateWriter = new DynamoDbTokenCache({ tableName: table });
   const countingFetch: typeof fetch = (input, init) => {
     fetches.n++;
     return fetch(input, init);
@@ -83,6 +84,12 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
           Array.from({ length: Math.min(8, n - i) }, () => idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: randomUUID() })),
         );
         out.push(...batch.map((k) => ({ clientId: k.clientId, clientSecret: k.clientSecret })));
+        // The key's client state, as the management API writes it on issue: the exchange refuses
+        // a client the state does not know as a Latchkey key.
+        const now = Date.now();
+        await Promise.all(
+          batch.map((k) => stateWriter.putState({ kind: 'client', id: k.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: now, tenantId: 'acme', keyId: randomUUID(), createdAt: now })),
+        );
       }
       return out;
     },
