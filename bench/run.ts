@@ -9,6 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX } from '../functions/adapters/dynamodb-state-items.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
 import { startLocalIdentityProvider, type LocalIdentityProvider } from '../infra/local/identity-provider.js';
 import { apiKeyFixture, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
@@ -63,8 +64,23 @@ async function createTokenCacheTable(): Promise<string> {
     new CreateTableCommand({
       TableName: name,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'feed', AttributeType: 'S' },
+        { AttributeName: 'changedAt', AttributeType: 'N' },
+      ],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      // The principal-state feed the authorizer syncs from (the deployed table has it too).
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: STATE_FEED_INDEX,
+          KeySchema: [
+            { AttributeName: 'feed', KeyType: 'HASH' },
+            { AttributeName: 'changedAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...STATE_FEED_ATTRIBUTES] },
+        },
+      ],
     }),
   );
   await db.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }));
