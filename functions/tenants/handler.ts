@@ -9,11 +9,8 @@ import { systemClock } from '../core/clock.js';
 import { KeyLifecycle } from '../core/key-lifecycle.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
-import { UsageKeyProvisioner } from '../core/usage-plans.js';
-import { ApiGatewayUsageKeys } from '../adapters/api-gateway-usage-keys.js';
-import { DynamoDbUsageReader } from '../adapters/dynamodb-usage-reader.js';
-import { createDocumentClient } from '../adapters/dynamodb-token-cache.js';
-import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
+import { UsageKeyProvisioner, type UsageKeyGateway } from '../core/usage-plans.js';
+import type { UsageReader } from '../core/usage-counter.js';
 import { createTenantRoutes } from './routes.js';
 
 const config = loadManagementConfig(process.env, { issuesKeys: true });
@@ -41,11 +38,11 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
-    usageCounts: new DynamoDbUsageReader(config.tokenCacheTable, createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE)),
+    usageCounts: lazyUsageReader(config.tokenCacheTable),
     usage: config.usagePlans
       ? {
           provisioner: new UsageKeyProvisioner({
-            gateway: new ApiGatewayUsageKeys(),
+            gateway: lazyUsageKeys(),
             clock: systemClock,
             sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
             secret: config.usagePlans.secret,
@@ -57,3 +54,27 @@ export const handler = createApiHandler({
       : undefined,
   }),
 });
+
+/** The API Gateway SDK is loaded on the first key change, not at cold start. */
+function lazyUsageKeys(): UsageKeyGateway {
+  let loaded: Promise<UsageKeyGateway> | undefined;
+  const gateway = () => (loaded ??= import('../adapters/api-gateway-usage-keys.js').then(({ ApiGatewayUsageKeys }) => new ApiGatewayUsageKeys()));
+  return {
+    findPlan: async (name) => (await gateway()).findPlan(name),
+    findKey: async (name) => (await gateway()).findKey(name),
+    createKey: async (name, value) => (await gateway()).createKey(name, value),
+    attachKey: async (planId, keyId) => (await gateway()).attachKey(planId, keyId),
+    detachKey: async (planId, keyId) => (await gateway()).detachKey(planId, keyId),
+  };
+}
+
+/** The usage reader (and the DynamoDB document client) are loaded on the first usage request. */
+function lazyUsageReader(tableName: string): UsageReader {
+  let loaded: Promise<UsageReader> | undefined;
+  return {
+    days: async (tenantId, days) =>
+      (await (loaded ??= Promise.all([import('../adapters/dynamodb-usage-reader.js'), import('../adapters/dynamodb-token-cache.js'), import('../adapters/dynamodb-deadline.js')]).then(
+        ([{ DynamoDbUsageReader }, { createDocumentClient }, { MANAGEMENT_DYNAMODB_DEADLINE }]) => new DynamoDbUsageReader(tableName, createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE)),
+      ))).days(tenantId, days),
+  };
+}
