@@ -34,7 +34,7 @@ const config = loadAuthorizerConfig({
   JWKS_URI: 'http://127.0.0.1:9/.well-known/jwks.json',
   TOKEN_ENDPOINT: 'http://127.0.0.1:9/oauth/token',
   ALGORITHMS: 'ES256',
-  // It fills level 1 with a thousand new keys at once: more than the per-minute exchange budget.
+  // Fills level 1 with a thousand keys on purpose, with no provider: not a flood to refuse.
   EXCHANGE_BUDGET_PER_MIN: '100000',
 });
 

@@ -17,6 +17,7 @@
  * | `latchkey:managementSecretName` | existing `{domain, clientId, clientSecret}` secret | a new `<stack>/auth0-management-<creation id>` |
  * | `latchkey:managementSecretKeyArn` | customer-managed KMS key of the management secret | `aws/secretsmanager` |
  * | `latchkey:allowInvokeFrom` | other accounts' APIs that may invoke the authorizer: `account` or `account/apiId`, comma-separated | none |
+ * | `latchkey:auditRetentionDays` | how long audit events are kept (DynamoDB TTL), 1–3650 days | `400` |
  * | `latchkey:stackName` | name of the stack (the example is `<name>Example`); two names, two independent copies | `Latchkey` |
  * | `latchkey:example` | also synthesize `<stackName>Example` (authorizer on two more APIs) | `true` |
  * | `latchkey:allowedOrigins` | browser origins allowed by CORS, comma-separated or a JSON array | none |
@@ -46,6 +47,7 @@ export interface LatchkeyAppConfig {
   managementSecretName: string | undefined;
   managementSecretKeyArn: string | undefined;
   allowInvokeFrom: { account: string; apiId?: string }[];
+  auditRetentionDays: number | undefined;
   stackName: string;
   allowedOrigins: string[] | undefined;
   example: boolean;
@@ -134,6 +136,7 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
       if (rest.length > 0 || !account) throw new Error(`context latchkey:allowInvokeFrom takes account or account/apiId entries, got "${entry}"`);
       return apiId === undefined ? { account } : { account, apiId };
     }),
+    auditRetentionDays: int(node, 'auditRetentionDays'),
     stackName: text(node, 'stackName') ?? 'Latchkey',
     allowedOrigins: list(node, 'allowedOrigins'),
     example: bool(node, 'example', true),
@@ -173,6 +176,7 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
       ...(config.usageFlushSeconds !== undefined ? { interval: Duration.seconds(config.usageFlushSeconds) } : {}),
       ...(config.usageFlushRequests !== undefined ? { requests: config.usageFlushRequests } : {}),
     },
+    auditRetentionDays: config.auditRetentionDays,
   });
   let example: ExampleAttachStack | undefined;
   if (config.example) {

@@ -6,9 +6,12 @@ import { Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } f
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as triggers from 'aws-cdk-lib/triggers';
@@ -117,6 +120,11 @@ export interface LatchkeyStackProps extends StackProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * How long audit events are kept (DynamoDB TTL), days.
+   * @default 400
+   */
+  readonly auditRetentionDays?: number;
 }
 
 /** Limits of one usage plan (tier); see API Gateway usage plans. */
@@ -154,6 +162,8 @@ export class LatchkeyStack extends Stack {
   readonly api: apigateway.RestApi;
   readonly tenantsTable: dynamodb.Table;
   readonly idempotencyTable: dynamodb.Table;
+  /** The audit trail: per-tenant hash chains of every management change and refusal. */
+  readonly auditTable: dynamodb.Table;
   readonly managementSecret: secretsmanager.ISecret;
   readonly tenantsFunction: lambda.Function;
   readonly usersFunction: lambda.Function;
@@ -237,6 +247,29 @@ export class LatchkeyStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    // Append-only by the code's rule and tamper-evident by the hash chain (IAM cannot tell an
+    // append from an overwrite). The stream carries new events to EventBridge (addAuditEvents).
+    this.auditTable = new dynamodb.Table(this, 'AuditTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAt',
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      removalPolicy,
+    });
+    this.auditTable.addGlobalSecondaryIndex({
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsi1sk', type: dynamodb.AttributeType.STRING },
+    });
+    const auditRetentionDays = props.auditRetentionDays ?? 400;
+    if (!Number.isInteger(auditRetentionDays) || auditRetentionDays < 1 || auditRetentionDays > 3650) throw new Error('auditRetentionDays must be a whole number from 1 to 3650');
+    // The authorizer appends aggregated security events (revoked keys used, refused users, rejected secrets).
+    this.authorizer.function.addEnvironment('AUDIT_TABLE', this.auditTable.tableName);
+    this.authorizer.function.addEnvironment('AUDIT_RETENTION_DAYS', String(auditRetentionDays));
+
     let secretId: string;
     if (props.managementSecretName !== undefined) {
       this.managementSecret = secretsmanager.Secret.fromSecretNameV2(this, 'Auth0ManagementSecret', props.managementSecretName);
@@ -316,6 +349,8 @@ export class LatchkeyStack extends Stack {
         TENANTS_TABLE: this.tenantsTable.tableName,
         TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
         IDEMPOTENCY_TABLE: this.idempotencyTable.tableName,
+        AUDIT_TABLE: this.auditTable.tableName,
+        AUDIT_RETENTION_DAYS: String(auditRetentionDays),
         AUTH0_SECRET_ID: secretId,
         AUDIENCE: props.audiences.join(','),
         IDP: 'auth0',
@@ -339,6 +374,8 @@ export class LatchkeyStack extends Stack {
         TENANTS_TABLE: this.tenantsTable.tableName,
         TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
         IDEMPOTENCY_TABLE: this.idempotencyTable.tableName,
+        AUDIT_TABLE: this.auditTable.tableName,
+        AUDIT_RETENTION_DAYS: String(auditRetentionDays),
         AUTH0_SECRET_ID: secretId,
         IDP: 'auth0',
       },
@@ -382,6 +419,8 @@ export class LatchkeyStack extends Stack {
     this.grantPermissions(stageName, props.managementSecretKeyArn);
     this.addRoutes();
     this.addStateMigration(removalPolicy);
+    this.addAuditEvents();
+    this.addOrphanReconciler(removalPolicy, secretId, props.audiences, props.managementSecretKeyArn);
 
     this.alarms = [
       alarm(
@@ -408,6 +447,14 @@ export class LatchkeyStack extends Stack {
     ];
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the management API stage' });
+    // Read by `npm run smoke --stack` (scripts/smoke.ts): what to call, the issuer, and the bound to hold it to.
+    new CfnOutput(this, 'Issuer', { value: props.issuer, description: 'Issuer of the accepted tokens (its discovery document names the token endpoint)' });
+    new CfnOutput(this, 'Audience', { value: props.audiences[0]!, description: 'Audience requested for API keys' });
+    new CfnOutput(this, 'RevocationCheckSeconds', {
+      value: String(this.authorizer.revocationCheckInterval.toSeconds()),
+      description: 'REVOCATION_CHECK_S: a revoked key or a disabled tenant is refused everywhere within it',
+    });
+    if (allowedOrigins.length > 0) new CfnOutput(this, 'AllowedOrigins', { value: allowedOrigins.join(','), description: 'Origins the API allows (CORS)' });
     new CfnOutput(this, 'AuthorizerFunctionArn', {
       value: this.authorizer.function.functionArn,
       description: 'Attach to other APIs with LatchkeyAuthorizer.fromAuthorizerAttributes',
@@ -433,6 +480,45 @@ export class LatchkeyStack extends Stack {
     });
 
     this.addNagSuppressions(props.managementSecretName !== undefined);
+  }
+
+  /**
+   * Hourly: deletes provider clients whose key has no active record (a creation that crashed
+   * between the provider and the registry), revoking them in the principal state first
+   * (`KeyLifecycle.reconcileOrphans`). Reads keys, deletes only stale pending records.
+   */
+  private addOrphanReconciler(removalPolicy: RemovalPolicy, secretId: string, audiences: string[], secretKeyArn: string | undefined): void {
+    const fn = latchkeyFunction(this, 'OrphanReconcilerFunction', {
+      code: bundledCode('functions/reconciler/handler.ts', { splitting: true }),
+      description: 'Latchkey: deletes identity-provider clients of API keys that were never issued',
+      logRemovalPolicy: removalPolicy,
+      timeout: Duration.minutes(5),
+      // One run at a time: two would only repeat each other's deletions.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'latchkey-reconciler',
+        TENANTS_TABLE: this.tenantsTable.tableName,
+        TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
+        AUTH0_SECRET_ID: secretId,
+        AUDIENCE: audiences.join(','),
+        IDP: 'auth0',
+      },
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], resources: [this.tenantsTable.tableArn] }));
+    // Revokes the orphan's client in the principal state: client items only.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.authorizer.tokenCacheTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['client#*'] } },
+      }),
+    );
+    this.grantReadManagementSecret(fn, secretKeyArn);
+    new events.Rule(this, 'OrphanReconcilerSchedule', {
+      description: 'Latchkey: hourly clean-up of identity-provider clients whose API key was never issued',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new eventsTargets.LambdaFunction(fn, { retryAttempts: 0 })],
+    });
   }
 
   /**
@@ -550,6 +636,43 @@ export class LatchkeyStack extends Stack {
     );
     users.addToRolePolicy(new iam.PolicyStatement({ actions: idempotencyActions, resources: [this.idempotencyTable.tableArn] }));
     this.grantReadManagementSecret(users, secretKeyArn);
+
+    // The audit trail: append (a transaction of PutItem with conditions, and DeleteItem of the
+    // pending outbox item it seals), read the chain head and a partition. No Scan, no UpdateItem.
+    const auditActions = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query'];
+    for (const fn of [tenants, users, this.authorizer.function]) fn.addToRolePolicy(new iam.PolicyStatement({ actions: auditActions, resources: [this.auditTable.tableArn] }));
+    // Operators' cross-tenant reads: the tenants function only.
+    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.auditTable.tableArn}/index/gsi1`] }));
+  }
+
+  /**
+   * Every new audit event to the default EventBridge bus (source `latchkey`, detail type
+   * `Latchkey audit event`, detail the stream record) by an EventBridge Pipe on the table's
+   * stream: no function, and the management functions never wait for EventBridge.
+   */
+  private addAuditEvents(): void {
+    const role = new iam.Role(this, 'AuditEventsPipeRole', { assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com') });
+    // The four actions Pipes documents for a DynamoDB source, on this stream only (grantStreamRead adds ListStreams on '*').
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+        resources: [this.auditTable.tableStreamArn!],
+      }),
+    );
+    const bus = this.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' });
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [bus] }));
+    new pipes.CfnPipe(this, 'AuditEventsPipe', {
+      description: 'Latchkey audit events to the default event bus',
+      roleArn: role.roleArn,
+      source: this.auditTable.tableStreamArn!,
+      sourceParameters: {
+        dynamoDbStreamParameters: { startingPosition: 'LATEST', batchSize: 10, maximumRetryAttempts: 185 },
+        // Only new events: not the chain head, nor the pending outbox items, nor TTL removals.
+        filterCriteria: { filters: [{ pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { Keys: { sk: { S: [{ prefix: 'e#' }] } } } }) }] },
+      },
+      target: bus,
+      targetParameters: { eventBridgeEventBusParameters: { source: 'latchkey', detailType: 'Latchkey audit event' } },
+    });
   }
 
   private addRoutes(): void {
@@ -563,6 +686,10 @@ export class LatchkeyStack extends Stack {
     const tenant = tenants.addResource('{tenantId}');
     for (const m of ['GET', 'PATCH', 'DELETE']) tenant.addMethod(m, tenantsIntegration);
     tenant.addResource('usage').addMethod('GET', tenantsIntegration);
+    const tenantAudit = tenant.addResource('audit');
+    tenantAudit.addMethod('GET', tenantsIntegration);
+    tenantAudit.addResource('verify').addMethod('GET', tenantsIntegration);
+    root.addResource('audit').addMethod('GET', tenantsIntegration);
     const keys = tenant.addResource('api-keys');
     keys.addMethod('POST', tenantsIntegration);
     keys.addMethod('GET', tenantsIntegration);

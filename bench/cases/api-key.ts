@@ -1,9 +1,11 @@
 /**
  * API-key decisions (cases 3 and 4) against DynamoDB Local and the local oidc-provider:
- * level-1 hit, level-2 hit, miss (exchange), and a cross-container stampede.
+ * level-1 hit, level-2 hit, miss (exchange), a cross-container stampede, and decisions under faults
+ * (DynamoDB hung, the lease holder killed) against the decision budget.
  */
 import { randomUUID } from 'node:crypto';
 import { BatchGetCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-deadline.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
@@ -11,13 +13,15 @@ import { UsageCounter } from '../../functions/core/usage-counter.js';
 import { formatApiKey, type ClientCredentials } from '../../functions/core/api-key.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
+import { PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
 import { systemClock } from '../../functions/core/clock.js';
 import { loadAuthorizerConfig, type AuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { silentLog } from '../../functions/core/log.js';
 import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
 import { counting, type Counter } from '../../test/support/counting.js';
-import type { SharedTokenCache } from '../../functions/core/token-cache.js';
+import type { SharedTokenCache, TokenEndpoint } from '../../functions/core/token-cache.js';
+import { startFaultProxy } from '../../test/support/fault-proxy.js';
 import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
 import type { BenchCase } from '../lib/stats.js';
@@ -37,7 +41,7 @@ export interface ApiKeyFixture {
   /** HTTP requests made through Latchkey's fetch (token endpoint and key set). */
   fetches: Counter;
   /** A simulated Lambda container: its own level 1; by default its own DynamoDB client and verifier. */
-  container(opts?: { shared?: { shared: SharedTokenCache; calls: Counter }; verifier?: JwtVerifier }): Container;
+  container(opts?: { shared?: { shared: DynamoDbTokenCache; calls: Counter }; verifier?: JwtVerifier }): Container;
   newKeys(n: number): Promise<ClientCredentials[]>;
 }
 
@@ -51,7 +55,6 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
     TOKEN_CACHE_TABLE: table,
   });
   const fetches: Counter = { n: 0 };
-  const stateWriter = new DynamoDbTokenCache({ tableName: table });
   const countingFetch: typeof fetch = (input, init) => {
     fetches.n++;
     return fetch(input, init);
@@ -64,6 +67,8 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
     container(opts = {}) {
       const verifier = opts.verifier ?? new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: countingFetch });
       const counted = opts.shared ?? counting(new DynamoDbTokenCache({ tableName: table }));
+      // As deployed: the principal-state snapshot of the container, synced from the same table; its feed reads count as DynamoDB calls.
+      const state = new PrincipalStateSnapshot({ feed: counted.shared, clock: systemClock, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
       const exchange = new ApiKeyExchange({
         config: config.apiKey,
         jwtConfig: config.jwt,
@@ -71,25 +76,27 @@ export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKey
         verifier,
         tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { fetch: countingFetch }),
         shared: counted.shared,
+        keys: (id) => state.knownKey(id),
         log: silentLog,
       });
-      const authenticator = new Authenticator({ verifier, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange });
+      const authenticator = new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange });
       const handler = createAuthorizerHandler({ authenticator, log: silentLog });
       return { handler, authenticator, exchange, verifier, dynamoCalls: counted.calls };
     },
     async newKeys(n) {
       const out: ClientCredentials[] = [];
+      // With the management API's deadlines, as it writes them (a cold DynamoDB Local is slow at first).
+      const states = new DynamoDbTokenCache({ tableName: table, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
+      // As the management API issues a key: a client at the provider and its state record (the authorizer refuses clients without one).
+      const issue = async () => {
+        const keyId = randomUUID();
+        const client = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId });
+        await states.putState({ kind: 'client', id: client.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: Date.now(), tenantId: 'acme', keyId });
+        return client;
+      };
       for (let i = 0; i < n; i += 8) {
-        const batch = await Promise.all(
-          Array.from({ length: Math.min(8, n - i) }, () => idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: randomUUID() })),
-        );
+        const batch = await Promise.all(Array.from({ length: Math.min(8, n - i) }, issue));
         out.push(...batch.map((k) => ({ clientId: k.clientId, clientSecret: k.clientSecret })));
-        // The key's client state, as the management API writes it on issue: the exchange refuses
-        // a client the state does not know as a Latchkey key.
-        const now = Date.now();
-        await Promise.all(
-          batch.map((k) => stateWriter.putState({ kind: 'client', id: k.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: now, tenantId: 'acme', keyId: randomUUID(), createdAt: now })),
-        );
       }
       return out;
     },
@@ -296,4 +303,89 @@ export async function warmDynamo(table: string, requests: number, concurrency = 
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   doc.destroy();
+}
+
+/** Decision latency under a fault, as a ratio to the decision budget. */
+export interface FaultRun {
+  name: string;
+  decisions: number;
+  budgetMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** p99 / budget: at most 1 means every decision answered within the budget. */
+  p99OfBudget: number;
+  outcomes: Record<string, number>;
+}
+
+type Decision = 'allow' | 'unauthorized' | 'unavailable' | 'error';
+
+async function timedDecision(handler: Container['handler'], key: ClientCredentials): Promise<{ ms: number; outcome: Decision }> {
+  const start = process.hrtime.bigint();
+  let outcome: Decision;
+  try {
+    assertAllow(await handler(basicEvent(key.clientId, key.clientSecret)));
+    outcome = 'allow';
+  } catch (err) {
+    outcome = (err as Error).message === 'Unauthorized' ? 'unauthorized' : (err as Error).name === 'AuthorizerUnavailableError' ? 'unavailable' : 'error';
+  }
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, outcome };
+}
+
+function faultRun(name: string, budgetMs: number, runs: { ms: number; outcome: Decision }[]): FaultRun {
+  const sorted = runs.map((r) => r.ms).sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+  const outcomes: Record<string, number> = {};
+  for (const r of runs) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+  return { name, decisions: runs.length, budgetMs, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1)!, p99OfBudget: at(0.99) / budgetMs, outcomes };
+}
+
+/**
+ * Decisions with DynamoDB hung (a fault proxy in front of DynamoDB Local that stops answering)
+ * and with the lease holder killed mid-exchange (a container whose token endpoint never answers
+ * holds the lease; other containers decide on the same key). `n` decisions each, concurrently.
+ */
+export async function faultCases(f: ApiKeyFixture, dynamoPort: number, n: number): Promise<FaultRun[]> {
+  const budgetMs = f.config.decisionBudgetMs;
+  const make = (shared: SharedTokenCache, tokenEndpoint?: TokenEndpoint) => {
+    const verifier = new JwtVerifier({ config: f.config.jwt, clock: systemClock });
+    const exchange = new ApiKeyExchange({
+      config: f.config.apiKey,
+      jwtConfig: f.config.jwt,
+      clock: systemClock,
+      verifier,
+      tokenEndpoint: tokenEndpoint ?? new OAuthTokenEndpoint(f.config.apiKey),
+      shared,
+      log: silentLog,
+      decisionBudgetMs: budgetMs,
+    });
+    return createAuthorizerHandler({ authenticator: new Authenticator({ verifier, keyPrefix: f.config.apiKey.keyPrefix, apiKeys: async () => exchange }), log: silentLog, decisionBudgetMs: budgetMs });
+  };
+  const out: FaultRun[] = [];
+
+  const proxy = await startFaultProxy({ port: dynamoPort });
+  try {
+    const keys = await f.newKeys(n);
+    const containers = Array.from({ length: 4 }, () => make(new DynamoDbTokenCache({ tableName: f.table, client: createDocumentClient({ endpoint: proxy.url }) })));
+    proxy.hang();
+    out.push(faultRun('DynamoDB hung (new keys, 4 containers)', budgetMs, await Promise.all(keys.map((k, i) => timedDecision(containers[i % 4]!, k)))));
+  } finally {
+    await proxy.stop();
+  }
+
+  const holders = Math.max(1, Math.ceil(n / 4));
+  const keys = await f.newKeys(holders);
+  const runs = await Promise.all(
+    keys.map(async (key) => {
+      let called!: () => void;
+      const entered = new Promise<void>((r) => (called = r));
+      // The holder's container dies mid-exchange: its token endpoint never answers.
+      const killed = make(new DynamoDbTokenCache({ tableName: f.table }), { exchange: () => (called(), new Promise<never>(() => undefined)) });
+      void killed(basicEvent(key.clientId, key.clientSecret)).catch(() => undefined);
+      await entered;
+      return Promise.all(Array.from({ length: 4 }, () => timedDecision(make(new DynamoDbTokenCache({ tableName: f.table })), key)));
+    }),
+  );
+  out.push(faultRun('lease holder killed (4 waiting containers per key)', budgetMs, runs.flat()));
+  return out;
 }

@@ -8,6 +8,7 @@ import { JwtVerifier as AwsJwtVerifier } from 'aws-jwt-verify';
 import { importJWK, jwtVerify } from 'jose';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
+import { countedState, syntheticStates } from '../lib/state.js';
 import { extractCredentials } from '../../functions/core/credentials.js';
 import { restAllow } from '../../functions/core/decision.js';
 import type { Principal } from '../../functions/core/principal.js';
@@ -45,6 +46,8 @@ export interface BearerFixture {
   awsJwtVerifyHandler: (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>;
   /** Key-set fetches made by Latchkey's verifiers (must stay at 1). */
   jwksFetches(): number;
+  /** Principal-state feed reads (one per half bound per container; none per decision). */
+  stateFeedCalls(): number;
 }
 
 export async function bearerFixture(sizes: { rs: number; es: number }): Promise<BearerFixture> {
@@ -56,9 +59,11 @@ export async function bearerFixture(sizes: { rs: number; es: number }): Promise<
   const esTokens = tokenPool(ec, sizes.es, 'es');
   const first = new JwtVerifier({ config, clock: systemClock });
   const sharedJwks = first.jwks;
+  // As deployed: every decision checks principal state (1,000 entries here) from the container's snapshot.
+  const state = await countedState(syntheticStates(1000));
   const freshHandler = () =>
     createAuthorizerHandler({
-      authenticator: new Authenticator({ verifier: new JwtVerifier({ config, clock: systemClock, jwks: sharedJwks }), keyPrefix: 'lk' }),
+      authenticator: new Authenticator({ verifier: new JwtVerifier({ config, clock: systemClock, jwks: sharedJwks }), state: state.snapshot, keyPrefix: 'lk' }),
       log: silentLog,
     });
   // Warm the key set (fetch + both key imports) outside any timed loop.
@@ -103,6 +108,7 @@ export async function bearerFixture(sizes: { rs: number; es: number }): Promise<
     freshProtoHandler,
     awsJwtVerifyHandler,
     jwksFetches: () => sharedJwks.fetches,
+    stateFeedCalls: () => state.feedCalls.n,
   };
 }
 

@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
+import { STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
 import { createDocumentClient as createProductionClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
@@ -206,7 +206,8 @@ export async function createScaleTable(): Promise<string> {
               { AttributeName: 'feed', KeyType: 'HASH' },
               { AttributeName: 'changedAt', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            // As deployed: only the state attributes, so "last used" writes cost no index write.
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...STATE_FEED_ATTRIBUTES] },
           },
         ],
       }),

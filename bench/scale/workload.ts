@@ -3,6 +3,7 @@
  * change with its time, drawn from a seeded generator so that two runs of the same workload
  * (stepped differently) see exactly the same events in the same order.
  */
+import { rng } from '../lib/stats.js';
 
 export interface Workload {
   tenants: number;
@@ -49,21 +50,10 @@ export type SimEvent =
   | { kind: 'coldStart'; atMs: number; slot: number }
   | { kind: 'stateChange'; atMs: number; user: number };
 
-/** Mulberry32: small, fast, and the same sequence everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every event of the workload, in time order (ms from the start of the simulated span). */
 export function* schedule(w: Workload): Generator<SimEvent> {
-  const rand = prng(w.seed);
+  const rand = rng(w.seed);
   const keys = w.tenants * w.keysPerTenant;
   const users = w.tenants * w.usersPerTenant;
   const endMs = w.durationS * 1000;

@@ -24,6 +24,7 @@ import {
   type CreateUserInput,
   type IdentityProvider,
   type IdpUser,
+  type ListedMachineClient,
   type ListUsersQuery,
   type MachineClient,
   type UpdateUserInput,
@@ -100,6 +101,10 @@ export function generatePassword(): string {
 // Mapping Auth0 JSON defensively
 // ---------------------------------------------------------------------------------------------
 
+/** Auth0's largest page of clients. */
+const CLIENT_PAGE_SIZE = 100;
+/** 10,000 clients: past any plan's application limit, so more pages mean a broken answer. */
+const MAX_CLIENT_PAGES = 100;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const nonEmptyString = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -346,6 +351,39 @@ export class Auth0IdentityProvider implements IdentityProvider {
     }
   }
 
+  /**
+   * `GET /api/v2/clients`, page by page (100 a page; Auth0 has no filter on `client_metadata`,
+   * so the tenant and key id are matched here). Only clients whose metadata names a key.
+   */
+  async listMachineClients(filter: { tenantId?: string | undefined; keyId?: string | undefined } = {}): Promise<ListedMachineClient[]> {
+    const out: ListedMachineClient[] = [];
+    for (let page = 0; page < MAX_CLIENT_PAGES; page++) {
+      const answer: unknown = await this.send('list clients', (m) =>
+        m.clients.getAll({ page, per_page: CLIENT_PAGE_SIZE, include_totals: true, fields: 'client_id,client_metadata', include_fields: true }),
+      );
+      let raw: unknown[];
+      let total: number | undefined;
+      if (Array.isArray(answer)) raw = answer;
+      else if (isRecord(answer) && Array.isArray(answer['clients'])) {
+        raw = answer['clients'];
+        total = typeof answer['total'] === 'number' ? answer['total'] : undefined;
+      } else throw badAnswer('the client list');
+      for (const c of raw) {
+        if (!isRecord(c)) continue;
+        const clientId = nonEmptyString(c['client_id']);
+        const meta = isRecord(c['client_metadata']) ? c['client_metadata'] : {};
+        const tenantId = nonEmptyString(meta['tenant_id']);
+        const keyId = nonEmptyString(meta['key_id']);
+        if (!clientId || tenantId === undefined || keyId === undefined) continue;
+        if (filter.tenantId !== undefined && tenantId !== filter.tenantId) continue;
+        if (filter.keyId !== undefined && keyId !== filter.keyId) continue;
+        out.push({ clientId, tenantId, keyId });
+      }
+      if (raw.length < CLIENT_PAGE_SIZE || (total !== undefined && (page + 1) * CLIENT_PAGE_SIZE >= total)) return out;
+    }
+    throw badAnswer('the client list (more pages than expected)');
+  }
+
   async createUser(input: CreateUserInput): Promise<IdpUser> {
     const created: unknown = await this.send('create user', (m) =>
       m.users.create({
@@ -468,6 +506,7 @@ export function createAuth0IdentityProvider(
     createMachineClient: async (input) => (await provider()).createMachineClient(input),
     rotateClientSecret: async (clientId) => (await provider()).rotateClientSecret(clientId),
     deleteMachineClient: async (clientId) => (await provider()).deleteMachineClient(clientId),
+    listMachineClients: async (filter) => (await provider()).listMachineClients(filter),
     createUser: async (input) => (await provider()).createUser(input),
     getUser: async (userId) => (await provider()).getUser(userId),
     listUsers: async (query) => (await provider()).listUsers(query),

@@ -4,7 +4,7 @@
  * - `tenant#<id>` / `key#<keyId>`: an API key of that tenant. Keys live in their tenant's
  *   partition, so a lookup can only ever find keys of the tenant it names.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { MANAGEMENT_DYNAMODB_DEADLINE } from './dynamodb-deadline.js';
 import { createDocumentClient } from './dynamodb-token-cache.js';
 import { ConcurrentChangeError, InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Page, type RotationRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
@@ -85,6 +85,56 @@ export class DynamoDbTenantStore implements TenantStore {
 
   async putKey(k: ApiKeyRecord): Promise<void> {
     await this.#db.send(new PutCommand({ TableName: this.#table, Item: { pk: tenantPk(k.tenantId), sk: `key#${k.keyId}`, ...k } }));
+  }
+
+  async putPendingKey(k: ApiKeyRecord): Promise<ApiKeyRecord | undefined> {
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: tenantPk(k.tenantId), sk: `key#${k.keyId}`, ...k, status: 'pending' },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return undefined;
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      return this.getKey(k.tenantId, k.keyId);
+    }
+  }
+
+  async activateKey(tenantId: string, keyId: string, a: { clientId: string; cacheKey: string }): Promise<void> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: tenantPk(tenantId), sk: `key#${keyId}` },
+          UpdateExpression: 'SET #s = :active, clientId = :client, cacheKeys = list_append(if_not_exists(cacheKeys, :empty), :k)',
+          ConditionExpression: '#s = :pending',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':active': 'active', ':pending': 'pending', ':client': a.clientId, ':k': [a.cacheKey], ':empty': [] },
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') throw new ConcurrentChangeError();
+      throw err;
+    }
+  }
+
+  async deletePendingKey(tenantId: string, keyId: string): Promise<void> {
+    try {
+      await this.#db.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: tenantPk(tenantId), sk: `key#${keyId}` },
+          ConditionExpression: '#s = :pending',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending' },
+        }),
+      );
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+    }
   }
 
   async getKey(tenantId: string, keyId: string): Promise<ApiKeyRecord | undefined> {
@@ -182,7 +232,7 @@ function toKey(i: Record<string, unknown>): ApiKeyRecord {
     name: String(i.name),
     clientId: String(i.clientId),
     scopes: Array.isArray(i.scopes) ? i.scopes.map(String) : [],
-    status: i.status === 'revoked' ? 'revoked' : 'active',
+    status: i.status === 'revoked' ? 'revoked' : i.status === 'pending' ? 'pending' : 'active',
     createdAt: String(i.createdAt),
     createdBy: String(i.createdBy ?? ''),
     rotatedAt: typeof i.rotatedAt === 'string' ? i.rotatedAt : undefined,

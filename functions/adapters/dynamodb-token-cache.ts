@@ -14,7 +14,7 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { stateRetentionUntilS, type PrincipalKind, type PrincipalState, type PrincipalStateFeed, type PrincipalStateWriter } from '../core/principal-state.js';
 import { FEED, STATE_FEED_PAGE, STATE_FEED_QUERY, statePk, toPrincipalState } from './dynamodb-state-items.js';
-import type { SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCacheMaintenance } from '../core/token-cache.js';
+import type { LeaseFailure, SharedLease, SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCacheMaintenance } from '../core/token-cache.js';
 import { AUTHORIZER_DYNAMODB_DEADLINE, dynamoDbClientConfig, withOperationDeadline, type DynamoDbDeadline } from './dynamodb-deadline.js';
 
 const tokPk = (cacheKey: string) => `tok#${cacheKey}`;
@@ -49,8 +49,9 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     this.#db = opts.client ?? createDocumentClient(opts.clientConfig);
   }
 
-  async read(cacheKey: string, clientId: string) {
+  async read(cacheKey: string, clientId: string, opts: { withLease?: boolean } = {}) {
     const keys = [{ pk: tokPk(cacheKey) }, { pk: clientPk(clientId) }, { pk: BACKOFF_PK }];
+    if (opts.withLease) keys.push({ pk: leasePk(cacheKey) });
     let items: Record<string, unknown>[] = [];
     let request: Record<string, unknown>[] | undefined = keys;
     for (let attempt = 0; request && request.length > 0 && attempt < 3; attempt++) {
@@ -62,7 +63,8 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     const tok = items.find((i) => i.pk === tokPk(cacheKey));
     const client = items.find((i) => i.pk === clientPk(clientId));
     const backoff = items.find((i) => i.pk === BACKOFF_PK);
-    return { entry: toEntry(tok), client: toPrincipalState(client), providerBackoffUntil: typeof backoff?.until === 'number' ? backoff.until : undefined };
+    const lease = opts.withLease ? toLease(items.find((i) => i.pk === leasePk(cacheKey))) : undefined;
+    return { entry: toEntry(tok), client: toPrincipalState(client), providerBackoffUntil: typeof backoff?.until === 'number' ? backoff.until : undefined, lease };
   }
 
   async putProviderBackoff(until: number): Promise<void> {
@@ -186,7 +188,8 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
         new PutCommand({
           TableName: this.#table,
           Item: { pk: leasePk(cacheKey), holder, leaseUntil: now + leaseMs, ttl: Math.ceil((now + leaseMs) / 1000) + 60 },
-          ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now',
+          // A failure marker holds off new holders until it ends, as a running lease does.
+          ConditionExpression: 'attribute_not_exists(pk) OR (leaseUntil <= :now AND (attribute_not_exists(failedUntil) OR failedUntil <= :now))',
           ExpressionAttributeValues: { ':now': now },
         }),
       );
@@ -197,15 +200,25 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     }
   }
 
-  async releaseLease(cacheKey: string, holder: string): Promise<void> {
+  async releaseLease(cacheKey: string, holder: string, failure?: LeaseFailure): Promise<void> {
     try {
       await this.#db.send(
-        new DeleteCommand({
-          TableName: this.#table,
-          Key: { pk: leasePk(cacheKey) },
-          ConditionExpression: 'holder = :holder',
-          ExpressionAttributeValues: { ':holder': holder },
-        }),
+        failure
+          ? new UpdateCommand({
+              TableName: this.#table,
+              Key: { pk: leasePk(cacheKey) },
+              // Released (nobody holds it) but marked: waiters answer 503 until `failedUntil`.
+              UpdateExpression: 'SET leaseUntil = :zero, failedUntil = :until, failureCode = :code, #ttl = :ttl',
+              ConditionExpression: 'holder = :holder',
+              ExpressionAttributeNames: { '#ttl': 'ttl' },
+              ExpressionAttributeValues: { ':holder': holder, ':zero': 0, ':until': failure.until, ':code': failure.code, ':ttl': Math.ceil(failure.until / 1000) + 60 },
+            })
+          : new DeleteCommand({
+              TableName: this.#table,
+              Key: { pk: leasePk(cacheKey) },
+              ConditionExpression: 'holder = :holder',
+              ExpressionAttributeValues: { ':holder': holder },
+            }),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
@@ -233,6 +246,14 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     }
     return out;
   }
+}
+
+function toLease(item: Record<string, unknown> | undefined): SharedLease | undefined {
+  if (!item || typeof item.holder !== 'string' || typeof item.leaseUntil !== 'number') return undefined;
+  const lease: SharedLease = { holder: item.holder, leaseUntil: item.leaseUntil };
+  if (typeof item.failedUntil === 'number') lease.failedUntil = item.failedUntil;
+  if (typeof item.failureCode === 'string') lease.failureCode = item.failureCode;
+  return lease;
 }
 
 function toEntry(item: Record<string, unknown> | undefined): SharedTokenEntry | SharedNegativeEntry | undefined {

@@ -12,6 +12,7 @@ import {
   type CreateUserInput,
   type IdentityProvider,
   type IdpUser,
+  type ListedMachineClient,
   type ListUsersQuery,
   type MachineClient,
   type UpdateUserInput,
@@ -103,6 +104,17 @@ export class LocalIdentityProvider implements IdentityProvider {
   async deleteMachineClient(clientId: string): Promise<void> {
     const { status, json } = await this.#admin('DELETE', `/clients/${encodeURIComponent(clientId)}`);
     if (status !== 204 && status !== 404) throw refusal(status, json);
+  }
+
+  async listMachineClients(filter: { tenantId?: string | undefined; keyId?: string | undefined } = {}): Promise<ListedMachineClient[]> {
+    const params = new URLSearchParams();
+    if (filter.tenantId !== undefined) params.set('tenant_id', filter.tenantId);
+    if (filter.keyId !== undefined) params.set('key_id', filter.keyId);
+    const { status, json } = await this.#admin('GET', `/clients?${params}`);
+    if (status !== 200 || !Array.isArray(json?.clients)) throw refusal(status, json);
+    return (json.clients as { client_id?: unknown; tenant_id?: unknown; key_id?: unknown }[]).flatMap((c) =>
+      typeof c.client_id === 'string' && typeof c.tenant_id === 'string' && typeof c.key_id === 'string' ? [{ clientId: c.client_id, tenantId: c.tenant_id, keyId: c.key_id }] : [],
+    );
   }
 
   async createUser(input: CreateUserInput): Promise<IdpUser> {

@@ -13,6 +13,7 @@ import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import type { PrincipalState } from '../core/principal-state.js';
 import { toPrincipalState } from './dynamodb-state-items.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from './dynamodb-deadline.js';
 import { createDocumentClient, type DynamoDbTokenCache } from './dynamodb-token-cache.js';
 
 export interface StateMigrationDeps {
@@ -39,7 +40,8 @@ async function* scan(db: DynamoDBDocumentClient, input: ConstructorParameters<ty
 }
 
 export async function migrateToStateModel(d: StateMigrationDeps): Promise<MigrationReport> {
-  const db = d.client ?? createDocumentClient({ maxAttempts: 5 });
+  // A deploy-time job: the management functions' deadlines, not the authorizer's.
+  const db = d.client ?? createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE);
   const report: MigrationReport = { keysRecorded: 0, markersJoined: 0 };
   const now = d.clock.now();
 

@@ -19,10 +19,12 @@ import type {
 import type { Authenticator } from '../core/authenticate.js';
 import { DECISION_BUDGET_MS } from '../core/config.js';
 import { withDeadline } from '../core/deadline.js';
+import { extractCredentials } from '../core/credentials.js';
 import { httpAllow, restAllow, restDeny } from '../core/decision.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from '../core/errors.js';
 import type { Log } from '../core/log.js';
-import { TenantDisabledError } from '../core/principal-state.js';
+import { PrincipalRefusedError, TenantDisabledError } from '../core/principal-state.js';
+import { SECURITY_CODES, type SecurityEventAggregator, type SecurityWho } from '../core/security-events.js';
 import type { AuthorizerContext, Principal } from '../core/principal.js';
 
 export type AuthorizerEvent = APIGatewayRequestAuthorizerEvent | APIGatewayRequestAuthorizerEventV2;
@@ -37,6 +39,8 @@ export interface AuthorizerHandlerDeps {
   usageKey?: ((tenantId: string | undefined) => string) | undefined;
   /** Counts allowed requests per tenant, key (or client) and day; see `functions/core/usage-counter.ts`. */
   usage?: { record(tenantId: string | undefined, subject: string | undefined): void } | undefined;
+  /** Counts refusals worth a security event; written in the background, never awaited here. */
+  security?: { events: SecurityEventAggregator; keyPrefix: string } | undefined;
 }
 
 /** Thrown to make API Gateway answer 503 rather than 401. */
@@ -49,6 +53,17 @@ export class AuthorizerUnavailableError extends Error {
 
 function isHttpApiEvent(event: AuthorizerEvent): event is APIGatewayRequestAuthorizerEventV2 {
   return (event as APIGatewayRequestAuthorizerEventV2).version === '2.0';
+}
+
+/** Whose credential was refused: from the state's answer, else the client id the request named (never its secret). */
+function whoOf(err: CredentialsError, event: AuthorizerEvent, keyPrefix: string): SecurityWho {
+  if (err instanceof PrincipalRefusedError) return err.who;
+  try {
+    const creds = extractCredentials({ headers: event.headers as Record<string, string | undefined> | null }, keyPrefix);
+    return creds.kind === 'client_credentials' ? { clientId: creds.clientId } : {};
+  } catch {
+    return {};
+  }
 }
 
 export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
@@ -67,6 +82,7 @@ export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
     } catch (err) {
       if (err instanceof CredentialsError) {
         log.info('deny', { reason: err.code, bearerError: err.bearerError ?? null });
+        if (deps.security && SECURITY_CODES[err.code]) deps.security.events.record(err.code, whoOf(err, event, deps.security.keyPrefix));
         if (http) return { isAuthorized: false, context: {} };
         throw new Error('Unauthorized');
       }

@@ -6,6 +6,7 @@
  */
 import { consoleLog } from '../adapters/console-log.js';
 import { nodeHttpClient } from '../adapters/node-http-client.js';
+import type { AuditLog } from '../core/audit.js';
 import { Authenticator } from '../core/authenticate.js';
 import { systemClock } from '../core/clock.js';
 import { loadAuthorizerConfig } from '../core/config.js';
@@ -14,6 +15,7 @@ import { PrincipalStateSnapshot } from '../core/principal-state.js';
 import { UsageKeyDeriver } from '../core/usage-plans.js';
 import { UsageCounter } from '../core/usage-counter.js';
 import { DynamoDbUsageSink } from '../adapters/dynamodb-usage.js';
+import { SecurityEventAggregator } from '../core/security-events.js';
 import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
 
@@ -62,12 +64,28 @@ async function loadApiKeys() {
   });
 }
 
+/** Security events: the audit adapter (and the SDK) are loaded at the first write, never at cold start. */
+const auditTable = config.auditTable;
+let auditLog: Promise<AuditLog> | undefined;
+const security = auditTable
+  ? new SecurityEventAggregator({
+      clock: systemClock,
+      log,
+      write: async (events) => {
+        auditLog ??= import('../adapters/dynamodb-audit-log.js').then(({ DynamoDbAuditLog }) => new DynamoDbAuditLog({ tableName: auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }));
+        const audit = await auditLog;
+        for (const e of events) await audit.append(e);
+      },
+    })
+  : undefined;
+
 export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
   decisionBudgetMs: config.decisionBudgetMs,
   usage,
   usageKey: config.usage ? usageKeyOf(new UsageKeyDeriver(config.usage.secret, config.usage.platformKey)) : undefined,
+  security: security ? { events: security, keyPrefix: config.apiKey.keyPrefix } : undefined,
 });
 
 function usageKeyOf(deriver: UsageKeyDeriver) {

@@ -29,7 +29,7 @@ import { decodeJwt } from 'jose';
 import type { ClientCredentials } from './api-key.js';
 import type { ApiKeyAuthenticator } from './authenticate.js';
 import { principalFromClaims } from './claims.js';
-import type { Clock } from './clock.js';
+import { realSleep, type Clock, type Sleep } from './clock.js';
 import { DECISION_BUDGET_MS, type ApiKeyConfig, type JwtConfig } from './config.js';
 import { CredentialsError, UpstreamUnavailableError } from './errors.js';
 import { CREDENTIAL_PROPAGATION_MS, isRevokedAt, type PrincipalState } from './principal-state.js';
@@ -38,7 +38,7 @@ import type { Log } from './log.js';
 import { LruCache } from './lru.js';
 import type { Principal } from './principal.js';
 import { credentialsCacheKey, openToken, sealToken } from './token-crypto.js';
-import type { SharedTokenCache, SharedTokenEntry, TokenEndpoint } from './token-cache.js';
+import type { LeaseFailure, SharedLease, SharedTokenCache, SharedTokenEntry, TokenEndpoint } from './token-cache.js';
 
 interface MemoryToken {
   kind: 'token';
@@ -49,6 +49,13 @@ interface MemoryToken {
   refreshAtMs: number;
   /** Without level 2: when the provider last confirmed the key. With it: when its use was last recorded. */
   checkedAt: number;
+}
+
+/** What a level-2 read found: a usable token (as a principal), the client's state, and the lease if asked. */
+interface SharedRead {
+  principal?: Principal;
+  client: PrincipalState | undefined;
+  lease?: SharedLease | undefined;
 }
 
 interface MemoryInvalid {
@@ -69,6 +76,10 @@ export interface ApiKeyExchangeDeps {
   log: Log;
   /** How long a shared in-flight lookup may be joined (the decision budget); older ones are not. */
   singleFlightMs?: number;
+  /** The decision budget: waiting on another container's exchange ends within it. Default `singleFlightMs`, else `DECISION_BUDGET_MS.default`. */
+  decisionBudgetMs?: number;
+  /** Sleeps between lease reads; tests pass one that steps their clock. */
+  sleep?: Sleep;
 }
 
 /** Counters for benchmarks. */
@@ -77,7 +88,19 @@ export interface ApiKeyStats {
   useRecords: number;
 }
 
-const POLL_MS = 50;
+/** First pause before reading another container's lease; doubled after each read, up to `MAX_WAIT_STEP_MS`. */
+const FIRST_WAIT_STEP_MS = 25;
+const MAX_WAIT_STEP_MS = 400;
+/**
+ * The share of the decision budget a container spends waiting on another's exchange: the rest
+ * covers a lease read still in flight and the answer itself, so the decision is a 503 of ours and
+ * not the budget's cut-off.
+ */
+const WAIT_SHARE_OF_BUDGET = 0.8;
+/** Times a waiter tries to take over a lease that came free before it answers 503. */
+const MAX_TAKEOVERS = 3;
+/** Failures of this container alone: no marker, other containers may well succeed. */
+const LOCAL_REFUSALS = new Set(['ERR_EXCHANGE_BUDGET']);
 const NEGATIVE_AFTER_REVOCATION_MS = 10_000;
 
 const rejected = (code = 'ERR_API_KEY_REJECTED') => new CredentialsError(code, 'the API key is not valid');
@@ -123,7 +146,11 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       if (now < hit.expiresAtMs) current = hit;
       else this.#memory.delete(key);
     }
-    return this.#once(key, () => this.#slowPath(key, creds, current));
+    return this.#once(key, () => this.#slowPath(key, creds, current, now));
+  }
+
+  get #budgetMs(): number {
+    return this.#d.decisionBudgetMs ?? this.#d.singleFlightMs ?? DECISION_BUDGET_MS.default;
   }
 
   /**
@@ -152,7 +179,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     this.#d.shared!.recordUse(clientId, now).catch((err: unknown) => this.#d.log.warn('could not record key use', { clientId, error: String(err) }));
   }
 
-  async #slowPath(key: string, creds: ClientCredentials, current: MemoryToken | undefined): Promise<Principal> {
+  async #slowPath(key: string, creds: ClientCredentials, current: MemoryToken | undefined, decisionStartedAt: number): Promise<Principal> {
     const shared = this.#d.shared;
     if (!shared) return this.#exchange(key, creds, undefined, current, undefined);
     let client: PrincipalState | undefined;
@@ -174,35 +201,58 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
       this.#d.log.warn('token cache unreachable; exchanging directly', { clientId: creds.clientId, error: String(err) });
       return this.#exchange(key, creds, undefined, current, known);
     }
+    // Waiting on another container ends at its lease's expiry or within the decision budget,
+    // whichever comes first; then a 503 with Retry-After, never a hang.
+    const waitUntil = decisionStartedAt + this.#budgetMs * WAIT_SHARE_OF_BUDGET;
     const holder = randomUUID();
-    for (let round = 0; round < 2; round++) {
+    for (let takeovers = 0; ; takeovers++) {
+      // Each round follows a lease that came free and went to someone else; a few such races, then 503.
+      if (takeovers > MAX_TAKEOVERS) throw new UpstreamUnavailableError('ERR_EXCHANGE_IN_PROGRESS', 'another request is exchanging this API key; retry shortly', 1);
       let acquired: boolean;
       try {
         acquired = await shared.acquireLease(key, holder, this.#d.clock.now(), this.#d.config.leaseMs);
       } catch {
         return this.#exchange(key, creds, undefined, current, client);
       }
-      if (acquired) {
-        try {
-          return await this.#exchange(key, creds, shared, current, client);
-        } finally {
-          shared.releaseLease(key, holder).catch(() => undefined);
-        }
-      }
-      // Another container is exchanging these credentials: wait for its result.
-      const peer = await this.#awaitPeer(key, creds);
-      if (peer) return peer;
+      if (acquired) return this.#exchangeHolding(key, holder, creds, shared, current, client);
+      // Another container is refreshing a token this one still holds: keep serving it meanwhile.
+      if (current && this.#d.clock.now() < current.expiresAtMs) return current.principal;
+      const peer = await this.#awaitPeer(key, creds, waitUntil);
+      if (peer === 'unreadable') return this.#exchange(key, creds, undefined, current, client);
+      if (peer !== 'free') return peer;
+      // Let go without a token, or its holder is presumed dead: take the lease (or wait on whoever did).
     }
-    // The peer neither finished nor let go within two lease periods: do not wait forever.
-    return this.#exchange(key, creds, shared, current, client);
+  }
+
+  /** Exchanges under the lease; a failure that is not the caller's leaves a marker that waiters answer 503 from. */
+  async #exchangeHolding(
+    key: string,
+    holder: string,
+    creds: ClientCredentials,
+    shared: SharedTokenCache,
+    current: MemoryToken | undefined,
+    client: PrincipalState | undefined,
+  ): Promise<Principal> {
+    let failure: LeaseFailure | undefined;
+    try {
+      return await this.#exchange(key, creds, shared, current, client);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailableError && !LOCAL_REFUSALS.has(err.code)) {
+        // Short: never longer than a lease, so the marker holds off retries no longer than a dead holder would.
+        failure = { until: this.#d.clock.now() + Math.min(err.retryAfterS * 1000, this.#d.config.leaseMs), code: err.code };
+      }
+      throw err;
+    } finally {
+      shared.releaseLease(key, holder, failure).catch(() => undefined);
+    }
   }
 
   /**
    * Level 2: a usable token becomes a level-1 entry; a negative entry or a revoked client
    * refuses; a token exchanged before the client's not-before is not used.
    */
-  async #readShared(key: string, creds: ClientCredentials): Promise<{ principal?: Principal; client: PrincipalState | undefined }> {
-    const { entry, client, providerBackoffUntil } = await this.#d.shared!.read(key, creds.clientId);
+  async #readShared(key: string, creds: ClientCredentials, withLease = false): Promise<SharedRead> {
+    const { entry, client, providerBackoffUntil, lease } = await this.#d.shared!.read(key, creds.clientId, withLease ? { withLease } : undefined);
     const now = this.#d.clock.now();
     if (providerBackoffUntil !== undefined && providerBackoffUntil > this.#backoffUntil) this.#backoffUntil = providerBackoffUntil;
     if (isRevokedAt(client, now)) this.#refuseRevoked(key);
@@ -217,7 +267,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
         return { principal, client };
       }
     }
-    return { client };
+    return { client, lease };
   }
 
   /** A revoked client: refuse, and remember it briefly so a burst of retries stays local. */
@@ -226,19 +276,41 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
     throw rejected('ERR_API_KEY_REVOKED');
   }
 
-  async #awaitPeer(key: string, creds: ClientCredentials): Promise<Principal | undefined> {
-    const polls = Math.ceil(this.#d.config.leaseMs / POLL_MS);
-    for (let i = 0; i < polls; i++) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
+  /**
+   * Waits on the lease holder's result: reads (token and lease in one round trip) with back-off
+   * on the injected clock, until a token appears (the principal), the holder marked a failure
+   * (503 at once), the lease is free again ('free': released without a token, or expired), or
+   * `waitUntil` passes (503 with the lease's remaining time). 'unreadable': level 2 failed.
+   */
+  async #awaitPeer(key: string, creds: ClientCredentials, waitUntil: number): Promise<Principal | 'free' | 'unreadable'> {
+    const sleep = this.#d.sleep ?? realSleep;
+    let step = FIRST_WAIT_STEP_MS;
+    let leaseUntil: number | undefined;
+    for (;;) {
+      const before = this.#d.clock.now();
+      if (before >= waitUntil) {
+        const retryAfterS = leaseUntil !== undefined && leaseUntil > before ? (leaseUntil - before) / 1000 : 1;
+        throw new UpstreamUnavailableError('ERR_EXCHANGE_IN_PROGRESS', 'another request is exchanging this API key; retry shortly', retryAfterS);
+      }
+      await sleep(Math.min(step, waitUntil - before));
+      step = Math.min(step * 2, MAX_WAIT_STEP_MS);
+      let read: SharedRead;
       try {
-        const { principal } = await this.#readShared(key, creds);
-        if (principal) return principal;
+        read = await this.#readShared(key, creds, true);
       } catch (err) {
         if (err instanceof CredentialsError) throw err;
-        return undefined;
+        return 'unreadable';
       }
+      if (read.principal) return read.principal;
+      const now = this.#d.clock.now();
+      const lease = read.lease;
+      if (lease?.failedUntil !== undefined && now < lease.failedUntil) {
+        throw new UpstreamUnavailableError('ERR_PEER_EXCHANGE_FAILED', `the identity provider failed this key's exchange just now (${lease.failureCode ?? 'unknown'})`, (lease.failedUntil - now) / 1000);
+      }
+      // Free on the same terms as `acquireLease` takes it.
+      if (!lease || now >= Math.max(lease.leaseUntil, lease.failedUntil ?? 0)) return 'free';
+      leaseUntil = lease.leaseUntil;
     }
-    return undefined;
   }
 
   async #exchange(

@@ -15,7 +15,8 @@ export interface ApiKeyAuthenticator {
 
 /** The principal-state rule applied to every decision (`PrincipalStateSnapshot`). */
 export interface PrincipalCheck {
-  check(p: Principal): Promise<Principal>;
+  /** Synchronous on the hot path; a promise only when the state must be read first. */
+  check(p: Principal): Principal | Promise<Principal>;
 }
 
 export interface AuthenticatorDeps {

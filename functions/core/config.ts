@@ -2,6 +2,7 @@ import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
 import { parseUsagePlanNames } from './usage-plans.js';
+import { DEFAULT_AUDIT_RETENTION_DAYS } from './audit.js';
 
 /**
  * The one place that reads configuration. Functions call `loadAuthorizerConfig(process.env)`
@@ -88,6 +89,9 @@ export interface AuthorizerConfig {
   state: StateConfig | undefined;
   /** Every decision answers within this; a dependency that cannot answer in time gives 503, never 401. */
   decisionBudgetMs: number;
+  /** Audit table for security events (revoked keys used, refused users, rejected secrets); none without it. */
+  auditTable: string | undefined;
+  auditRetentionDays: number;
   logLevel: string;
   /**
    * Per-tenant limits on REST APIs (`USAGE_KEY_SECRET` + `USAGE_PLATFORM_KEY`): allowed REST
@@ -238,6 +242,8 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     apiKey,
     state,
     decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
+    auditTable: str(env, 'AUDIT_TABLE'),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     usage: loadUsageKeyConfig(env),
     usageCounts: (() => {
@@ -252,6 +258,10 @@ export interface ManagementConfig {
   tokenCacheTable: string;
   /** Powertools idempotency table; without it `Idempotency-Key` is ignored. */
   idempotencyTable: string | undefined;
+  /** Audit trail table; without it nothing is recorded (not the deployed configuration). */
+  auditTable: string | undefined;
+  /** How long audit events are kept, days (TTL). */
+  auditRetentionDays: number;
   /** Audience granted to API keys' clients. */
   audience: string;
   /** Scopes an API key may be given. */
@@ -286,6 +296,8 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     tenantsTable: required(env, 'TENANTS_TABLE'),
     tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'),
     idempotencyTable: str(env, 'IDEMPOTENCY_TABLE'),
+    auditTable: str(env, 'AUDIT_TABLE'),
+    auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     audience: opts.issuesKeys ? required(env, 'AUDIENCE').split(',')[0]!.trim() : (str(env, 'AUDIENCE') ?? ''),
     keyScopes: (str(env, 'API_KEY_SCOPES') ?? DEFAULT_KEY_SCOPES).split(/[\s,]+/).filter((s) => s.length > 0),
     keyPrefix: str(env, 'API_KEY_PREFIX') ?? 'lk',

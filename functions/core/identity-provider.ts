@@ -13,6 +13,14 @@ export interface MachineClient {
   clientSecret: string;
 }
 
+/** A machine client as the provider lists it: the tenant and key id from its metadata, never its secret. */
+export interface ListedMachineClient {
+  clientId: string;
+  /** `undefined` for clients that are not Latchkey keys (no tenant or key id in their metadata). */
+  tenantId: string | undefined;
+  keyId: string | undefined;
+}
+
 export interface CreateMachineClientInput {
   /** Display name at the provider. */
   name: string;
@@ -74,6 +82,11 @@ export interface IdentityProvider {
   rotateClientSecret(clientId: string): Promise<MachineClient>;
   /** Deletes the client and its grants; a client that is already gone is not an error. */
   deleteMachineClient(clientId: string): Promise<void>;
+  /**
+   * Every machine client carrying a Latchkey key id (all pages), optionally only one tenant's or
+   * one key's: how a retried key creation finds the client it made, and how the reconciler finds orphans.
+   */
+  listMachineClients(filter?: { tenantId?: string | undefined; keyId?: string | undefined }): Promise<ListedMachineClient[]>;
   createUser(input: CreateUserInput): Promise<IdpUser>;
   /** `undefined` when no such user exists. */
   getUser(userId: string): Promise<IdpUser | undefined>;

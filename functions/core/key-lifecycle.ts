@@ -9,7 +9,7 @@
  * old secret could fetch tokens until the not-before was written; with a successor, the old
  * credentials are a different client whose revocation the state carries exactly.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { LatchkeyError } from './errors.js';
 import type { IdentityProvider, MachineClient } from './identity-provider.js';
@@ -50,12 +50,29 @@ export interface KeyLifecycleDeps {
   keyScopes: readonly string[];
 }
 
+/** How long a key may stay `pending` before the reconciler deletes its client: far longer than one creation takes. */
+export const PENDING_KEY_GRACE_MS = 15 * 60_000;
+
+/** What the reconciler did: the provider clients it deleted, and why. */
+export interface ReconcileReport {
+  deleted: { clientId: string; tenantId: string; keyId: string; reason: 'no-record' | 'pending-too-long' | 'key-revoked' }[];
+  /** Clients it looked at (those carrying a Latchkey key id). */
+  examined: number;
+}
+
 export interface IssuedKey {
   record: ApiKeyRecord;
   credentials: MachineClient;
 }
 
 const newKeyId = () => `key_${randomBytes(12).toString('base64url')}`;
+/**
+ * With an Idempotency-Key (already scoped to the caller and the route), the key id follows from
+ * it: a retry after the idempotency record expired meets the same key id, so the record and the
+ * provider client of the first attempt, instead of making another.
+ */
+const keyIdFor = (tenantId: string, idempotencyKey: string) => `key_${createHash('sha256').update(`${tenantId}\u0000${idempotencyKey}`).digest().subarray(0, 12).toString('base64url')}`;
+const sameScopes = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((s, i) => s === [...b].sort()[i]);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class KeyLifecycle {
@@ -73,34 +90,100 @@ export class KeyLifecycle {
     return tenant;
   }
 
-  async issue(caller: Principal, tenantId: string, input: { name: string; scopes: string[] }): Promise<IssuedKey> {
+  /**
+   * Issues a key without ever leaving a provider client nothing knows of: a `pending` record
+   * first, then the client, then the record made active. A retry (same Idempotency-Key, even
+   * after its record expired) finds the pending record and the client by key id, and gives that
+   * client a new secret (nobody saw the first: the key was never answered) instead of making another.
+   */
+  async issue(caller: Principal, tenantId: string, input: { name: string; scopes: string[] }, opts: { idempotencyKey?: string | undefined } = {}): Promise<IssuedKey> {
     await this.activeTenant(tenantId);
     const grant = grantableScopes(caller, input.scopes, this.#d.keyScopes);
     if (!grant.ok) throw new ManagementError('ERR_INVALID', `these scopes cannot be given to a key: ${grant.notAllowed.join(' ')}`);
-    const keyId = newKeyId();
-    const credentials = await this.#newClient(tenantId, keyId, input.name, input.scopes);
+    const keyId = opts.idempotencyKey !== undefined ? keyIdFor(tenantId, opts.idempotencyKey) : newKeyId();
     const now = this.#d.clock.now();
-    const record: ApiKeyRecord = {
+    const pending: ApiKeyRecord = {
       tenantId,
       keyId,
       name: input.name,
-      clientId: credentials.clientId,
+      clientId: '',
       scopes: input.scopes,
-      status: 'active',
+      status: 'pending',
       createdAt: iso(now),
       createdBy: caller.subject,
-      cacheKeys: [credentialsCacheKey(credentials)],
+      cacheKeys: [],
       retiring: [],
     };
+    const existing = await this.#d.store.putPendingKey(pending);
+    if (existing && existing.status !== 'pending') throw new ManagementError('ERR_CONFLICT', 'a key was already issued for this Idempotency-Key; list the keys');
+    if (existing && (existing.name !== input.name || !sameScopes(existing.scopes, input.scopes))) {
+      throw new ManagementError('ERR_CONFLICT', 'this Idempotency-Key was used for a different key');
+    }
+    const record = existing ?? pending;
+    const credentials = existing ? await this.#resumeClient(tenantId, keyId, input) : await this.#newClient(tenantId, keyId, input.name, input.scopes);
+    const cacheKey = credentialsCacheKey(credentials);
     try {
-      await this.#d.store.putKey(record);
+      await this.#d.store.activateKey(tenantId, keyId, { clientId: credentials.clientId, cacheKey });
     } catch (err) {
-      // A client the registry does not know could never be listed or revoked: remove it.
-      await this.#retireClient(credentials.clientId, now).catch(() => undefined);
+      // The record stays pending: a retry finds this client, and the reconciler removes it if none comes.
+      this.#d.log.warn('API key left pending', { tenantId, keyId, clientId: credentials.clientId, error: String(err) });
+      if (err instanceof ConcurrentChangeError) throw new ManagementError('ERR_CONFLICT', 'the key was changed by another request; list the keys and retry');
       throw err;
     }
-    this.#d.log.info('API key issued', { tenantId, keyId, clientId: credentials.clientId });
-    return { record, credentials };
+    this.#d.log.info('API key issued', { tenantId, keyId, clientId: credentials.clientId, retried: existing !== undefined });
+    return { record: { ...record, clientId: credentials.clientId, status: 'active', cacheKeys: [cacheKey] }, credentials };
+  }
+
+  /**
+   * A retried creation: the client an earlier attempt made for the key id gets a new secret (and a
+   * not-before, so nothing fetched with the old one is served); any extra clients are removed. None: a new client.
+   */
+  async #resumeClient(tenantId: string, keyId: string, input: { name: string; scopes: string[] }): Promise<MachineClient> {
+    const idp = await this.#d.idp();
+    const [found, ...extra] = await idp.listMachineClients({ tenantId, keyId });
+    const now = this.#d.clock.now();
+    for (const c of extra) await this.#retireClient(c.clientId, now);
+    if (!found) return this.#newClient(tenantId, keyId, input.name, input.scopes);
+    const credentials = await idp.rotateClientSecret(found.clientId);
+    await this.#d.states.putState({ ...clientState(credentials.clientId, tenantId, keyId, 'active', 0, now), notBefore: now, createdAt: now });
+    this.#d.log.info('API key creation resumed with the client of an earlier attempt', { tenantId, keyId, clientId: found.clientId });
+    return credentials;
+  }
+
+  /**
+   * Deletes provider clients that carry a Latchkey key id but whose key has no record, stayed
+   * pending past `pendingGraceMs`, or is revoked; each is revoked in the principal state first, so
+   * no path admits it meanwhile. Clients without a tenant and key id in their metadata are never
+   * touched. A rotation's successor between its creation and its record is not judged here.
+   */
+  async reconcileOrphans(opts: { tenantId?: string | undefined; pendingGraceMs?: number } = {}): Promise<ReconcileReport> {
+    const idp = await this.#d.idp();
+    const graceMs = opts.pendingGraceMs ?? PENDING_KEY_GRACE_MS;
+    const clients = await idp.listMachineClients(opts.tenantId !== undefined ? { tenantId: opts.tenantId } : undefined);
+    const report: ReconcileReport = { deleted: [], examined: 0 };
+    const records = new Map<string, ApiKeyRecord | undefined>();
+    for (const c of clients) {
+      if (c.tenantId === undefined || c.keyId === undefined) continue;
+      report.examined++;
+      const id = `${c.tenantId}\u0000${c.keyId}`;
+      if (!records.has(id)) records.set(id, await this.#d.store.getKey(c.tenantId, c.keyId));
+      const key = records.get(id);
+      const now = this.#d.clock.now();
+      const reason = !key
+        ? 'no-record'
+        : key.status === 'revoked'
+          ? 'key-revoked'
+          : key.status === 'pending' && now - Date.parse(key.createdAt) > graceMs
+            ? 'pending-too-long'
+            : undefined;
+      if (!reason) continue;
+      await this.#retireClient(c.clientId, now, key ?? undefined);
+      if (key?.status === 'pending') await this.#d.store.deletePendingKey(c.tenantId, c.keyId);
+      this.#d.log.info('orphaned provider client deleted', { clientId: c.clientId, tenantId: c.tenantId, keyId: c.keyId, reason });
+      report.deleted.push({ clientId: c.clientId, tenantId: c.tenantId, keyId: c.keyId, reason });
+    }
+    this.#d.log.info('orphan reconciliation done', { tenantId: opts.tenantId ?? null, examined: report.examined, deleted: report.deleted.length });
+    return report;
   }
 
   /**
@@ -146,7 +229,8 @@ export class KeyLifecycle {
   /** Revokes the key and every client it still has; revoking a revoked key changes nothing. */
   async revoke(caller: Principal, tenantId: string, keyId: string): Promise<void> {
     const key = await this.#d.store.getKey(tenantId, keyId);
-    if (!key) throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
+    // A pending key was never issued (its creation is retried or reconciled): not the caller's to see.
+    if (!key || key.status === 'pending') throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
     const grant = grantableScopes(caller, key.scopes, key.scopes);
     if (!grant.ok) throw new ManagementError('ERR_FORBIDDEN', `you cannot revoke a key with these scopes: ${grant.notAllowed.join(' ')}`);
     if (key.status !== 'active') return;
@@ -157,11 +241,12 @@ export class KeyLifecycle {
   async list(tenantId: string): Promise<{ key: ApiKeyRecord; lastUsedAt: number | undefined }[]> {
     if (!(await this.#d.store.getTenant(tenantId))) throw new ManagementError('ERR_NOT_FOUND', 'the tenant was not found');
     const now = this.#d.clock.now();
-    let keys = await this.#d.store.listKeys(tenantId);
+    // Pending keys were never answered: not the caller's yet.
+    let keys = (await this.#d.store.listKeys(tenantId)).filter((k) => k.status !== 'pending');
     // Graces that ended since the last visit: their old clients leave the provider now.
     const due = keys.filter((k) => k.retiring.some((r) => r.retireAt <= now));
     for (const k of due) await this.#retireDue(tenantId, k.keyId, now).catch((err: unknown) => this.#d.log.warn('could not retire old clients', { keyId: k.keyId, error: String(err) }));
-    if (due.length > 0) keys = await this.#d.store.listKeys(tenantId);
+    if (due.length > 0) keys = (await this.#d.store.listKeys(tenantId)).filter((k) => k.status !== 'pending');
     const lastUsed = keys.length > 0 ? await this.#d.tokens.lastUsed(keys.map((k) => k.clientId)) : new Map<string, number>();
     return keys.map((key) => {
       const used = lastUsed.get(key.clientId);
@@ -197,7 +282,7 @@ export class KeyLifecycle {
 
   async #activeKey(tenantId: string, keyId: string): Promise<ApiKeyRecord> {
     const key = await this.#d.store.getKey(tenantId, keyId);
-    if (!key) throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
+    if (!key || key.status === 'pending') throw new ManagementError('ERR_NOT_FOUND', 'the API key was not found');
     if (key.status !== 'active') throw new ManagementError('ERR_CONFLICT', 'the API key is revoked');
     return key;
   }

@@ -7,7 +7,7 @@
  */
 import type { Principal } from './principal.js';
 
-export const PERMISSIONS = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write'] as const;
+export const PERMISSIONS = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write', 'audit:read'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const PLATFORM_ADMIN = 'platform:admin';
@@ -19,7 +19,7 @@ export const TENANT_ROLES = [TENANT_ADMIN, TENANT_MEMBER] as const;
 /** What each role grants (the local identity provider emits the same as Auth0 RBAC `permissions`). */
 export const ROLE_GRANTS: Readonly<Record<string, readonly Permission[]>> = {
   [PLATFORM_ADMIN]: PERMISSIONS,
-  [TENANT_ADMIN]: ['keys:read', 'keys:write', 'users:read', 'users:write'],
+  [TENANT_ADMIN]: ['keys:read', 'keys:write', 'users:read', 'users:write', 'audit:read'],
   [TENANT_MEMBER]: ['users:read'],
 };
 

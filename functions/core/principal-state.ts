@@ -54,6 +54,17 @@ export class TenantDisabledError extends LatchkeyError {
   }
 }
 
+/** A credential refused by the state (revoked or rotated key, blocked, deleted or superseded user): says whose, for the security events. */
+export class PrincipalRefusedError extends CredentialsError {
+  constructor(
+    code: string,
+    message: string,
+    readonly who: { tenantId: string | undefined; clientId?: string | undefined; keyId?: string | undefined; userId?: string | undefined },
+  ) {
+    super(code, message);
+  }
+}
+
 /** The client is revoked for `now` (a rotation grace keeps it usable until `revokedAt`). */
 export function isRevokedAt(state: PrincipalState | undefined, now: number): boolean {
   return state !== undefined && state.status === 'revoked' && now >= state.revokedAt;
@@ -91,8 +102,9 @@ export function applyPrincipalState(p: Principal, view: StateView, now: number):
   if (p.clientId !== undefined && p.userId === undefined) {
     const client = view.get('client', p.clientId);
     if (client) {
-      if (isRevokedAt(client, now)) throw new CredentialsError('ERR_API_KEY_REVOKED', 'the API key is revoked');
-      if (p.issuedAtMs < client.notBefore) throw new CredentialsError('ERR_API_KEY_ROTATED', 'the credential predates the key rotation');
+      const who = { tenantId: client.tenantId ?? p.tenantId, clientId: p.clientId, keyId: client.keyId };
+      if (isRevokedAt(client, now)) throw new PrincipalRefusedError('ERR_API_KEY_REVOKED', 'the API key is revoked', who);
+      if (p.issuedAtMs < client.notBefore) throw new PrincipalRefusedError('ERR_API_KEY_ROTATED', 'the credential predates the key rotation', who);
       if (client.keyId !== undefined) {
         // A token whose tenant claim names another tenant than the key's was not issued for it.
         if (p.tenantId !== undefined && client.tenantId !== undefined && p.tenantId !== client.tenantId) {
@@ -105,9 +117,10 @@ export function applyPrincipalState(p: Principal, view: StateView, now: number):
   if (p.userId !== undefined) {
     const user = view.get('user', p.userId);
     if (user) {
-      if (user.status === 'blocked') throw new CredentialsError('ERR_USER_BLOCKED', 'the user is blocked');
-      if (user.status === 'deleted') throw new CredentialsError('ERR_USER_DELETED', 'the user no longer exists');
-      if (p.issuedAtMs < user.notBefore) throw new CredentialsError('ERR_TOKEN_SUPERSEDED', 'the token predates a change of the user; sign in again');
+      const who = { tenantId: p.tenantId, userId: p.userId, clientId: p.clientId };
+      if (user.status === 'blocked') throw new PrincipalRefusedError('ERR_USER_BLOCKED', 'the user is blocked', who);
+      if (user.status === 'deleted') throw new PrincipalRefusedError('ERR_USER_DELETED', 'the user no longer exists', who);
+      if (p.issuedAtMs < user.notBefore) throw new PrincipalRefusedError('ERR_TOKEN_SUPERSEDED', 'the token predates a change of the user; sign in again', who);
     }
   }
   if (principal.tenantId !== undefined && !principal.roles.includes(PLATFORM_ADMIN)) {
@@ -212,15 +225,7 @@ export class PrincipalStateSnapshot implements StateView {
 
   /** The state, no older than the bound; throws `UpstreamUnavailableError` when it cannot be had. */
   async current(): Promise<StateView> {
-    // A clock that went backwards makes the state's age unknown: treat it as stale.
-    const age = this.#syncedAt === undefined ? Infinity : this.#o.clock.now() - this.#syncedAt;
-    if (age < 0) this.#syncedAt = undefined;
-    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
-    if (age >= 0 && age < trustMs * REFRESH_SHARE) return this;
-    if (age >= 0 && age < trustMs) {
-      this.#sync().catch(() => undefined);
-      return this;
-    }
+    if (this.#usable(this.#o.clock.now())) return this;
     try {
       await this.#sync();
     } catch (err) {
@@ -230,9 +235,31 @@ export class PrincipalStateSnapshot implements StateView {
   }
 
   /** Applies the rule of `applyPrincipalState` with state no older than the bound. */
-  async check(p: Principal): Promise<Principal> {
-    const view = await this.current();
-    return applyPrincipalState(p, view, this.#o.clock.now());
+  /**
+   * True when the copy may be used now (starting a background sync once it is half the trusted
+   * age old); false when a decision must wait for a sync.
+   */
+  #usable(now: number): boolean {
+    // A clock that went backwards makes the state's age unknown: treat it as stale.
+    const age = this.#syncedAt === undefined ? Infinity : now - this.#syncedAt;
+    if (age < 0) this.#syncedAt = undefined;
+    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
+    if (age >= 0 && age < trustMs * REFRESH_SHARE) return true;
+    if (age >= 0 && age < trustMs) {
+      this.#sync().catch(() => undefined);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Applies the rule of `applyPrincipalState` with state no older than the bound. Synchronous
+   * while the copy is usable (the hot path: no promise); a promise only when a sync must come first.
+   */
+  check(p: Principal): Principal | Promise<Principal> {
+    const now = this.#o.clock.now();
+    if (this.#usable(now)) return applyPrincipalState(p, this, now);
+    return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
   }
 
   #sync(): Promise<void> {

@@ -13,7 +13,12 @@ export interface Tenant {
   plan?: string | undefined;
 }
 
-export type ApiKeyStatus = 'active' | 'revoked';
+/**
+ * `pending`: written before the provider is asked for a client, so a crash between the two never
+ * leaves a client nothing knows of; made `active` once the client exists (the reconciler deletes
+ * clients of keys pending for too long).
+ */
+export type ApiKeyStatus = 'pending' | 'active' | 'revoked';
 
 export interface ApiKeyRecord {
   tenantId: string;
@@ -55,6 +60,15 @@ export interface TenantStore {
   listTenants(limit: number, cursor: string | undefined): Promise<Page<Tenant>>;
   updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status' | 'plan'>>, updatedAt: string): Promise<Tenant | undefined>;
   putKey(k: ApiKeyRecord): Promise<void>;
+  /**
+   * Writes a `pending` record unless one exists for the key id; returns the existing record then
+   * (a retried creation), else `undefined`.
+   */
+  putPendingKey(k: ApiKeyRecord): Promise<ApiKeyRecord | undefined>;
+  /** Makes a pending key active with its client. Throws `ConcurrentChangeError` when it is no longer pending. */
+  activateKey(tenantId: string, keyId: string, a: { clientId: string; cacheKey: string }): Promise<void>;
+  /** Removes a pending key whose creation failed for good (its client is gone). */
+  deletePendingKey(tenantId: string, keyId: string): Promise<void>;
   getKey(tenantId: string, keyId: string): Promise<ApiKeyRecord | undefined>;
   listKeys(tenantId: string): Promise<ApiKeyRecord[]>;
   /**

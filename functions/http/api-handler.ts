@@ -16,6 +16,7 @@ import { fromAuthorizerContext, type Principal } from '../core/principal.js';
 import { corsHeaders } from '../../packages/cdk/src/contract/cors.js';
 import { badRequest, conflict, forbidden, HttpProblem, methodNotAllowed, notFound, payloadTooLarge, unavailable } from './problem.js';
 import { transientRetryAfterS } from './transient-errors.js';
+import { auditedHandle, type AuditTrailOptions } from './audit-trail.js';
 
 export interface ApiRequest {
   caller: Principal;
@@ -25,6 +26,8 @@ export interface ApiRequest {
   requestId: string;
   /** Request headers, names lower-cased. */
   headers?: Record<string, string>;
+  /** The `Idempotency-Key`, scoped to the caller and the route (never the raw header); absent without one. */
+  idempotencyKey?: string | undefined;
 }
 
 export interface ApiResponse {
@@ -49,6 +52,8 @@ export interface ApiHandlerOptions {
   idempotency?: MiddlewareObj<IdempotentEvent, APIGatewayProxyResult> | undefined;
   /** Browser origins whose `Origin` is answered with CORS headers (`functions/http/cors.ts`). */
   allowedOrigins?: readonly string[] | undefined;
+  /** Records every change and every refused request in the audit trail (`audit-trail.ts`). */
+  audit?: AuditTrailOptions | undefined;
 }
 
 /** The event after `idempotencyKeyMiddleware`: a key scoped to the caller, or none. */
@@ -161,14 +166,18 @@ export function createApiHandler(opts: ApiHandlerOptions) {
     const caller = fromAuthorizerContext(ctx);
     // The gateway only invokes us after the authorizer allowed the request; a missing context is a wiring fault.
     if (!caller) throw new HttpProblem('unauthorized', 'no authorizer context');
-    const res = await route.handle({
+    const req: ApiRequest = {
       caller,
       path: Object.fromEntries(Object.entries(event.pathParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       body: readBody(event),
       requestId: event.requestContext?.requestId ?? '',
       headers: Object.fromEntries(Object.entries(event.headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k.toLowerCase(), v]]))),
-    });
+      idempotencyKey: (event as IdempotentEvent).idempotencyKey,
+    };
+    const identity = event.requestContext?.identity as { sourceIp?: string; userAgent?: string | null } | undefined;
+    const source = { sourceIp: identity?.sourceIp || undefined, userAgent: identity?.userAgent ?? undefined };
+    const res = opts.audit ? await auditedHandle(opts.audit, opts.log, route, req, source, (err) => toProblem(err).status) : await route.handle(req);
     if (res.text !== undefined) return { statusCode: res.status, headers: { 'Cache-Control': 'no-store', ...res.headers }, body: res.text };
     return {
       statusCode: res.status,

@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { TENANT_ROLES } from '../core/permissions.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
+import * as audit from '../audit/routes.js';
+import { AUDIT_ACTIONS } from '../core/audit.js';
 import * as tenants from '../tenants/routes.js';
 import * as users from '../users/routes.js';
 import { IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES } from './api-handler.js';
@@ -82,8 +84,43 @@ const tenantUsage = z
   })
   .describe("Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s).");
 
+const auditEvent = z.object({
+  partition: z.string(),
+  seq: z.number().int(),
+  at: timestamp,
+  eventId: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+  tenantId: z.string().nullable(),
+  action: z.enum(AUDIT_ACTIONS),
+  target: z.object({ type: z.enum(['tenant', 'key', 'user', 'route', 'client']), id: z.string() }),
+  actor: z.object({
+    principalId: z.string(),
+    authMethod: z.enum(['jwt', 'api_key']),
+    clientId: z.string().optional(),
+    keyId: z.string().optional(),
+    userId: z.string().optional(),
+    tenantId: z.string().optional(),
+  }),
+  request: z.object({ requestId: z.string(), sourceIp: z.string().optional(), userAgent: z.string().optional() }),
+  outcome: z.string(),
+  status: z.number().int().optional(),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())])).optional(),
+});
+
 const SCHEMAS: Record<string, z.ZodType> = {
   TenantUsage: tenantUsage,
+  AuditEvent: auditEvent,
+  AuditPage: z.object({ items: z.array(auditEvent), nextCursor: z.string().nullable() }),
+  AuditVerification: z.object({
+    ok: z.boolean(),
+    checked: z.number().int(),
+    firstSeq: z.number().int().optional(),
+    lastSeq: z.number().int().optional(),
+    firstBreak: z
+      .object({ seq: z.number().int(), eventId: z.string().optional(), reason: z.enum(['hash-mismatch', 'prev-hash-mismatch', 'sequence-gap', 'head-mismatch']) })
+      .optional(),
+  }),
   Tenant: tenant,
   TenantList: z.object({ items: z.array(tenant), nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last.') }),
   ApiKey: apiKey,
@@ -213,6 +250,9 @@ interface Operation {
 }
 
 const OPERATIONS: Operation[] = [
+  { method: 'get', path: '/tenants/{tenantId}/audit', operationId: 'listTenantAudit', summary: "The tenant's audit trail, newest first, filtered and paginated by cursor", permission: 'audit:read', query: audit.auditQuery, ok: { status: 200, schema: 'AuditPage', description: 'A page of events' }, problems: [400, 404] },
+  { method: 'get', path: '/tenants/{tenantId}/audit/verify', operationId: 'verifyTenantAudit', summary: "Recompute the tenant's hash chain and report the first break", permission: 'audit:read', ok: { status: 200, schema: 'AuditVerification', description: 'The verification' }, problems: [404] },
+  { method: 'get', path: '/audit', operationId: 'listAudit', summary: "Every tenant's audit trail (platform operators)", permission: 'audit:read', query: audit.auditQuery, ok: { status: 200, schema: 'AuditPage', description: 'A page of events' }, problems: [400] },
   { method: 'post', path: '/tenants', operationId: 'createTenant', summary: 'Create a tenant', permission: 'tenants:admin', body: 'CreateTenant', ok: { status: 201, schema: 'Tenant', description: 'Created', location: true }, problems: [400, 409] },
   { method: 'get', path: '/tenants', operationId: 'listTenants', summary: 'List tenants, paginated by cursor', permission: 'tenants:admin', query: tenants.listQuery, ok: { status: 200, schema: 'TenantList', description: 'A page of tenants' }, problems: [400] },
   { method: 'get', path: '/tenants/{tenantId}', operationId: 'getTenant', summary: 'Read a tenant (operators, or any caller of that tenant)', ok: { status: 200, schema: 'Tenant', description: 'The tenant' }, problems: [404] },

@@ -3,7 +3,8 @@
  * CDK trigger on every deployment before the authorizer's new code goes live.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { migrateToStateModel } from '../adapters/state-migration.js';
 import { systemClock } from '../core/clock.js';
 import { loadMigrationConfig } from '../core/config.js';
@@ -15,7 +16,7 @@ export const handler = async () =>
   migrateToStateModel({
     tenantsTable: config.tenantsTable,
     tokenCacheTable: config.tokenCacheTable,
-    states: new DynamoDbTokenCache({ tableName: config.tokenCacheTable }),
+    states: new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) }),
     clock: systemClock,
     log,
   });

@@ -1,8 +1,12 @@
 /** Lambda entry point of tenant management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { authorizerCacheFlusher } from '../adapters/authorizer-cache-flusher.js';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
+import { createAuditRoutes } from '../audit/routes.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
-import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
 import { systemClock } from '../core/clock.js';
@@ -17,12 +21,15 @@ const config = loadManagementConfig(process.env, { issuesKeys: true });
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-tenants', logLevel: config.logLevel as 'INFO' });
 
 const store = new DynamoDbTenantStore({ tableName: config.tenantsTable });
-const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable });
+const db = createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE);
+const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: db });
+const audit = config.auditTable ? new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) : undefined;
 
 export const handler = createApiHandler({
   log,
   allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  audit: audit ? { log: audit } : undefined,
   routes: createTenantRoutes({
     store,
     keys: new KeyLifecycle({
@@ -38,7 +45,7 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
-    usageCounts: lazyUsageReader(config.tokenCacheTable),
+    usageCounts: lazyUsageReader(config.tokenCacheTable, db),
     usage: config.usagePlans
       ? {
           provisioner: new UsageKeyProvisioner({
@@ -52,7 +59,7 @@ export const handler = createApiHandler({
           defaultPlan: config.usagePlans.defaultPlan,
         }
       : undefined,
-  }),
+  }).concat(audit ? createAuditRoutes({ audit }) : []),
 });
 
 /** The API Gateway SDK is loaded on the first key change, not at cold start. */
@@ -68,13 +75,11 @@ function lazyUsageKeys(): UsageKeyGateway {
   };
 }
 
-/** The usage reader (and the DynamoDB document client) are loaded on the first usage request. */
-function lazyUsageReader(tableName: string): UsageReader {
+/** The usage reader is loaded on the first usage request; it shares the token cache's client (same table). */
+function lazyUsageReader(tableName: string, client: DynamoDBDocumentClient): UsageReader {
   let loaded: Promise<UsageReader> | undefined;
   return {
     days: async (tenantId, days) =>
-      (await (loaded ??= Promise.all([import('../adapters/dynamodb-usage-reader.js'), import('../adapters/dynamodb-token-cache.js'), import('../adapters/dynamodb-deadline.js')]).then(
-        ([{ DynamoDbUsageReader }, { createDocumentClient }, { MANAGEMENT_DYNAMODB_DEADLINE }]) => new DynamoDbUsageReader(tableName, createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE)),
-      ))).days(tenantId, days),
+      (await (loaded ??= import('../adapters/dynamodb-usage-reader.js').then(({ DynamoDbUsageReader }) => new DynamoDbUsageReader(tableName, client)))).days(tenantId, days),
   };
 }

@@ -237,7 +237,8 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'keys:write');
         const tenantId = pathTenant(req);
         const body = parse(createKeyBody, req.body);
-        const issued = await d.keys.issue(req.caller, tenantId, body);
+        // The key id follows from the Idempotency-Key: a retry, even after its record expired, finds the first attempt's client.
+        const issued = await d.keys.issue(req.caller, tenantId, body, { idempotencyKey: req.idempotencyKey });
         return { status: 201, headers: { Location: `/tenants/${tenantId}/api-keys/${issued.record.keyId}` }, body: withSecret(issued) };
       },
     },

@@ -1,7 +1,9 @@
 /** Lambda entry point of user management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
 import { DynamoDbTenantStore } from '../adapters/dynamodb-tenant-store.js';
-import { DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-token-cache.js';
 import { systemClock } from '../core/clock.js';
 import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
@@ -16,10 +18,11 @@ export const handler = createApiHandler({
   log,
   allowedOrigins: config.allowedOrigins,
   idempotency: config.idempotencyTable ? idempotencyMiddleware(config.idempotencyTable) : undefined,
+  audit: config.auditTable ? { log: new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) } : undefined,
   routes: createUserRoutes({
     store: new DynamoDbTenantStore({ tableName: config.tenantsTable }),
     idp: identityProviderFrom(config, log),
-    states: new DynamoDbTokenCache({ tableName: config.tokenCacheTable }),
+    states: new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) }),
     clock: systemClock,
     log,
   }),

@@ -5,7 +5,7 @@
  * did not exist, and nothing is changed.
  */
 import * as z from 'zod';
-import type { IdentityProvider, IdpUser } from '../core/identity-provider.js';
+import { IdentityProviderError, type IdentityProvider, type IdpUser } from '../core/identity-provider.js';
 import type { Clock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import { userStateAfter, type PrincipalStateWriter } from '../core/principal-state.js';
@@ -84,6 +84,23 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
     return user;
   }
 
+  /**
+   * A creation retried after a crash (the provider created the user, the answer was lost): the
+   * provider says the e-mail exists. The existing user is answered only when the retry is
+   * marked as one (an Idempotency-Key, whose record may have expired; answered 201 as its replay
+   * would have been) and the user is in the
+   * caller's tenant, unblocked, with exactly the requested roles (and name, when one was given): what this request would
+   * have created. Anything else stays 409 and says nothing of the user, so no other tenant's user
+   * is ever disclosed (a caller with users:write can already find its own tenant's users by e-mail).
+   */
+  async function createdByEarlierAttempt(err: unknown, req: ApiRequest, tenantId: string, body: { email: string; name?: string | undefined; roles: string[] }): Promise<IdpUser | undefined> {
+    if (!(err instanceof IdentityProviderError) || err.code !== 'ERR_IDP_CONFLICT' || req.idempotencyKey === undefined) return undefined;
+    const { users } = await (await d.idp()).listUsers({ tenantId, email: body.email, page: 0, perPage: 10 });
+    const email = body.email.toLowerCase();
+    const sameRoles = (u: IdpUser) => u.roles.length === body.roles.length && body.roles.every((r) => u.roles.includes(r));
+    return users.find((u) => u.tenantId === tenantId && u.email.toLowerCase() === email && !u.blocked && (body.name === undefined || u.name === body.name) && sameRoles(u));
+  }
+
   /** A tenant keeps at least one active admin: the last one cannot be deleted, blocked or demoted (409). */
   async function keepAnAdmin(user: IdpUser, tenantId: string): Promise<void> {
     if (!isActiveAdmin(user)) return;
@@ -119,7 +136,16 @@ export function createUserRoutes(d: UserRoutesDeps): Route[] {
         const { notAllowed } = rolesAfterChange(req.caller, [], body.roles);
         if (notAllowed.length > 0) throw forbidden(`you cannot give these roles: ${notAllowed.join(', ')}`);
         await activeTenant(d.store, tenantId);
-        const user = await (await d.idp()).createUser({ tenantId, email: body.email, name: body.name, password: body.password, roles: body.roles });
+        const idp = await d.idp();
+        let user: IdpUser;
+        try {
+          user = await idp.createUser({ tenantId, email: body.email, name: body.name, password: body.password, roles: body.roles });
+        } catch (err) {
+          const earlier = await createdByEarlierAttempt(err, req, tenantId, body);
+          if (!earlier) throw err;
+          d.log.info('user creation retried: answering the user an earlier attempt created', { tenantId, userId: earlier.userId, by: req.caller.subject });
+          return { status: 201, headers: { Location: `/users/${encodeURIComponent(earlier.userId)}` }, body: publicUser(earlier) };
+        }
         d.log.info('user created', { tenantId, userId: user.userId, by: req.caller.subject });
         return { status: 201, headers: { Location: `/users/${encodeURIComponent(user.userId)}` }, body: publicUser(user) };
       },

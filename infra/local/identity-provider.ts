@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import { ADMIN_PREFIX, handleAdmin, type AdminActions } from './idp/admin-api.js';
-import { deleteClient, registerClient, rotateClientSecret, type RegisterClientInput, type RegisteredClient } from './idp/clients.js';
+import { deleteClient, listKeyClients, registerClient, rotateClientSecret, type RegisterClientInput, type RegisteredClient } from './idp/clients.js';
 import { LocalIdpError } from './idp/errors.js';
 import { sendHtml, sendJson } from './idp/http.js';
 import { handleInteraction } from './idp/interactions.js';
@@ -41,7 +41,7 @@ export type { TokenProfile } from './idp/provider-config.js';
 
 export const DEFAULT_AUDIENCE = 'https://api.latchkey.local';
 /** Latchkey's permissions, as scopes defined on the local API. */
-export const DEFAULT_API_SCOPES = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write'] as const;
+export const DEFAULT_API_SCOPES = ['tenants:admin', 'keys:read', 'keys:write', 'users:read', 'users:write', 'audit:read'] as const;
 export const SPA_CLIENT_ID = 'latchkey-local-spa';
 
 export interface LocalIdentityProviderOptions {
@@ -211,6 +211,7 @@ export async function startLocalIdentityProvider(opts: LocalIdentityProviderOpti
     issueUserToken: mintUserToken,
     rotateClientSecret: (id) => rotateClientSecret(provider, id),
     deleteClient: (id) => deleteClient(provider, id),
+    listKeyClients: (filter) => listKeyClients(store, filter),
   };
 
   handler = async (req, res) => {

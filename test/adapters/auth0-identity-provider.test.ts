@@ -115,6 +115,38 @@ describe('machine clients', () => {
     await idpError(provider.rotateClientSecret('no-such-client'), 'ERR_IDP_NOT_FOUND', 404);
   });
 
+  it('lists the clients that carry a key id, over every page, filtered by tenant and key id', async () => {
+    const fakeClient = (i: number, meta: Record<string, string>) => ({
+      client_id: `client-${String(i).padStart(4, '0')}`,
+      client_secret: `secret-${i}`,
+      name: `c${i}`,
+      app_type: 'non_interactive',
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_post',
+      client_metadata: meta,
+    });
+    for (let i = 0; i < 230; i++) {
+      const c = fakeClient(i, i === 7 ? {} : { tenant_id: i % 2 === 0 ? 'acme' : 'globex', key_id: `key_${i}` });
+      fake.clients.set(c.client_id, c);
+    }
+    const provider = idp();
+    const all = await provider.listMachineClients();
+    expect(all).toHaveLength(229); // the one without metadata is not a key
+    expect(all).not.toContainEqual(expect.objectContaining({ clientId: 'client-0007' }));
+    const pages = apiCalls('GET', '/api/v2/clients');
+    expect(pages.map((r) => [r.query['page'], r.query['per_page'], r.query['include_totals']])).toEqual([
+      ['0', '100', 'true'],
+      ['1', '100', 'true'],
+      ['2', '100', 'true'],
+    ]);
+    expect(JSON.stringify(all)).not.toContain('secret-');
+    expect(await provider.listMachineClients({ tenantId: 'acme', keyId: 'key_200' })).toEqual([{ clientId: 'client-0200', tenantId: 'acme', keyId: 'key_200' }]);
+    expect(await provider.listMachineClients({ tenantId: 'globex', keyId: 'key_200' })).toEqual([]);
+    expect((await provider.listMachineClients({ tenantId: 'globex' })).every((c) => c.tenantId === 'globex')).toBe(true);
+    fake.failNext(1, 503, {}, { path: '/api/v2/clients' });
+    await unavailable(provider.listMachineClients(), 'ERR_IDP_UNAVAILABLE');
+  });
+
   it('deletes a client with its grants; an already deleted client is fine', async () => {
     const provider = idp();
     const created = await provider.createMachineClient(keyInput);

@@ -14,7 +14,7 @@ import { seedDemo, type DemoCredentials } from '../../infra/local/seed.js';
 import { createLatchkeyClient, data, type LatchkeyAuth, type LatchkeyClient, type LatchkeyProblem } from '../../packages/client/src/index.js';
 import { launchChromium } from '../support/browser.js';
 import { OPENAPI_DOCUMENT, responseErrors, schemaErrors } from '../support/openapi.js';
-import { loginWithPkce } from '../support/servers.js';
+import { keyHolderToken, loginWithPkce } from '../support/servers.js';
 
 const REVOCATION_CHECK_S = 2;
 /**
@@ -152,22 +152,49 @@ describe('the local stack', () => {
     expect(res.body).toMatchObject({ status: 401, type: 'https://latchkey.dev/problems/unauthorized' });
   });
 
-  it('stops a revoked key within the revocation bound', async () => {
+
+
+  /** Polls until every form is refused with `status`; returns the ms it took. */
+  async function untilRefused(forms: Record<string, string>[], status: number): Promise<number> {
+    const started = Date.now();
+    let statuses = forms.map(() => 200);
+    while (statuses.some((s) => s !== status) && Date.now() - started < (REVOCATION_CHECK_S + 10) * 1000) {
+      statuses = await Promise.all(forms.map(async (h) => (await get('/me', h)).status));
+      for (const s of statuses) expect([200, status]).toContain(s);
+      if (statuses.some((s) => s !== status)) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(statuses).toEqual(forms.map(() => status));
+    return Date.now() - started;
+  }
+
+  it('stops a revoked key within the revocation bound on every path: X-Api-Key, Basic, and its own token as Bearer', async () => {
     const admin = client({ bearer: demo.userToken });
     const key = await data(admin.POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'demo' } }, body: { name: 'to revoke', scopes: ['users:read'] } }));
-    const apiKey = String(key.apiKey);
-    expect((await get('/me', { 'X-Api-Key': apiKey })).status).toBe(200);
+    const forms: Record<string, string>[] = [
+      { 'X-Api-Key': String(key.apiKey) },
+      { Authorization: `Basic ${Buffer.from(`${key.clientId}:${String(key.clientSecret)}`).toString('base64')}` },
+      { Authorization: `Bearer ${await keyHolderToken(stack.idp, { clientId: key.clientId, clientSecret: String(key.clientSecret) })}` },
+    ];
+    for (const h of forms) expect((await get('/me', h)).status).toBe(200);
     const revoked = await admin.DELETE('/tenants/{tenantId}/api-keys/{keyId}', { params: { path: { tenantId: 'demo', keyId: key.keyId } } });
     expect(revoked.response.status).toBe(204);
-    const started = Date.now();
-    let status = 200;
-    while (status === 200 && Date.now() - started < (REVOCATION_CHECK_S + 10) * 1000) {
-      status = (await get('/me', { 'X-Api-Key': apiKey })).status;
-      if (status === 200) await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(status).toBe(401);
     // The bound plus slack for request latency on a loaded machine.
-    expect(Date.now() - started).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);
+    expect(await untilRefused(forms, 401)).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);
+  });
+
+  it("refuses a disabled tenant's keys and users with 403 tenant-disabled within the bound; re-enabling restores them", async () => {
+    const ops = client({ bearer: demo.opsToken });
+    await data(ops.POST('/tenants', { body: { tenantId: 'paused', name: 'Paused' } }));
+    const key = await data(ops.POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'paused' } }, body: { name: 'k', scopes: ['users:read'] } }));
+    const forms: Record<string, string>[] = [{ 'X-Api-Key': String(key.apiKey) }, { Authorization: `Bearer ${await keyHolderToken(stack.idp, { clientId: key.clientId, clientSecret: String(key.clientSecret) })}` }];
+    for (const h of forms) expect((await get('/me', h)).status).toBe(200);
+    await data(ops.PATCH('/tenants/{tenantId}', { params: { path: { tenantId: 'paused' } }, body: { status: 'disabled' } }));
+    expect(await untilRefused(forms, 403)).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);
+    const refused = await get('/me', forms[0]!);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    expect(refused.body).toMatchObject({ type: 'https://latchkey.dev/problems/tenant-disabled', status: 403 });
+    await data(ops.PATCH('/tenants/{tenantId}', { params: { path: { tenantId: 'paused' } }, body: { status: 'active' } }));
+    expect(await untilRefused(forms, 200)).toBeLessThanOrEqual((REVOCATION_CHECK_S + 4) * 1000);
   });
 
   it('answers 503 with Retry-After for new keys while the identity provider is down, and keeps cached keys working', async () => {
@@ -190,7 +217,16 @@ describe('the local stack', () => {
     } finally {
       await stack.idp.resume();
     }
-    expect((await get('/me', { 'X-Api-Key': String(fresh.body.apiKey) })).status).toBe(200);
+    // The failed exchange left a marker that turns other attempts into 503 for up to one lease
+    // (EXCHANGE_LEASE_MS, 5 s), so no container hammers a provider that just failed; then it works.
+    const resumed = Date.now();
+    let status = 0;
+    while (status !== 200 && Date.now() - resumed < 30_000) {
+      status = (await get('/me', { 'X-Api-Key': String(fresh.body.apiKey) })).status;
+      expect([200, 503]).toContain(status);
+      if (status !== 200) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(status).toBe(200);
   });
 });
 

@@ -93,6 +93,9 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /tenants/{tenantId}/api-keys', 'Tenants'],
   ['POST /tenants/{tenantId}/api-keys/{keyId}/rotate', 'Tenants'],
   ['DELETE /tenants/{tenantId}/api-keys/{keyId}', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit', 'Tenants'],
+  ['GET /tenants/{tenantId}/audit/verify', 'Tenants'],
+  ['GET /audit', 'Tenants'],
   ['POST /users', 'Users'],
   ['GET /users', 'Users'],
   ['GET /users/{userId}', 'Users'],
@@ -102,7 +105,21 @@ const EXPECTED_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [
   ['GET /openapi.json', 'Public'],
 ];
 /** Every resource also has ANY, without the authorizer: preflight and 405 by the public function. */
-const RESOURCES = ['/tenants', '/tenants/{tenantId}', '/tenants/{tenantId}/usage', '/tenants/{tenantId}/api-keys', '/tenants/{tenantId}/api-keys/{keyId}', '/tenants/{tenantId}/api-keys/{keyId}/rotate', '/users', '/users/{userId}', '/me', '/openapi.json'];
+const RESOURCES = [
+  '/tenants',
+  '/tenants/{tenantId}',
+  '/tenants/{tenantId}/usage',
+  '/tenants/{tenantId}/api-keys',
+  '/tenants/{tenantId}/api-keys/{keyId}',
+  '/tenants/{tenantId}/api-keys/{keyId}/rotate',
+  '/tenants/{tenantId}/audit',
+  '/tenants/{tenantId}/audit/verify',
+  '/audit',
+  '/users',
+  '/users/{userId}',
+  '/me',
+  '/openapi.json',
+];
 const ALL_ROUTES: [string, 'Tenants' | 'Users' | 'Public'][] = [...EXPECTED_ROUTES, ...RESOURCES.map((r): [string, 'Public'] => [`ANY ${r}`, 'Public'])];
 const isPublic = (key: string) => ALL_ROUTES.find(([k]) => k === key)?.[1] === 'Public';
 
@@ -404,6 +421,8 @@ describe('functions', () => {
           // Dynamic references to the generated usage-key secrets, resolved at deployment.
           USAGE_KEY_SECRET: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.objectLike({ Ref: Match.stringLikeRegexp('^UsageKeySecret') })])]) }),
           USAGE_PLATFORM_KEY: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.objectLike({ Ref: Match.stringLikeRegexp('^PlatformUsageKeyValue') })])]) }),
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
         }),
       },
     });
@@ -419,6 +438,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           AUDIENCE: 'https://api.example.com',
           IDP: 'auth0',
@@ -434,6 +455,8 @@ describe('functions', () => {
           TENANTS_TABLE: { Ref: Match.stringLikeRegexp('^TenantsTable') },
           TOKEN_CACHE_TABLE: { Ref: Match.stringLikeRegexp('^AuthorizerTokenCache') },
           IDEMPOTENCY_TABLE: { Ref: Match.stringLikeRegexp('^IdempotencyTable') },
+          AUDIT_TABLE: { Ref: Match.stringLikeRegexp('^AuditTable') },
+          AUDIT_RETENTION_DAYS: '400',
           AUTH0_SECRET_ID: { Ref: Match.stringLikeRegexp('^Auth0ManagementSecret') },
           IDP: 'auth0',
           NODE_OPTIONS: '--enable-source-maps',
@@ -463,7 +486,8 @@ describe('least privilege', () => {
     const cache = onResource(ss, 'AuthorizerTokenCache');
     expect(allActions(cache).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(allActions(ss)).not.toContain('dynamodb:Scan');
-    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query'));
+    // Besides the audit table (security events), Query only on the state feed.
+    const queries = ss.filter((s) => actions(s).includes('dynamodb:Query') && !JSON.stringify(s.Resource).includes('"AuditTable'));
     expect(queries).toHaveLength(1);
     expect(actions(queries[0]!)).toEqual(['dynamodb:Query']);
     expect(JSON.stringify(queries[0]!.Resource)).toContain('/index/state-feed');
@@ -501,6 +525,84 @@ describe('least privilege', () => {
   });
 });
 
+describe('audit trail', () => {
+  it('audit table: pk/sk, gsi1 across tenants, TTL expiresAt, PITR, a new-image stream, retained', () => {
+    t.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'gsi1', KeySchema: [{ AttributeName: 'gsi1pk', KeyType: 'HASH' }, { AttributeName: 'gsi1sk', KeyType: 'RANGE' }] })],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('the management functions and the authorizer append and read without Scan or UpdateItem; only the tenants function reads across tenants', () => {
+    const appendAndRead = ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+    const tenants = onResource(statementsOfRole(t, 'TenantsFunctionRole'), 'AuditTable');
+    expect(allActions(tenants).sort()).toEqual([...appendAndRead, 'dynamodb:Query'].sort());
+    expect(JSON.stringify(tenants.map((s) => s.Resource))).toContain('/index/gsi1');
+    const users = onResource(statementsOfRole(t, 'UsersFunctionRole'), 'AuditTable');
+    expect(allActions(users).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(users.map((s) => s.Resource))).not.toContain('/index/');
+    const authorizer = onResource(statementsOfRole(t, 'AuthorizerFunctionRole'), 'AuditTable');
+    expect(allActions(authorizer).sort()).toEqual(appendAndRead);
+    expect(JSON.stringify(authorizer.map((s) => s.Resource))).not.toContain('/index/');
+  });
+
+  it('sends new events to the default bus with source latchkey through a pipe that may read only that stream', () => {
+    t.hasResourceProperties('AWS::Pipes::Pipe', {
+      Source: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuditTable'), 'StreamArn'] },
+      Target: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] }),
+      TargetParameters: { EventBridgeEventBusParameters: { Source: 'latchkey', DetailType: 'Latchkey audit event' } },
+      SourceParameters: Match.objectLike({ FilterCriteria: { Filters: [{ Pattern: Match.stringLikeRegexp('INSERT') }] } }),
+    });
+    const ss = statementsOfRole(t, 'AuditEventsPipeRole');
+    expect(allActions(ss).sort()).toEqual(['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams', 'events:PutEvents']);
+  });
+
+  it('takes the retention from auditRetentionDays', () => {
+    const other = Template.fromStack(build({ 'latchkey:auditRetentionDays': '30' }).latchkey);
+    other.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ AUDIT_RETENTION_DAYS: '30' }) } });
+  });
+});
+
+describe('orphan reconciler', () => {
+  it('runs hourly from an EventBridge rule, one at a time, with the management environment', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'latchkey-reconciler' }) } } });
+    const [id, fn] = Object.entries(fns)[0]!;
+    expect(Object.keys(fns)).toHaveLength(1);
+    expect((fn.Properties as Json).ReservedConcurrentExecutions).toBe(1);
+    // What loadManagementConfig({ issuesKeys: true }) and the Auth0 adapter need; no idempotency table, no API to flush.
+    const vars = Object.keys((fn.Properties as { Environment: { Variables: Json } }).Environment.Variables);
+    expect(vars).toEqual(expect.arrayContaining(['AUDIENCE', 'AUTH0_SECRET_ID', 'IDP', 'TENANTS_TABLE', 'TOKEN_CACHE_TABLE']));
+    expect(vars).not.toContain('IDEMPOTENCY_TABLE');
+    expect(vars).not.toContain('REST_API_ID');
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
+  });
+
+  it("least privilege: reads keys and deletes stale pending ones, revokes clients' state items only, reads the secret", () => {
+    const ss = statementsOfRole(t, 'OrphanReconcilerFunctionRole');
+    expect(allActions(onResource(ss, 'TenantsTable')).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem']);
+    const cache = onResource(ss, 'AuthorizerTokenCache');
+    expect(allActions(cache)).toEqual(['dynamodb:UpdateItem']);
+    expect((cache[0] as { Condition?: unknown }).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['client#*'] } });
+    expect(allActions(onResource(ss, 'Auth0ManagementSecret')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(allActions(ss)).not.toContain('dynamodb:Scan');
+    expect(allActions(ss)).not.toContain('apigateway:DELETE');
+  });
+});
+
 describe('dependencies', () => {
   it('has no circular dependency although the tenants function names the API it serves', () => {
     // Template.fromStack (in beforeAll) refuses templates with a cycle, as CloudFormation would.
@@ -524,6 +626,17 @@ describe('alarms and outputs', () => {
     t.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Latchkey/authorizer-function-arn', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuthorizerFunction'), 'Arn'] } });
     t.hasResourceProperties('AWS::SSM::Parameter', { Name: '/Latchkey/token-cache-table-arn', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AuthorizerTokenCache'), 'Arn'] } });
     expect(Object.values(t.toJSON().Outputs as Record<string, Json>).filter((o) => o.Export !== undefined)).toEqual([]);
+  });
+
+  it('outputs what `npm run smoke --stack` reads: issuer, audience, the revocation bound, the allowed origins', () => {
+    const built = build({ 'latchkey:revocationCheckSeconds': 7, 'latchkey:allowedOrigins': 'https://app.example.com' });
+    const own = Template.fromStack(built.latchkey);
+    own.hasOutput('Issuer', { Value: Match.stringLikeRegexp('^https://') });
+    own.hasOutput('Audience', { Value: Match.anyValue() });
+    own.hasOutput('RevocationCheckSeconds', { Value: '7' });
+    own.hasOutput('AllowedOrigins', { Value: 'https://app.example.com' });
+    t.hasOutput('RevocationCheckSeconds', { Value: '30' });
+    expect(Object.keys(t.toJSON().Outputs as Record<string, Json>)).not.toContain('AllowedOrigins');
   });
 });
 

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-deadline.js';
+import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler, AuthorizerUnavailableError } from '../../functions/authorizer/create-handler.js';
 import { formatApiKey } from '../../functions/core/api-key.js';
@@ -22,6 +23,7 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
+import { keyHolderToken } from '../support/servers.js';
 import { createTenantsTable, createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 import { migrateToStateModel } from '../../functions/adapters/state-migration.js';
 
@@ -36,6 +38,7 @@ let clock: ManualClock;
 function container(opts: { shared?: SharedTokenCache | null } = {}) {
   const verifier = new JwtVerifier({ config: config.jwt, clock });
   const counted = counting(new DynamoDbTokenCache({ tableName: table }));
+  const state = new PrincipalStateSnapshot({ feed: new DynamoDbTokenCache({ tableName: table }), clock, log: silentLog, maxAgeMs: config.apiKey.revocationCheckS * 1000, retryAfterS: 5 });
   const exchange = new ApiKeyExchange({
     config: config.apiKey,
     jwtConfig: config.jwt,
@@ -43,26 +46,18 @@ function container(opts: { shared?: SharedTokenCache | null } = {}) {
     verifier,
     tokenEndpoint: new OAuthTokenEndpoint(config.apiKey, { now: () => clock.now() }),
     shared: opts.shared === null ? undefined : (opts.shared ?? counted.shared),
+    keys: (id) => state.knownKey(id),
     log: silentLog,
   });
-  const state = new PrincipalStateSnapshot({ feed: new DynamoDbTokenCache({ tableName: table }), clock, log: silentLog, maxAgeMs: config.apiKey.revocationCheckS * 1000, retryAfterS: 5 });
   const authenticator = new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange });
   /** The whole decision, as the authorizer makes it: the exchange, then the principal's state. */
   const authenticate = (key: { clientId: string; clientSecret: string }) => exchange.authenticate(key).then((p) => state.check(p));
-  return { exchange, dynamoCalls: counted.calls, verifier, authenticator, authenticate };
+  return { exchange, dynamoCalls: counted.calls, verifier, authenticator, authenticate, state };
 }
 
-const states = () => new DynamoDbTokenCache({ tableName: table });
+/** What the management functions write with: their (longer) DynamoDB deadlines. */
+const states = () => new DynamoDbTokenCache({ tableName: table, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
 
-/** What a key's holder can do: ask the provider for a token with the key's credentials. */
-async function directToken(k: { clientId: string; clientSecret: string }): Promise<string> {
-  const res = await fetch(idp.tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: idp.audience, client_id: k.clientId, client_secret: k.clientSecret }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 const revoked = (clientId: string, at: number): PrincipalState => ({ kind: 'client', id: clientId, status: 'revoked', revokedAt: at, notBefore: 0, changedAt: at });
 
 /** A key as the management API issues it: a client at the provider and its state record. */
@@ -218,10 +213,15 @@ describe('identity provider failures are not the caller’s fault', () => {
     await expect(c.exchange.authenticate(key)).rejects.toBeInstanceOf(UpstreamUnavailableError);
   });
 
-  it('goes on with level 1 and direct exchanges when DynamoDB is unreachable', async () => {
+  it('goes on with level 1 and direct exchanges for keys the state snapshot knows when level 2 is unreachable; others wait (503)', async () => {
     const key = await newKey();
     const broken = new DynamoDbTokenCache({ tableName: table, clientConfig: { endpoint: 'http://127.0.0.1:9', maxAttempts: 1 } });
     const c = container({ shared: broken });
+    // Before the container's state copy knows the key: not checked, so not sent to the provider.
+    await expect(c.exchange.authenticate(key)).rejects.toMatchObject({ code: 'ERR_TOKEN_CACHE_UNAVAILABLE' });
+    await expect(c.exchange.authenticate({ clientId: 'random-id', clientSecret: 'x' })).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(exchanges()).toBe(0);
+    await c.state.current(); // the container's state copy syncs (the feed is reachable; only level 2 is not)
     await expect(c.exchange.authenticate(key)).resolves.toMatchObject({ clientId: key.clientId });
     await expect(c.exchange.authenticate(key)).resolves.toMatchObject({ clientId: key.clientId });
     expect(exchanges()).toBe(1);
@@ -272,7 +272,7 @@ describe('revocation', () => {
     const live = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_live' });
     const gone = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_gone' });
     const rotated = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: 'key_rotated' });
-    const goneToken = await directToken(gone);
+    const goneToken = await keyHolderToken(idp, gone);
     const oldKey = (k: { clientId: string }, keyId: string, status: string) => ({
       pk: { S: 'tenant#acme' }, sk: { S: `key#${keyId}` }, tenantId: { S: 'acme' }, keyId: { S: keyId }, name: { S: keyId }, clientId: { S: k.clientId },
       scopes: { L: [{ S: 'read:things' }] }, status: { S: status }, createdAt: { S: new Date(clock.now()).toISOString() }, createdBy: { S: 'ops' }, cacheKeys: { L: [] },
@@ -301,7 +301,7 @@ describe('revocation', () => {
     // The revoked key's own bearer token, fetched before the upgrade, is refused too.
     await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${goneToken}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
     // A token issued before an old rotation's not-before is refused on the bearer path too.
-    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${await directToken(rotated)}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_ROTATED' });
+    await expect(c.authenticator.authenticate({ headers: { authorization: `Bearer ${await keyHolderToken(idp, rotated)}` } })).rejects.toMatchObject({ code: 'ERR_API_KEY_ROTATED' });
   });
 });
 

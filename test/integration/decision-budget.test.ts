@@ -117,7 +117,13 @@ function expectAllowed(outcomes: Outcome[]) {
   expect(outcomes.filter((o) => o !== 'allow' && o !== 'unavailable')).toEqual([]);
 }
 
-const newKey = () => idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId: randomUUID() });
+/** A key as the management API issues it: the client at the provider and its state record (written past the proxy). */
+async function newKey() {
+  const keyId = randomUUID();
+  const key = await idp.registerClient({ tenantId: 'acme', scopes: ['read:things'], keyId });
+  await new DynamoDbTokenCache({ tableName: table }).putState({ kind: 'client', id: key.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: Date.now(), tenantId: 'acme', keyId });
+  return key;
+}
 const tally = (outcomes: Outcome[]) => outcomes.reduce<Record<string, number>>((t, o) => ({ ...t, [o]: (t[o] ?? 0) + 1 }), {});
 
 describe('decision budget', () => {

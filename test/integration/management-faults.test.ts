@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-deadline.js';
 import { DynamoDbTenantStore } from '../../functions/adapters/dynamodb-tenant-store.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
+import type { IdentityProvider } from '../../functions/core/identity-provider.js';
 import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
 import { silentLog } from '../../functions/core/log.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
@@ -73,8 +74,12 @@ const getTenant = (id: string) => event('GET', '/tenants/{tenantId}', `/tenants/
 const createTenant = (id: string) => event('POST', '/tenants', '/tenants', null, { tenantId: id, name: 'Faulty' });
 
 let throttleName = 'ThrottlingException';
+let tenantsTableName: string;
+let cacheTableName: string;
 beforeAll(async () => {
   const [tenantsTable, cacheTable] = await Promise.all([createTenantsTable(), createTokenCacheTable()]);
+  tenantsTableName = tenantsTable;
+  cacheTableName = cacheTable;
   proxy = await startFaultProxy({ port: Number(new URL(inject('dynamoDbEndpoint')).port) });
   throttling = await startScriptedServer((_req, res) => json(res, 400, { __type: `com.amazonaws.dynamodb.v20120810#${throttleName}`, message: 'Rate exceeded' }));
   viaProxy = handlerOn(proxy.url, tenantsTable, cacheTable);
@@ -120,6 +125,46 @@ describe('management API with DynamoDB failing', () => {
       expectUnavailable(res);
       expect(res.headers['Retry-After']).toBe('2');
       expect(throttling.requests.length - before).toBe(MANAGEMENT_DYNAMODB_DEADLINE.maxAttempts);
+    },
+  );
+
+  it.each(['ThrottlingException', 'RequestLimitExceeded'])(
+    'key lifecycle: issue, rotate and revoke answer 503 when the principal state write throttles (%s) mid-way; no client is left behind',
+    async (name) => {
+      throttleName = name;
+      const clients = new Map<string, string>();
+      const provider = {
+        createMachineClient: async (input: { tenantId: string; keyId: string }) => {
+          const clientId = `c${clients.size + 1}-${Date.now().toString(36)}`;
+          clients.set(clientId, input.keyId);
+          return { clientId, clientSecret: 's'.repeat(40) };
+        },
+        deleteMachineClient: async (clientId: string) => void clients.delete(clientId),
+        listMachineClients: async () => [...clients].map(([clientId, keyId]) => ({ clientId, tenantId: 'acme', keyId })),
+        rotateClientSecret: async (clientId: string) => ({ clientId, clientSecret: 'r'.repeat(40) }),
+      } as unknown as IdentityProvider;
+      // The registry answers; the principal state (token cache) throttles.
+      const store = new DynamoDbTenantStore({ tableName: tenantsTableName });
+      const throttled = new DynamoDbTokenCache({ tableName: cacheTableName, client: createDocumentClient({ endpoint: throttling.url }, MANAGEMENT_DYNAMODB_DEADLINE) });
+      const clock = new ManualClock(Date.now());
+      const keys = new KeyLifecycle({ store, idp: async () => provider, states: throttled, tokens: throttled, clock, log: silentLog, audience: 'https://api.test', keyScopes: ['users:read'] });
+      const handler = createApiHandler({ routes: createTenantRoutes({ store, keys, clock, keyPrefix: 'lk' }), log: silentLog });
+      const tenantId = `k${Date.now().toString(36)}`;
+      const at = new Date().toISOString();
+      await store.createTenant({ tenantId, name: 'Keys', status: 'active', createdAt: at, updatedAt: at });
+      const path = `/tenants/${tenantId}/api-keys`;
+      expectUnavailable(await call(handler, event('POST', '/tenants/{tenantId}/api-keys', path, { tenantId }, { name: 'ci', scopes: ['users:read'] })));
+      // The client made before the state write failed was deleted again; the record stays pending, unlisted.
+      expect(clients.size).toBe(0);
+      expect((await store.listKeys(tenantId)).map((k) => k.status)).toEqual(['pending']);
+      // An active key, as a healthy issue leaves it, then rotate and revoke while the state throttles.
+      await store.putKey({ tenantId, keyId: 'key_a', name: 'a', clientId: 'c-old', scopes: ['users:read'], status: 'active', createdAt: at, createdBy: 'x', cacheKeys: [], retiring: [] });
+      clients.set('c-old', 'key_a');
+      const keyPath = `${path}/key_a`;
+      expectUnavailable(await call(handler, event('POST', '/tenants/{tenantId}/api-keys/{keyId}/rotate', `${keyPath}/rotate`, { tenantId, keyId: 'key_a' }, { graceSeconds: 0 })));
+      expect([...clients.keys()]).toEqual(['c-old']);
+      expectUnavailable(await call(handler, event('DELETE', '/tenants/{tenantId}/api-keys/{keyId}', keyPath, { tenantId, keyId: 'key_a' })));
+      expect((await store.getKey(tenantId, 'key_a'))?.status).toBe('active');
     },
   );
 

@@ -277,6 +277,25 @@ describe('users', () => {
     const other = await api.call('POST', '/users', { headers: { ...bearer('globexAdmin'), 'Idempotency-Key': headers['Idempotency-Key'] }, body: { email: 'idem.user@globex.test' } });
     expect(other.body).toMatchObject({ tenantId: 'globex' });
   });
+
+  it('answers a creation retried after a crash with the user the provider created, never another tenant\'s', async () => {
+    // The provider created the user; the answer was lost and the idempotency record is gone.
+    const made = idp.addUser({ email: 'crashed.create@acme.test', password: 'correct horse battery', tenantId: 'acme', roles: ['tenant:member'], name: 'Crashed' });
+    const body = { email: 'crashed.create@acme.test', name: 'Crashed', roles: ['tenant:member'] };
+    const retried = await api.call('POST', '/users', { headers: { ...bearer('acmeAdmin'), 'Idempotency-Key': randomUUID() }, body });
+    expect(retried.status).toBe(201);
+    expect(retried.body).toMatchObject({ userId: made.userId, email: body.email, tenantId: 'acme', roles: ['tenant:member'] });
+    expect(retried.headers.Location).toBe(`/users/${encodeURIComponent(made.userId)}`);
+    // Not marked as a retry, or not what this request would have created: 409, as before.
+    expectProblem(await api.call('POST', '/users', { headers: bearer('acmeAdmin'), body }), 409);
+    expectProblem(await api.call('POST', '/users', { headers: { ...bearer('acmeAdmin'), 'Idempotency-Key': randomUUID() }, body: { ...body, roles: ['tenant:admin'] } }), 409);
+    // Another tenant's user with that e-mail: 409 that names nothing of it.
+    const theirs = idp.addUser({ email: 'their.user@globex.test', password: 'correct horse battery', tenantId: 'globex', roles: ['tenant:member'] });
+    const refused = await api.call('POST', '/users', { headers: { ...bearer('acmeAdmin'), 'Idempotency-Key': randomUUID() }, body: { email: 'their.user@globex.test', roles: ['tenant:member'] } });
+    expectProblem(refused, 409);
+    expect(JSON.stringify(refused.body)).not.toContain(theirs.userId);
+    expect(JSON.stringify(refused.body)).not.toContain('globex');
+  });
 });
 
 describe('identity provider down', () => {

@@ -92,7 +92,15 @@ export function createHarness(opts: {
         stageVariables: null,
         body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
         isBase64Encoded: false,
-        requestContext: { requestId: randomUUID(), authorizer, resourcePath: resource, httpMethod: method, path: `/v1${path}`, stage: 'v1' },
+        requestContext: {
+          requestId: randomUUID(),
+          authorizer,
+          resourcePath: resource,
+          httpMethod: method,
+          path: `/v1${path}`,
+          stage: 'v1',
+          identity: { sourceIp: '198.51.100.7', userAgent: (allHeaders as Record<string, string>)['User-Agent'] ?? null },
+        },
       } as unknown as APIGatewayProxyEvent;
       const res = await target.r.handler(event, lambdaContext(target.r.name));
       const text = res.body ?? '';

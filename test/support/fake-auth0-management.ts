@@ -455,6 +455,32 @@ export async function startFakeAuth0Management(options: FakeAuth0Options): Promi
     return user;
   }
 
+  /**
+   * `GET /api/v2/clients`: `page` (0-based), `per_page` (default 50, at most 100), `include_totals`
+   * (`{ start, limit, length, total, clients }`, else a bare array), `fields` + `include_fields`.
+   * Secrets are left out, as when the token lacks `read:client_keys`.
+   */
+  function listClients(query: URLSearchParams): unknown {
+    const page = Number(query.get('page') ?? '0');
+    const perPage = Number(query.get('per_page') ?? '50');
+    if (!Number.isInteger(page) || page < 0) fail(400, "Query validation error: 'Expected type integer' on property page.", 'invalid_query_string');
+    if (!Number.isInteger(perPage) || perPage < 0 || perPage > 100) {
+      fail(400, "Query validation error: 'Value must be less than or equal to 100' on property per_page.", 'invalid_query_string');
+    }
+    const fields = query.get('fields')?.split(',').filter(Boolean);
+    const include = query.get('include_fields') !== 'false';
+    const shape = (c: FakeClient) => {
+      const json = clientJson(c, false);
+      if (!fields) return json;
+      return Object.fromEntries(Object.entries(json).filter(([k]) => fields.includes(k) === include));
+    };
+    const all = [...clients.values()];
+    const start = page * perPage;
+    const slice = all.slice(start, start + perPage).map(shape);
+    if (query.get('include_totals') === 'true') return { start, limit: perPage, length: slice.length, total: all.length, clients: slice };
+    return slice;
+  }
+
   function listUsers(query: URLSearchParams): unknown {
     const q = query.get('q');
     if (q !== null) userSearches.push(q);
@@ -544,7 +570,7 @@ export async function startFakeAuth0Management(options: FakeAuth0Options): Promi
     managementTokenRequests++;
     const accessToken = `fake-mgmt-${id(24)}`;
     tokens.set(accessToken, Date.now() + tokenLifetimeS * 1000);
-    return [200, { access_token: accessToken, scope: 'create:clients delete:clients update:client_keys create:client_grants read:users create:users update:users delete:users', expires_in: tokenLifetimeS, token_type: 'Bearer' }];
+    return [200, { access_token: accessToken, scope: 'read:clients create:clients delete:clients update:client_keys create:client_grants read:users create:users update:users delete:users', expires_in: tokenLifetimeS, token_type: 'Bearer' }];
   }
 
   async function managementApi(req: IncomingMessage, path: string, query: URLSearchParams): Promise<[number, unknown]> {
@@ -584,6 +610,7 @@ export async function startFakeAuth0Management(options: FakeAuth0Options): Promi
         clients.set(client.client_id, client);
         return [201, clientJson(client, true)];
       }
+      if (method === 'GET' && resourceId === undefined) return [200, listClients(query)];
       const client = resourceId === undefined ? undefined : clients.get(resourceId);
       if (method === 'POST' && action === 'rotate-secret') {
         if (!client) return fail(404, 'The client does not exist', 'inexistent_client');

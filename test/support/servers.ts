@@ -152,3 +152,13 @@ export async function clientCredentials(
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
+
+/**
+ * What a key's holder can do with its client id and secret: ask the provider's own token
+ * endpoint for a token (for the API's audience) and send it as Bearer.
+ */
+export async function keyHolderToken(idp: LocalIdentityProvider, creds: { clientId: string; clientSecret: string }): Promise<string> {
+  const res = await clientCredentials(idp, creds, { resource: idp.audience });
+  if (res.status !== 200 || typeof res.body.access_token !== 'string') throw new Error(`the token endpoint answered ${res.status}`);
+  return res.body.access_token;
+}

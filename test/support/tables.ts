@@ -48,3 +48,15 @@ export const createTenantsTable = (prefix = 'tenants') =>
 
 /** Powertools idempotency table: partition key `id`, TTL attribute `expiration`. */
 export const createIdempotencyTable = (prefix = 'idempotency') => createTable(prefix, { AttributeDefinitions: [S('id')], KeySchema: key('id') }, 'expiration');
+
+/** Audit table: `pk`/`sk` with GSI `gsi1` on `gsi1pk`/`gsi1sk` (every partition by time), TTL `expiresAt`. */
+export const createAuditTable = (prefix = 'audit') =>
+  createTable(
+    prefix,
+    {
+      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map(S),
+      KeySchema: key('pk', 'sk'),
+      GlobalSecondaryIndexes: [{ IndexName: 'gsi1', KeySchema: key('gsi1pk', 'gsi1sk'), Projection: { ProjectionType: 'ALL' } }],
+    },
+    'expiresAt',
+  );

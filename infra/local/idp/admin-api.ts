@@ -14,6 +14,8 @@
  *   DELETE /local-admin/users/:user_id                 -> 204 | 404
  *   POST   /local-admin/token { user_id, scope? }      (scope: space-separated API scopes)
  *          -> 200 { access_token, token_type, expires_in } | 404 | 403 user_blocked
+ *   GET    /local-admin/clients?tenant_id=&key_id=     -> 200 { clients: [{ client_id, tenant_id, key_id }] }
+ *          (clients that carry a tenant and key id; both filters optional)
  *   POST   /local-admin/clients/:client_id/rotate-secret -> 200 { client_id, client_secret } | 404
  *   DELETE /local-admin/clients/:client_id             -> 204 | 404
  *
@@ -32,6 +34,7 @@ export interface AdminActions {
   issueUserToken(input: { userId: string; scopes?: string[] }): Promise<{ accessToken: string; expiresIn: number }>;
   rotateClientSecret(clientId: string): Promise<{ clientId: string; clientSecret: string }>;
   deleteClient(clientId: string): Promise<boolean>;
+  listKeyClients(filter: { tenantId?: string; keyId?: string }): { clientId: string; tenantId: string; keyId: string }[];
 }
 
 const STATUS: Record<LocalIdpErrorCode, number> = {
@@ -139,6 +142,12 @@ async function route(a: AdminActions, req: IncomingMessage, res: ServerResponse,
     return sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn });
   }
 
+  if (collection === 'clients' && !id && parts.length === 1 && method === 'GET') {
+    const tenantId = url.searchParams.get('tenant_id') ?? undefined;
+    const keyId = url.searchParams.get('key_id') ?? undefined;
+    const clients = a.listKeyClients({ ...(tenantId !== undefined ? { tenantId } : {}), ...(keyId !== undefined ? { keyId } : {}) });
+    return sendJson(res, 200, { clients: clients.map((c) => ({ client_id: c.clientId, tenant_id: c.tenantId, key_id: c.keyId })) });
+  }
   if (collection === 'clients' && id && action === 'rotate-secret' && parts.length === 3 && method === 'POST') {
     const { clientId, clientSecret } = await a.rotateClientSecret(id);
     return sendJson(res, 200, { client_id: clientId, client_secret: clientSecret });

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { LocalIdpError } from './errors.js';
+import type { MemoryStore } from './memory-adapter.js';
 
 export interface RegisterClientInput {
   tenantId: string;
@@ -58,6 +59,19 @@ export async function registerClient(registrationEndpoint: string, initialAccess
     registrationAccessToken: String(json['registration_access_token']),
     registrationClientUri: String(json['registration_client_uri']),
   };
+}
+
+/** Registered clients that carry a tenant and key id (Latchkey keys), optionally of one tenant or key. */
+export function listKeyClients(store: MemoryStore, filter: { tenantId?: string; keyId?: string } = {}): { clientId: string; tenantId: string; keyId: string }[] {
+  const out: { clientId: string; tenantId: string; keyId: string }[] = [];
+  for (const v of store.valuesWithPrefix('Client:')) {
+    const c = v as { client_id?: unknown; tenant_id?: unknown; key_id?: unknown };
+    if (typeof c.client_id !== 'string' || typeof c.tenant_id !== 'string' || typeof c.key_id !== 'string') continue;
+    if (filter.tenantId !== undefined && c.tenant_id !== filter.tenantId) continue;
+    if (filter.keyId !== undefined && c.key_id !== filter.keyId) continue;
+    out.push({ clientId: c.client_id, tenantId: c.tenant_id, keyId: c.key_id });
+  }
+  return out;
 }
 
 /** Removes a dynamically registered client; its next token request fails with invalid_client. */

@@ -61,6 +61,14 @@ export class MemoryStore {
     this.#entries.delete(key);
   }
 
+  /** Live values whose key starts with `prefix` (e.g. `Client:`). */
+  valuesWithPrefix(prefix: string): unknown[] {
+    const now = Date.now();
+    const out: unknown[] = [];
+    for (const [k, e] of this.#entries) if (k.startsWith(prefix) && e.expiresAt > now) out.push(e.value);
+    return out;
+  }
+
   #sweep(): void {
     const now = Date.now();
     for (const [k, e] of this.#entries) if (e.expiresAt <= now) this.#entries.delete(k);
