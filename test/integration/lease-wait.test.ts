@@ -17,7 +17,7 @@ import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { silentLog } from '../../functions/core/log.js';
 import type { Principal } from '../../functions/core/principal.js';
-import type { SharedTokenCache, TokenEndpoint } from '../../functions/core/token-cache.js';
+import type { SharedTokenCache, SharedTokenEntry, TokenEndpoint } from '../../functions/core/token-cache.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
@@ -48,10 +48,11 @@ function configWith(env: Record<string, string> = {}): AuthorizerConfig {
 }
 
 /** A sleeper that steps the test's clock instead of waiting (after `gate`, when given). */
-function steppingSleep(gate?: Promise<unknown>): Sleep & { slept: number[] } {
+function steppingSleep(gate?: Promise<unknown>, idle?: () => Promise<void>): Sleep & { slept: number[] } {
   const slept: number[] = [];
   const sleep = async (ms: number) => {
     await gate;
+    await idle?.();
     slept.push(ms);
     clock.advance(ms);
   };
@@ -74,6 +75,37 @@ function container(opts: { config?: AuthorizerConfig; tokenEndpoint?: TokenEndpo
     sleep: opts.sleep ?? steppingSleep(),
   });
   return { exchange, dynamoCalls: counted.calls };
+}
+
+/**
+ * The real token endpoint, and `idle()`: settles once no take-over is between its call to the
+ * provider and its token landing in the shared table.
+ */
+function exchangesInFlight(config: AuthorizerConfig) {
+  const real = new OAuthTokenEndpoint(config.apiKey, { now: () => clock.now() });
+  let busy = 0;
+  const wake: (() => void)[] = [];
+  const done = () => {
+    busy -= 1;
+    if (busy === 0) for (const w of wake.splice(0)) w();
+  };
+  const endpoint: TokenEndpoint = {
+    exchange: async (c) => {
+      busy += 1;
+      try {
+        return await real.exchange(c);
+      } catch (err) {
+        done();
+        throw err;
+      }
+    },
+  };
+  const shared = (s: SharedTokenCache): SharedTokenCache =>
+    Object.assign(Object.create(s) as SharedTokenCache, {
+      putToken: (k: string, e: SharedTokenEntry) => s.putToken(k, e).finally(done),
+    });
+  const idle = () => (busy === 0 ? Promise.resolve() : new Promise<void>((r) => wake.push(r)));
+  return { endpoint, shared, idle };
 }
 
 /** A token endpoint that says when it was called and goes on only when `release` is called (or never). */
@@ -166,7 +198,12 @@ describe('a lease holder killed mid-exchange', () => {
     void container({ config, tokenEndpoint: killed.endpoint }).exchange.authenticate(key).catch(() => undefined);
     await orHang(killed.called);
 
-    const waiters = [container({ config }), container({ config })];
+    // Simulated time moves only while no exchange is on the wire: an exchange takes far less than
+    // a lease here, as it does deployed. (A sleep that stepped the clock while the take-over's real
+    // exchange was still in flight let the other waiter see that lease expire on a loaded machine.)
+    const wire = exchangesInFlight(config);
+    const sleep = steppingSleep(undefined, wire.idle);
+    const waiters = [container({ config, sleep, tokenEndpoint: wire.endpoint, shared: wire.shared }), container({ config, sleep, tokenEndpoint: wire.endpoint, shared: wire.shared })];
     const start = clock.now();
     const results = await Promise.all(waiters.map((w) => outcome(w.exchange.authenticate(key))));
     for (const r of results) expect(r).toEqual({ ok: true, clientId: key.clientId });
