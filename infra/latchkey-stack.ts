@@ -18,6 +18,7 @@ import * as triggers from 'aws-cdk-lib/triggers';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { parseAllowedOrigins } from '../functions/core/config.js';
+import { PLAN_NAME_PATTERN, PLATFORM_PLAN } from '../functions/core/usage-plans.js';
 import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
 import { latchkeyFunction } from '../packages/cdk/src/latchkey-function.js';
 import { bundledCode } from './bundling.js';
@@ -187,9 +188,9 @@ export class LatchkeyStack extends Stack {
     // name whose plan a request spends. They reach the functions as dynamic references, resolved
     // by CloudFormation at deployment.
     const planLimits = props.usagePlans ?? DEFAULT_USAGE_PLANS;
-    if (!planLimits.platform) throw new Error('usagePlans needs a `platform` plan (callers without a tenant)');
-    const tenantPlans = Object.keys(planLimits).filter((p) => p !== 'platform');
-    for (const p of Object.keys(planLimits)) if (!/^[a-z][a-z0-9-]{0,31}$/.test(p)) throw new Error(`usagePlans: "${p}" is not a plan name (lower-case letters, digits, -)`);
+    if (!planLimits[PLATFORM_PLAN]) throw new Error('usagePlans needs a `platform` plan (callers without a tenant)');
+    const tenantPlans = Object.keys(planLimits).filter((p) => p !== PLATFORM_PLAN);
+    for (const p of Object.keys(planLimits)) if (!PLAN_NAME_PATTERN.test(p)) throw new Error(`usagePlans: "${p}" is not a plan name (lower-case letters, digits, -)`);
     if (tenantPlans.length === 0) throw new Error('usagePlans needs at least one plan for tenants besides `platform`');
     const defaultPlan = props.defaultUsagePlan ?? (tenantPlans.includes('free') ? 'free' : tenantPlans[0]!);
     if (!tenantPlans.includes(defaultPlan)) throw new Error(`defaultUsagePlan ${defaultPlan} is not one of the tenant plans (${tenantPlans.join(', ')})`);
@@ -393,19 +394,19 @@ export class LatchkeyStack extends Stack {
     for (const [name, limits] of Object.entries(planLimits)) {
       this.usagePlans[name] = this.api.addUsagePlan(`UsagePlan-${name}`, {
         name: `${this.stackName}-${name}`,
-        description: name === 'platform' ? 'Latchkey: callers without a tenant' : `Latchkey tenant plan ${name}`,
+        description: name === PLATFORM_PLAN ? 'Latchkey: callers without a tenant' : `Latchkey tenant plan ${name}`,
         throttle: { rateLimit: limits.rateLimit, burstLimit: limits.burstLimit },
         ...(limits.quota ? { quota: { limit: limits.quota.limit, period: apigateway.Period[limits.quota.period] } } : {}),
         apiStages: [{ api: this.api, stage: this.api.deploymentStage }],
       });
     }
     this.platformUsageKey = new apigateway.ApiKey(this, 'PlatformUsageKey', {
-      apiKeyName: `${this.stackName}-platform`,
+      apiKeyName: `${this.stackName}-${PLATFORM_PLAN}`,
       description: 'Latchkey: usage key of callers without a tenant',
       value: platformKeyValue.secretValue.unsafeUnwrap(),
       enabled: true,
     });
-    this.usagePlans.platform!.addApiKey(this.platformUsageKey);
+    this.usagePlans[PLATFORM_PLAN]!.addApiKey(this.platformUsageKey);
     for (const secret of [usageKeySecret, platformKeyValue]) {
       NagSuppressions.addResourceSuppressions(secret, [
         {
