@@ -19,6 +19,7 @@ import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { throwawayCertificate } from './lib/tls.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
 import { createTokenCacheTable } from '../test/support/tables.js';
+import { USAGE_FLUSH_DEFAULTS } from '../functions/core/usage-counter.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -340,7 +341,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
       c: { requests: l1.usage().requests, dynamoCalls: l1.usage().writes, tokenRequests: 0, httpFetches: 0 },
       target: '≤ 10 DynamoDB writes per 10,000',
       met: (l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests) <= 10,
-      note: `${((l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests)).toFixed(1)} writes per 10,000 requests (flush every 60 s or 1,000 requests)`,
+      note: `${((l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests)).toFixed(1)} writes per 10,000 requests (flush every ${USAGE_FLUSH_DEFAULTS.seconds} s or ${USAGE_FLUSH_DEFAULTS.requests} requests)`,
     },
     // Each L2 case is a new container: its first decision also makes the container's first principal-state sync.
     { label: '[3] API key L2 hit (new container: + its first state sync)', c: l2Counts, target: '1 read + 1 sync, 0 exchanges', met: l2PerReq.dynamo === 2 && l2Counts.tokenRequests === 0 },

@@ -123,7 +123,7 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
   const [key] = await f.newKeys(1);
   const c = f.container();
   // The same container's authenticator, with the authorizer's usage counter in front of an
-  // in-memory sink (default flush: 60 s or 1,000 requests), so the difference is the counting alone.
+  // in-memory sink (default flush, USAGE_FLUSH_DEFAULTS), so the difference is the counting alone.
   const counter = new UsageCounter({ sink: { add: async () => undefined }, clock: systemClock, log: silentLog });
   const counted = createAuthorizerHandler({ authenticator: c.authenticator, log: silentLog, usage: counter });
   let countedRequests = 0;

@@ -2,6 +2,7 @@ import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
 import { parseUsagePlanNames } from './usage-plans.js';
+import { USAGE_FLUSH_DEFAULTS } from './usage-counter.js';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from './audit.js';
 
 /**
@@ -98,7 +99,7 @@ export interface AuthorizerConfig {
    * decisions name the caller's usage key in `usageIdentifierKey`. Absent: no usage key is returned.
    */
   usage: UsageKeyConfig | undefined;
-  /** Usage counts (with `TOKEN_CACHE_TABLE`): flushed every `USAGE_FLUSH_S` (60) or `USAGE_FLUSH_REQUESTS` (1000) decisions; `USAGE_FLUSH_S=0` turns counting off. */
+  /** Usage counts (with `TOKEN_CACHE_TABLE`): flushed every `USAGE_FLUSH_S` or `USAGE_FLUSH_REQUESTS` decisions (`USAGE_FLUSH_DEFAULTS`); `USAGE_FLUSH_S=0` turns counting off. */
   usageCounts: { flushEveryMs: number; flushEveryRequests: number } | undefined;
 }
 
@@ -247,8 +248,8 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     usage: loadUsageKeyConfig(env),
     usageCounts: (() => {
-      const flushS = int(env, 'USAGE_FLUSH_S', 60, 0, 3600);
-      return apiKey.tokenCacheTable && flushS > 0 ? { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', 1000, 1, 1_000_000) } : undefined;
+      const flushS = int(env, 'USAGE_FLUSH_S', USAGE_FLUSH_DEFAULTS.seconds, 0, 3600);
+      return apiKey.tokenCacheTable && flushS > 0 ? { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', USAGE_FLUSH_DEFAULTS.requests, 1, 1_000_000) } : undefined;
     })(),
   };
 }

@@ -38,13 +38,16 @@ export class UsageNotAppliedError extends Error {
 /** The tenant recorded for callers without one (platform operators and services). */
 export const PLATFORM_TENANT = '_platform';
 
+/** When counts are flushed unless configured (`USAGE_FLUSH_S`, `USAGE_FLUSH_REQUESTS`): the one copy of these defaults. */
+export const USAGE_FLUSH_DEFAULTS = { seconds: 60, requests: 1000 } as const;
+
 export interface UsageCounterOptions {
   sink: UsageSink;
   clock: Clock;
   log: Log;
-  /** @default 60_000 */
+  /** @default USAGE_FLUSH_DEFAULTS.seconds × 1000 */
   flushEveryMs?: number;
-  /** @default 1000 */
+  /** @default USAGE_FLUSH_DEFAULTS.requests */
   flushEveryRequests?: number;
 }
 
@@ -67,8 +70,8 @@ export class UsageCounter {
 
   constructor(o: UsageCounterOptions) {
     this.#o = o;
-    this.#everyMs = o.flushEveryMs ?? 60_000;
-    this.#everyRequests = o.flushEveryRequests ?? 1000;
+    this.#everyMs = o.flushEveryMs ?? USAGE_FLUSH_DEFAULTS.seconds * 1000;
+    this.#everyRequests = o.flushEveryRequests ?? USAGE_FLUSH_DEFAULTS.requests;
     this.#lastFlushAt = o.clock.now();
   }
 

@@ -10,6 +10,7 @@ import { TENANT_ROLES } from '../core/permissions.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
 import * as audit from '../audit/routes.js';
 import { AUDIT_ACTIONS } from '../core/audit.js';
+import { USAGE_FLUSH_DEFAULTS } from '../core/usage-counter.js';
 import * as tenants from '../tenants/routes.js';
 import * as users from '../users/routes.js';
 import { IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES } from './api-handler.js';
@@ -82,7 +83,7 @@ const tenantUsage = z
     keys: z.array(keyUsage).describe('Requests per key (or client) over the range.'),
     days: z.array(z.object({ day: z.string(), requests: z.number().int(), keys: z.array(keyUsage) })),
   })
-  .describe("Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s).");
+  .describe(`Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, ${USAGE_FLUSH_DEFAULTS.seconds} s).`);
 
 const auditEvent = z.object({
   partition: z.string(),
