@@ -9,12 +9,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
-import { startLocalIdentityProvider, type LocalIdentityProvider } from '../infra/local/identity-provider.js';
 import { apiKeyFixture, faultCases, l1Cases, l2Cases, missCases, stampede, warmDynamo, type CallCounts, type StampedeRun } from './cases/api-key.js';
 import { bearerCases, bearerFixture, mixSequence, runMix, type BearerFixture } from './cases/bearer.js';
 import { buildBundle, coldStarts, running, writeRunners, type BundleInfo, type ColdVariant } from './cases/cold-start.js';
 import { basicEvent, bearerEvent, managementEvent } from './lib/events.js';
 import { ratioText, table, yesNo, type Cell } from './lib/report.js';
+import { startIdentityProviderProcess, type BenchIdp } from './lib/idp-process.js';
 import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { throwawayCertificate } from './lib/tls.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
@@ -35,7 +35,7 @@ delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const res: { ddb?: DynamoDbLocal; idp?: LocalIdentityProvider; bearer?: BearerFixture; tlsJwks?: JwksServer; tmp?: string } = {};
+const res: { ddb?: DynamoDbLocal; idp?: BenchIdp; bearer?: BearerFixture; tlsJwks?: JwksServer; tmp?: string } = {};
 let cleaned: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
@@ -97,8 +97,8 @@ async function main(): Promise<void> {
   const machine = { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, platform: `${process.platform}/${process.arch}`, date: new Date().toISOString(), quick: QUICK };
   console.log(`Latchkey bench — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}${QUICK ? ' (BENCH_QUICK)' : ''}`);
 
-  log('starting DynamoDB Local and the local identity provider');
-  [res.ddb, res.idp] = await Promise.all([startDynamoDbLocal(), startLocalIdentityProvider({ port: 0, apiScopes: ['read:things', 'write:things'] })]);
+  log('starting DynamoDB Local and the local identity provider (in a process of its own)');
+  [res.ddb, res.idp] = await Promise.all([startDynamoDbLocal(), startIdentityProviderProcess({ port: 0, apiScopes: ['read:things', 'write:things'] }, (c) => running.add(c))]);
   process.env.AWS_ENDPOINT_URL_DYNAMODB = res.ddb.endpoint;
   const idp = res.idp;
   // The stack's key schema and the principal-state index, as the tests create it.
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const stateDuringMicro = bearer.stateFeedCalls() - state0;
   // The snapshot syncs in the background once its copy is half the trusted age old (12.5 s by default); never per decision.
   const stateSyncsAllowed = Math.ceil((Date.now() - microStart) / 12_500) + 1;
-  const l1Counts = l1.counts();
+  const l1Counts = await l1.counts();
   const S = (id: string) => summarize(micro.get(id)!);
 
   // Memory is not timing-sensitive: measure it while DynamoDB Local's JIT warms up.
@@ -128,11 +128,11 @@ async function main(): Promise<void> {
   log('API-key level-2 hits and misses');
   const l2 = await l2Cases(apiKeys);
   const l2Samples = await interleaved(l2.cases, P.l2);
-  const l2Counts = l2.counts();
+  const l2Counts = await l2.counts();
   const miss = await missCases(apiKeys, P.miss.warmup + P.miss.rounds * P.miss.perRound);
   const missSamples = await interleaved(miss.cases, P.miss);
   await new Promise((r) => setTimeout(r, 200)); // fire-and-forget lease releases
-  const missCounts = miss.counts();
+  const missCounts = await miss.counts();
 
   log(`stampede: 200 concurrent first uses over 4 containers, ${P.stampedes} times`);
   const stampedes: StampedeRun[] = [];

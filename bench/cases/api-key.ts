@@ -22,8 +22,8 @@ import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
 import { counting, type Counter } from '../../test/support/counting.js';
 import type { SharedTokenCache, TokenEndpoint } from '../../functions/core/token-cache.js';
 import { startFaultProxy } from '../../test/support/fault-proxy.js';
-import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
+import type { BenchIdp } from '../lib/idp-process.js';
 import type { BenchCase } from '../lib/stats.js';
 
 export interface Container {
@@ -35,7 +35,7 @@ export interface Container {
 }
 
 export interface ApiKeyFixture {
-  idp: LocalIdentityProvider;
+  idp: BenchIdp;
   table: string;
   config: AuthorizerConfig;
   /** HTTP requests made through Latchkey's fetch (token endpoint and key set). */
@@ -45,7 +45,7 @@ export interface ApiKeyFixture {
   newKeys(n: number): Promise<ClientCredentials[]>;
 }
 
-export function apiKeyFixture(idp: LocalIdentityProvider, table: string): ApiKeyFixture {
+export function apiKeyFixture(idp: BenchIdp, table: string): ApiKeyFixture {
   const config = loadAuthorizerConfig({
     ISSUER: idp.issuer,
     AUDIENCE: idp.audience,
@@ -111,15 +111,15 @@ export interface CallCounts {
 }
 
 /** Snapshot of every network counter; `diff()` gives what happened since. */
-export function networkSnapshot(f: ApiKeyFixture, dynamo: () => number): () => Omit<CallCounts, 'requests'> {
+export async function networkSnapshot(f: ApiKeyFixture, dynamo: () => number): Promise<() => Promise<Omit<CallCounts, 'requests'>>> {
   const d0 = dynamo();
-  const t0 = f.idp.stats.tokenRequests;
+  const t0 = await f.idp.tokenRequests();
   const h0 = f.fetches.n;
-  return () => ({ dynamoCalls: dynamo() - d0, tokenRequests: f.idp.stats.tokenRequests - t0, httpFetches: f.fetches.n - h0 });
+  return async () => ({ dynamoCalls: dynamo() - d0, tokenRequests: (await f.idp.tokenRequests()) - t0, httpFetches: f.fetches.n - h0 });
 }
 
 /** Level-1 cases: one warm container, one key, Basic and single-string (`lk_…`) forms. */
-export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => CallCounts; revalidations: () => number; usage: () => { requests: number; writes: number } }> {
+export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => Promise<CallCounts>; revalidations: () => number; usage: () => { requests: number; writes: number } }> {
   const [key] = await f.newKeys(1);
   const c = f.container();
   // The same container's authenticator, with the authorizer's usage counter in front of an
@@ -130,7 +130,7 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
   const basic = basicEvent(key!.clientId, key!.clientSecret);
   const single = restEvent({ 'X-Api-Key': formatApiKey(f.config.apiKey.keyPrefix, key!) });
   assertAllow(await c.handler(basic));
-  const snap = networkSnapshot(f, () => c.dynamoCalls.n);
+  const snap = await networkSnapshot(f, () => c.dynamoCalls.n);
   const checkIns0 = c.exchange.stats.useRecords;
   let requests = 0;
   return {
@@ -157,14 +157,14 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
         },
       },
     ],
-    counts: () => ({ requests, ...snap() }),
+    counts: async () => ({ requests, ...(await snap()) }),
     revalidations: () => c.exchange.stats.useRecords - checkIns0,
     usage: () => ({ requests: countedRequests, writes: counter.writes }),
   };
 }
 
 /** Level-2 hit: a new container (empty level 1) per iteration, sharing a warm DynamoDB client. */
-export async function l2Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => CallCounts }> {
+export async function l2Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => Promise<CallCounts> }> {
   const [key] = await f.newKeys(1);
   const seed = f.container();
   assertAllow(await seed.handler(basicEvent(key!.clientId, key!.clientSecret)));
@@ -174,7 +174,7 @@ export async function l2Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
   const doc = createDocumentClient();
   const pk = `tok#${credentialsCacheKey(key!)}`;
   let c = f.container({ shared, verifier });
-  const snap = networkSnapshot(f, () => shared.calls.n);
+  const snap = await networkSnapshot(f, () => shared.calls.n);
   let requests = 0;
   return {
     cases: [
@@ -196,12 +196,12 @@ export async function l2Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
         },
       },
     ],
-    counts: () => ({ requests, ...snap() }),
+    counts: async () => ({ requests, ...(await snap()) }),
   };
 }
 
 /** Miss: a fresh key per iteration (level 1 and level 2 empty), exchanged at the local IdP. */
-export async function missCases(f: ApiKeyFixture, iterations: number): Promise<{ cases: BenchCase[]; counts: () => CallCounts }> {
+export async function missCases(f: ApiKeyFixture, iterations: number): Promise<{ cases: BenchCase[]; counts: () => Promise<CallCounts> }> {
   const keys = await f.newKeys(iterations);
   const [baselineKey] = await f.newKeys(1);
   const shared = counting(new DynamoDbTokenCache({ tableName: f.table }));
@@ -209,7 +209,7 @@ export async function missCases(f: ApiKeyFixture, iterations: number): Promise<{
   const verifier = warm.verifier;
   // Warm the IdP key set in the shared verifier with one exchange of the baseline key.
   assertAllow(await warm.handler(basicEvent(baselineKey!.clientId, baselineKey!.clientSecret)));
-  const snap = networkSnapshot(f, () => shared.calls.n);
+  const snap = await networkSnapshot(f, () => shared.calls.n);
   const body = new URLSearchParams({
     grant_type: 'client_credentials',
     client_id: baselineKey!.clientId,
@@ -246,8 +246,8 @@ export async function missCases(f: ApiKeyFixture, iterations: number): Promise<{
         },
       },
     ],
-    counts: () => {
-      const s = snap();
+    counts: async () => {
+      const s = await snap();
       // The bare POSTs hit the same IdP counter; they are not Latchkey's.
       return { requests, ...s, tokenRequests: s.tokenRequests - bare };
     },
@@ -267,7 +267,7 @@ export async function stampede(f: ApiKeyFixture, opts: { concurrency: number; co
   const cs = Array.from({ length: opts.containers }, () => f.container());
   // Each container has loaded its code already (warm Lambda environments, first use of this key).
   const event = basicEvent(key!.clientId, key!.clientSecret);
-  const t0 = f.idp.stats.tokenRequests;
+  const t0 = await f.idp.tokenRequests();
   const start = process.hrtime.bigint();
   const results = await Promise.allSettled(Array.from({ length: opts.concurrency }, (_, i) => cs[i % opts.containers]!.handler(event)));
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
@@ -283,7 +283,7 @@ export async function stampede(f: ApiKeyFixture, opts: { concurrency: number; co
       }
     }
   }
-  return { tokenRequests: f.idp.stats.tokenRequests - t0, dynamoCalls: cs.reduce((s, c) => s + c.dynamoCalls.n, 0), wallMs, allowed };
+  return { tokenRequests: (await f.idp.tokenRequests()) - t0, dynamoCalls: cs.reduce((s, c) => s + c.dynamoCalls.n, 0), wallMs, allowed };
 }
 
 /**

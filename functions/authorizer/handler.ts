@@ -18,6 +18,7 @@ import { DynamoDbUsageSink } from '../adapters/dynamodb-usage.js';
 import { SecurityEventAggregator } from '../core/security-events.js';
 import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
+import type * as Lazy from './lazy.js';
 
 const config = loadAuthorizerConfig(process.env);
 const log = consoleLog({ service: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', env: process.env, clock: systemClock });
@@ -43,14 +44,13 @@ const usage =
       })
     : undefined;
 
+/** The API-key path and the audit adapter: one chunk, loaded on first use. */
+let lazy: Promise<typeof Lazy> | undefined;
+const loadLazy = () => (lazy ??= import('./lazy.js'));
+
 async function loadApiKeys() {
-  const [{ ApiKeyExchange }, { OAuthTokenEndpoint }, shared] = await Promise.all([
-    import('../core/api-key-exchange.js'),
-    import('../adapters/oauth-token-endpoint.js'),
-    config.apiKey.tokenCacheTable
-      ? import('../adapters/dynamodb-token-cache.js').then(({ DynamoDbTokenCache }) => new DynamoDbTokenCache({ tableName: config.apiKey.tokenCacheTable! }))
-      : undefined,
-  ]);
+  const { ApiKeyExchange, OAuthTokenEndpoint, DynamoDbTokenCache } = await loadLazy();
+  const shared = config.apiKey.tokenCacheTable ? new DynamoDbTokenCache({ tableName: config.apiKey.tokenCacheTable }) : undefined;
   return new ApiKeyExchange({
     config: config.apiKey,
     jwtConfig: config.jwt,
@@ -72,7 +72,7 @@ const security = auditTable
       clock: systemClock,
       log,
       write: async (events) => {
-        auditLog ??= import('../adapters/dynamodb-audit-log.js').then(({ DynamoDbAuditLog }) => new DynamoDbAuditLog({ tableName: auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }));
+        auditLog ??= loadLazy().then(({ DynamoDbAuditLog }) => new DynamoDbAuditLog({ tableName: auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }));
         const audit = await auditLog;
         for (const e of events) await audit.append(e);
       },
