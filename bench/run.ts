@@ -19,6 +19,7 @@ import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { throwawayCertificate } from './lib/tls.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
 import { createTokenCacheTable } from '../test/support/tables.js';
+import { USAGE_FLUSH_DEFAULTS } from '../functions/core/usage-counter.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -269,6 +270,13 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
     { id: 'handler.cacheHit.rs256', label: '[2] handler, repeated token (cache hit)', s: S('handler.cacheHit.rs256'), baseline: floorRs, target: 0.5 },
     { id: 'apikey.l1.basic', label: '[3] API key L1 hit (Basic)', s: S('apikey.l1.basic'), baseline: floorRs, target: 0.5 },
     { id: 'apikey.l1.lkKey', label: '[3] API key L1 hit (X-Api-Key lk_…)', s: S('apikey.l1.lkKey'), baseline: floorRs, target: 0.5 },
+    // Usage counting on the same container's level-1 hit: the ratio to the uncounted case, same run.
+    {
+      id: 'apikey.l1.basic.counted',
+      label: '[3] API key L1 hit (Basic) + usage counting',
+      s: S('apikey.l1.basic.counted'),
+      baseline: { id: 'apikey.l1.basic', label: 'same, without counting', s: S('apikey.l1.basic') },
+    },
     {
       id: 'apikey.l2',
       label: '[3] API key L2 hit (new container, warm client)',
@@ -328,6 +336,13 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   const stampedeMax = Math.max(...stampedes.map((s) => s.tokenRequests));
   const countRows: { label: string; c: CallCounts | null; target: string; met: boolean | null; note?: string }[] = [
     { label: '[3] API key L1 hit', c: l1Counts, target: '0 network calls', met: l1Counts.dynamoCalls + l1Counts.tokenRequests + l1Counts.httpFetches === 0 },
+    {
+      label: '[3] API key L1 hit + usage counting',
+      c: { requests: l1.usage().requests, dynamoCalls: l1.usage().writes, tokenRequests: 0, httpFetches: 0 },
+      target: '≤ 10 DynamoDB writes per 10,000',
+      met: (l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests) <= 10,
+      note: `${((l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests)).toFixed(1)} writes per 10,000 requests (flush every ${USAGE_FLUSH_DEFAULTS.seconds} s or ${USAGE_FLUSH_DEFAULTS.requests} requests)`,
+    },
     // Each L2 case is a new container: its first decision also makes the container's first principal-state sync.
     { label: '[3] API key L2 hit (new container: + its first state sync)', c: l2Counts, target: '1 read + 1 sync, 0 exchanges', met: l2PerReq.dynamo === 2 && l2Counts.tokenRequests === 0 },
     { label: '[3] API key miss', c: missCounts, target: '1 exchange', met: missPerReq.token === 1 },

@@ -21,12 +21,15 @@
  * | `latchkey:stackName` | name of the stack (the example is `<name>Example`); two names, two independent copies | `Latchkey` |
  * | `latchkey:example` | also synthesize `<stackName>Example` (authorizer on two more APIs) | `true` |
  * | `latchkey:allowedOrigins` | browser origins allowed by CORS, comma-separated or a JSON array | none |
+ * | `latchkey:usagePlans` | usage plans as JSON `{"free":{"rateLimit":5,"burstLimit":10,"quota":{"limit":10000,"period":"DAY"}},…,"platform":{…}}` | `DEFAULT_USAGE_PLANS` |
+ * | `latchkey:defaultUsagePlan` | plan of tenants created without one | `free` |
+ * | `latchkey:usageFlushSeconds`, `latchkey:usageFlushRequests` | how often the authorizer writes usage counts | `60`, `1000` |
  */
 import { Aspects, Duration, type App, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
 import { ExampleAttachStack } from './example-attach-stack.js';
-import { LatchkeyStack } from './latchkey-stack.js';
+import { LatchkeyStack, type UsagePlanLimits } from './latchkey-stack.js';
 
 export const DEFAULT_ISSUER = 'https://example.eu.auth0.com/';
 export const DEFAULT_AUDIENCE = 'https://api.example.com';
@@ -48,6 +51,10 @@ export interface LatchkeyAppConfig {
   stackName: string;
   allowedOrigins: string[] | undefined;
   example: boolean;
+  usagePlans: Record<string, UsagePlanLimits> | undefined;
+  defaultUsagePlan: string | undefined;
+  usageFlushSeconds: number | undefined;
+  usageFlushRequests: number | undefined;
 }
 
 function text(node: Node, key: string): string | undefined {
@@ -84,6 +91,31 @@ function int(node: Node, key: string): number | undefined {
   return Number(v);
 }
 
+function usagePlans(node: Node): Record<string, UsagePlanLimits> | undefined {
+  const v: unknown = node.tryGetContext('latchkey:usagePlans');
+  if (v === undefined || v === null || v === '') return undefined;
+  const parsed: unknown = typeof v === 'string' ? JSON.parse(v) : v;
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('context latchkey:usagePlans must be a JSON object of plans');
+  const positive = (x: unknown, what: string) => {
+    if (typeof x !== 'number' || !(x >= 0)) throw new Error(`context latchkey:usagePlans: ${what} must be a number ≥ 0`);
+    return x;
+  };
+  return Object.fromEntries(
+    Object.entries(parsed as Record<string, Record<string, unknown>>).map(([name, p]) => {
+      const quota = p.quota as { limit?: unknown; period?: unknown } | undefined;
+      if (quota && !['DAY', 'WEEK', 'MONTH'].includes(String(quota.period))) throw new Error(`context latchkey:usagePlans: ${name}.quota.period must be DAY, WEEK or MONTH`);
+      return [
+        name,
+        {
+          rateLimit: positive(p.rateLimit, `${name}.rateLimit`),
+          burstLimit: positive(p.burstLimit, `${name}.burstLimit`),
+          ...(quota ? { quota: { limit: positive(quota.limit, `${name}.quota.limit`), period: quota.period as 'DAY' | 'WEEK' | 'MONTH' } } : {}),
+        },
+      ];
+    }),
+  );
+}
+
 /** Reads `latchkey:*` context, with placeholders that let `cdk synth` run with none given. */
 export function configFromContext(node: Node): LatchkeyAppConfig {
   const issuer = text(node, 'issuer') ?? DEFAULT_ISSUER;
@@ -108,6 +140,10 @@ export function configFromContext(node: Node): LatchkeyAppConfig {
     stackName: text(node, 'stackName') ?? 'Latchkey',
     allowedOrigins: list(node, 'allowedOrigins'),
     example: bool(node, 'example', true),
+    usagePlans: usagePlans(node),
+    defaultUsagePlan: text(node, 'defaultUsagePlan'),
+    usageFlushSeconds: int(node, 'usageFlushSeconds'),
+    usageFlushRequests: int(node, 'usageFlushRequests'),
   };
 }
 
@@ -134,6 +170,12 @@ export function buildLatchkeyApp(app: App, config: LatchkeyAppConfig, env?: Envi
     managementSecretKeyArn: config.managementSecretKeyArn,
     allowInvokeFrom: config.allowInvokeFrom,
     allowedOrigins: config.allowedOrigins,
+    usagePlans: config.usagePlans,
+    defaultUsagePlan: config.defaultUsagePlan,
+    usageFlush: {
+      ...(config.usageFlushSeconds !== undefined ? { interval: Duration.seconds(config.usageFlushSeconds) } : {}),
+      ...(config.usageFlushRequests !== undefined ? { requests: config.usageFlushRequests } : {}),
+    },
     auditRetentionDays: config.auditRetentionDays,
   });
   let example: ExampleAttachStack | undefined;

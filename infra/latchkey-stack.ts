@@ -18,6 +18,7 @@ import * as triggers from 'aws-cdk-lib/triggers';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { parseAllowedOrigins } from '../functions/core/config.js';
+import { PLAN_NAME_PATTERN, PLATFORM_PLAN } from '../functions/core/usage-plans.js';
 import { LatchkeyAuthorizer } from '../packages/cdk/src/index.js';
 import { latchkeyFunction } from '../packages/cdk/src/latchkey-function.js';
 import { bundledCode } from './bundling.js';
@@ -98,6 +99,24 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly allowedOrigins?: string[];
   /**
+   * Usage plans (tiers) of the REST API, by name (lower-case letters, digits, `-`): each tenant's
+   * API Gateway key is attached to one of them, and `platform` (required) holds the key of callers
+   * without a tenant. Names become `<stack name>-<plan>` in API Gateway.
+   * @default DEFAULT_USAGE_PLANS (`free`, `standard`, `enterprise`, `platform`)
+   */
+  readonly usagePlans?: Record<string, UsagePlanLimits>;
+  /**
+   * How often each authorizer container writes its usage counts: after `interval` or `requests`
+   * allowed requests, whichever comes first (`USAGE_FLUSH_S`, `USAGE_FLUSH_REQUESTS`).
+   * @default - 60 s or 1,000 requests
+   */
+  readonly usageFlush?: { readonly interval?: Duration; readonly requests?: number };
+  /**
+   * Plan of tenants created without one.
+   * @default 'free', or the first plan other than `platform`
+   */
+  readonly defaultUsagePlan?: string;
+  /**
    * Removal policy of the tables and log groups holding state.
    * @default RemovalPolicy.RETAIN
    */
@@ -108,6 +127,24 @@ export interface LatchkeyStackProps extends StackProps {
    */
   readonly auditRetentionDays?: number;
 }
+
+/** Limits of one usage plan (tier); see API Gateway usage plans. */
+export interface UsagePlanLimits {
+  /** Steady requests per second (token bucket refill). */
+  readonly rateLimit: number;
+  /** Bucket size: requests allowed at once above the steady rate. */
+  readonly burstLimit: number;
+  /** Requests per period; absent: no quota. */
+  readonly quota?: { readonly limit: number; readonly period: 'DAY' | 'WEEK' | 'MONTH' };
+}
+
+/** The default tiers; `platform` is the plan of callers without a tenant (operators, services). */
+export const DEFAULT_USAGE_PLANS: Readonly<Record<string, UsagePlanLimits>> = {
+  free: { rateLimit: 5, burstLimit: 10, quota: { limit: 10_000, period: 'DAY' } },
+  standard: { rateLimit: 50, burstLimit: 100, quota: { limit: 1_000_000, period: 'MONTH' } },
+  enterprise: { rateLimit: 500, burstLimit: 1000 },
+  platform: { rateLimit: 100, burstLimit: 200 },
+};
 
 /** Alarm threshold helper: sum over five minutes, missing data is fine. */
 function alarm(scope: Construct, id: string, metric: cloudwatch.IMetric, threshold: number, description: string): cloudwatch.Alarm {
@@ -135,13 +172,45 @@ export class LatchkeyStack extends Stack {
   readonly publicFunction: lambda.Function;
   /** Alarms without actions: add an SNS topic or other action where you deploy. */
   readonly alarms: cloudwatch.Alarm[];
+  /** The REST API's usage plans by name (`platform` included). */
+  readonly usagePlans: Record<string, apigateway.UsagePlan>;
+  /** The API Gateway key of callers without a tenant, in the `platform` plan. */
+  readonly platformUsageKey: apigateway.IApiKey;
 
   constructor(scope: Construct, id: string, props: LatchkeyStackProps) {
     super(scope, id, props);
     const stageName = props.stageName ?? 'v1';
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
+    // Per-tenant limits (functions/core/usage-plans.ts): tenants' API Gateway key values are
+    // HMAC-SHA256(secret, tenant id), the platform key's value is a second generated string.
+    // Neither is a credential: with apiKeySource AUTHORIZER a caller never sends them, they only
+    // name whose plan a request spends. They reach the functions as dynamic references, resolved
+    // by CloudFormation at deployment.
+    const planLimits = props.usagePlans ?? DEFAULT_USAGE_PLANS;
+    if (!planLimits[PLATFORM_PLAN]) throw new Error('usagePlans needs a `platform` plan (callers without a tenant)');
+    const tenantPlans = Object.keys(planLimits).filter((p) => p !== PLATFORM_PLAN);
+    for (const p of Object.keys(planLimits)) if (!PLAN_NAME_PATTERN.test(p)) throw new Error(`usagePlans: "${p}" is not a plan name (lower-case letters, digits, -)`);
+    if (tenantPlans.length === 0) throw new Error('usagePlans needs at least one plan for tenants besides `platform`');
+    const defaultPlan = props.defaultUsagePlan ?? (tenantPlans.includes('free') ? 'free' : tenantPlans[0]!);
+    if (!tenantPlans.includes(defaultPlan)) throw new Error(`defaultUsagePlan ${defaultPlan} is not one of the tenant plans (${tenantPlans.join(', ')})`);
+    const generated = (id: string, description: string) =>
+      new secretsmanager.Secret(this, id, {
+        description,
+        generateSecretString: { excludePunctuation: true, passwordLength: 64 },
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    const usageKeySecret = generated('UsageKeySecret', 'Latchkey: derivation key of tenants\' API Gateway usage-key values (not a credential)');
+    const platformKeyValue = generated('PlatformUsageKeyValue', 'Latchkey: API Gateway usage-key value of callers without a tenant (not a credential)');
+    const usageSecretValue = usageKeySecret.secretValue.unsafeUnwrap();
+
     this.authorizer = new LatchkeyAuthorizer(this, 'Authorizer', {
+      environment: {
+        USAGE_KEY_SECRET: usageSecretValue,
+        USAGE_PLATFORM_KEY: platformKeyValue.secretValue.unsafeUnwrap(),
+        ...(props.usageFlush?.interval ? { USAGE_FLUSH_S: String(props.usageFlush.interval.toSeconds()) } : {}),
+        ...(props.usageFlush?.requests !== undefined ? { USAGE_FLUSH_REQUESTS: String(props.usageFlush.requests) } : {}),
+      },
       issuer: props.issuer,
       audiences: props.audiences,
       algorithms: props.algorithms,
@@ -236,7 +305,9 @@ export class LatchkeyStack extends Stack {
       description: 'Latchkey tenant, API key and user management',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       cloudWatchRole: true,
-      defaultMethodOptions: { authorizer: restAuthorizer, authorizationType: apigateway.AuthorizationType.CUSTOM },
+      // Usage plans key on what the authorizer returns (usageIdentifierKey), not on a header.
+      apiKeySourceType: apigateway.ApiKeySourceType.AUTHORIZER,
+      defaultMethodOptions: { authorizer: restAuthorizer, authorizationType: apigateway.AuthorizationType.CUSTOM, apiKeyRequired: true },
       deployOptions: {
         stageName,
         tracingEnabled: true,
@@ -288,6 +359,11 @@ export class LatchkeyStack extends Stack {
         // function -> stage -> deployment -> methods -> function.
         REST_API_ID: this.api.restApiId,
         STAGE_NAME: stageName,
+        // Plans are found by name: their ids would close the same cycle.
+        USAGE_PLANS: tenantPlans.join(','),
+        DEFAULT_USAGE_PLAN: defaultPlan,
+        USAGE_NAME_PREFIX: this.stackName,
+        USAGE_KEY_SECRET: usageSecretValue,
       },
     });
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
@@ -313,6 +389,33 @@ export class LatchkeyStack extends Stack {
       memorySize: 128,
       environment: service('latchkey-public'),
     });
+
+    this.usagePlans = {};
+    for (const [name, limits] of Object.entries(planLimits)) {
+      this.usagePlans[name] = this.api.addUsagePlan(`UsagePlan-${name}`, {
+        name: `${this.stackName}-${name}`,
+        description: name === PLATFORM_PLAN ? 'Latchkey: callers without a tenant' : `Latchkey tenant plan ${name}`,
+        throttle: { rateLimit: limits.rateLimit, burstLimit: limits.burstLimit },
+        ...(limits.quota ? { quota: { limit: limits.quota.limit, period: apigateway.Period[limits.quota.period] } } : {}),
+        apiStages: [{ api: this.api, stage: this.api.deploymentStage }],
+      });
+    }
+    this.platformUsageKey = new apigateway.ApiKey(this, 'PlatformUsageKey', {
+      apiKeyName: `${this.stackName}-${PLATFORM_PLAN}`,
+      description: 'Latchkey: usage key of callers without a tenant',
+      value: platformKeyValue.secretValue.unsafeUnwrap(),
+      enabled: true,
+    });
+    this.usagePlans[PLATFORM_PLAN]!.addApiKey(this.platformUsageKey);
+    for (const secret of [usageKeySecret, platformKeyValue]) {
+      NagSuppressions.addResourceSuppressions(secret, [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'Not a credential: it derives or is the value of the Latchkey API Gateway usage keys, which with apiKeySource AUTHORIZER no caller sends; rotating it would need every tenant key recreated, for no gain.',
+        },
+      ]);
+    }
 
     this.grantPermissions(stageName, props.managementSecretKeyArn);
     this.addRoutes();
@@ -501,6 +604,28 @@ export class LatchkeyStack extends Stack {
       }),
     );
 
+    // Tenants' usage keys: find and create keys, find plans, attach and detach keys. API
+    // Gateway's IAM resources are paths, and keys have no name in theirs; the plans' ids cannot
+    // be named here without a cycle (role policy → plan → stage → deployment → methods → function).
+    const apigw = (resource: string) => this.formatArn({ service: 'apigateway', account: '', resource });
+    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST'], resources: [apigw('/apikeys')] }));
+    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET'], resources: [apigw('/usageplans')] }));
+    tenants.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['apigateway:POST', 'apigateway:DELETE'], resources: [apigw('/usageplans/*/keys'), apigw('/usageplans/*/keys/*')] }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      tenants.role!,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Latchkey attaches a tenant usage key to its plan: API Gateway names usage plans by generated id, which the function cannot reference without a dependency cycle (plan, stage, deployment, methods, function); the function finds its plans by the plan names of this stack.',
+          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/\\*/keys.*$/g' }],
+        },
+      ],
+      true,
+    );
+
     users.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.tenantsTable.tableArn] }));
     // Blocks, deletions and role changes: the users' principal state, nothing else of the token cache.
     users.addToRolePolicy(
@@ -561,6 +686,7 @@ export class LatchkeyStack extends Stack {
     tenants.addMethod('GET', tenantsIntegration);
     const tenant = tenants.addResource('{tenantId}');
     for (const m of ['GET', 'PATCH', 'DELETE']) tenant.addMethod(m, tenantsIntegration);
+    tenant.addResource('usage').addMethod('GET', tenantsIntegration);
     const tenantAudit = tenant.addResource('audit');
     tenantAudit.addMethod('GET', tenantsIntegration);
     tenantAudit.addResource('verify').addMethod('GET', tenantsIntegration);
@@ -584,7 +710,7 @@ export class LatchkeyStack extends Stack {
     // Authentication Token") goes to the public function, which answers 204 or 405 with `Allow`.
     // Methods the route has are matched first, with the authorizer.
     const publicIntegration = new apigateway.LambdaIntegration(this.publicFunction);
-    const open = { authorizationType: apigateway.AuthorizationType.NONE };
+    const open = { authorizationType: apigateway.AuthorizationType.NONE, apiKeyRequired: false };
     root.addResource('openapi.json').addMethod('GET', publicIntegration, open);
     const visit = (r: apigateway.IResource): void => {
       if (r !== root) r.addMethod('ANY', publicIntegration, open);

@@ -9,6 +9,7 @@ import { MANAGEMENT_DYNAMODB_DEADLINE } from '../../functions/adapters/dynamodb-
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
 import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
+import { UsageCounter } from '../../functions/core/usage-counter.js';
 import { formatApiKey, type ClientCredentials } from '../../functions/core/api-key.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
@@ -27,6 +28,7 @@ import type { BenchCase } from '../lib/stats.js';
 
 export interface Container {
   handler: ReturnType<typeof createAuthorizerHandler>;
+  authenticator: Authenticator;
   exchange: ApiKeyExchange;
   verifier: JwtVerifier;
   dynamoCalls: Counter;
@@ -77,11 +79,9 @@ export function apiKeyFixture(idp: BenchIdp, table: string): ApiKeyFixture {
         keys: (id) => state.knownKey(id),
         log: silentLog,
       });
-      const handler = createAuthorizerHandler({
-        authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange }),
-        log: silentLog,
-      });
-      return { handler, exchange, verifier, dynamoCalls: counted.calls };
+      const authenticator = new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: async () => exchange });
+      const handler = createAuthorizerHandler({ authenticator, log: silentLog });
+      return { handler, authenticator, exchange, verifier, dynamoCalls: counted.calls };
     },
     async newKeys(n) {
       const out: ClientCredentials[] = [];
@@ -119,9 +119,14 @@ export async function networkSnapshot(f: ApiKeyFixture, dynamo: () => number): P
 }
 
 /** Level-1 cases: one warm container, one key, Basic and single-string (`lk_…`) forms. */
-export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => Promise<CallCounts>; revalidations: () => number }> {
+export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; counts: () => Promise<CallCounts>; revalidations: () => number; usage: () => { requests: number; writes: number } }> {
   const [key] = await f.newKeys(1);
   const c = f.container();
+  // The same container's authenticator, with the authorizer's usage counter in front of an
+  // in-memory sink (default flush, USAGE_FLUSH_DEFAULTS), so the difference is the counting alone.
+  const counter = new UsageCounter({ sink: { add: async () => undefined }, clock: systemClock, log: silentLog });
+  const counted = createAuthorizerHandler({ authenticator: c.authenticator, log: silentLog, usage: counter });
+  let countedRequests = 0;
   const basic = basicEvent(key!.clientId, key!.clientSecret);
   const single = restEvent({ 'X-Api-Key': formatApiKey(f.config.apiKey.keyPrefix, key!) });
   assertAllow(await c.handler(basic));
@@ -138,6 +143,13 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
         },
       },
       {
+        name: 'apikey.l1.basic.counted',
+        run: async () => {
+          countedRequests++;
+          assertAllow(await counted(basic));
+        },
+      },
+      {
         name: 'apikey.l1.lkKey',
         run: async () => {
           requests++;
@@ -147,6 +159,7 @@ export async function l1Cases(f: ApiKeyFixture): Promise<{ cases: BenchCase[]; c
     ],
     counts: async () => ({ requests, ...(await snap()) }),
     revalidations: () => c.exchange.stats.useRecords - checkIns0,
+    usage: () => ({ requests: countedRequests, writes: counter.writes }),
   };
 }
 

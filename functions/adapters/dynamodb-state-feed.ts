@@ -79,35 +79,57 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
     return states;
   }
 
-  async #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
-    const body = JSON.stringify(input);
-    const headers = signRequest({
-      method: 'POST',
-      url: this.#url,
-      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
-      body,
-      service: 'dynamodb',
-      region: this.#o.region,
-      credentials: this.#o.credentials(),
-      now: this.#o.now?.() ?? Date.now(),
-    });
-    const res = await this.#o.http(this.#url.href, {
-      method: 'POST',
-      headers,
-      body,
-      signal: AbortSignal.timeout(this.#o.timeoutMs),
-      redirect: 'error',
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      let type = 'unknown';
-      try {
-        type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
-      } catch {
-        // not JSON: keep 'unknown'
-      }
-      throw new Error(`DynamoDB ${operation} answered ${res.status} (${type.slice(type.lastIndexOf('#') + 1)})`);
-    }
-    return JSON.parse(text) as unknown;
+  #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
+    return signedDynamoDbCall(this.#o, this.#url, operation, input);
   }
+}
+
+/** A DynamoDB error answer (the request reached DynamoDB and was refused: nothing was applied). */
+export class DynamoDbAnswerError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly status: number,
+    readonly type: string,
+  ) {
+    super(`DynamoDB ${operation} answered ${status} (${type})`);
+    this.name = 'DynamoDbAnswerError';
+  }
+}
+
+/** One DynamoDB JSON-protocol call, SigV4-signed (`sigv4.ts`) and sent over the given `node:http` client. */
+export async function signedDynamoDbCall(
+  o: Pick<DynamoDbStateFeedOptions, 'region' | 'credentials' | 'http' | 'timeoutMs' | 'now'>,
+  url: URL,
+  operation: string,
+  input: Record<string, unknown>,
+): Promise<unknown> {
+  const body = JSON.stringify(input);
+  const headers = signRequest({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+    body,
+    service: 'dynamodb',
+    region: o.region,
+    credentials: o.credentials(),
+    now: o.now?.() ?? Date.now(),
+  });
+  const res = await o.http(url.href, {
+    method: 'POST',
+    headers,
+    body,
+    signal: AbortSignal.timeout(o.timeoutMs),
+    redirect: 'error',
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let type = 'unknown';
+    try {
+      type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
+    } catch {
+      // not JSON: keep 'unknown'
+    }
+    throw new DynamoDbAnswerError(operation, res.status, type.slice(type.lastIndexOf('#') + 1));
+  }
+  return JSON.parse(text) as unknown;
 }

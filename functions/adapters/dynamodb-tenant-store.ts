@@ -54,7 +54,7 @@ export class DynamoDbTenantStore implements TenantStore {
     return { items: (out.Items ?? []).map(toTenant), cursor: encodeCursor(out.LastEvaluatedKey) };
   }
 
-  async updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status'>>, updatedAt: string): Promise<Tenant | undefined> {
+  async updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status' | 'plan'>>, updatedAt: string): Promise<Tenant | undefined> {
     const names: Record<string, string> = { '#u': 'updatedAt' };
     const values: Record<string, unknown> = { ':u': updatedAt };
     const sets = ['#u = :u'];
@@ -215,7 +215,14 @@ export class DynamoDbTenantStore implements TenantStore {
 }
 
 function toTenant(i: Record<string, unknown>): Tenant {
-  return { tenantId: String(i.tenantId), name: String(i.name), status: i.status === 'disabled' ? 'disabled' : 'active', createdAt: String(i.createdAt), updatedAt: String(i.updatedAt) };
+  return {
+    tenantId: String(i.tenantId),
+    name: String(i.name),
+    status: i.status === 'disabled' ? 'disabled' : 'active',
+    createdAt: String(i.createdAt),
+    updatedAt: String(i.updatedAt),
+    ...(typeof i.plan === 'string' ? { plan: i.plan } : {}),
+  };
 }
 
 function toKey(i: Record<string, unknown>): ApiKeyRecord {

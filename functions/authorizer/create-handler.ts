@@ -35,6 +35,10 @@ export interface AuthorizerHandlerDeps {
   log: Log;
   /** Every decision answers within this many ms (503 when a dependency is too slow). */
   decisionBudgetMs?: number;
+  /** REST only: the API Gateway usage key of a caller's tenant (`usageIdentifierKey`); absent, none is returned. */
+  usageKey?: ((tenantId: string | undefined) => string) | undefined;
+  /** Counts allowed requests per tenant, key (or client) and day; see `functions/core/usage-counter.ts`. */
+  usage?: { record(tenantId: string | undefined, subject: string | undefined): void } | undefined;
   /** Counts refusals worth a security event; written in the background, never awaited here. */
   security?: { events: SecurityEventAggregator; keyPrefix: string } | undefined;
 }
@@ -96,7 +100,8 @@ export function createAuthorizerHandler(deps: AuthorizerHandlerDeps) {
       log.error('authorizer failure', { reason: err instanceof LatchkeyError ? err.code : 'ERR_INTERNAL', error: String(err) });
       throw new AuthorizerUnavailableError(5);
     }
+    deps.usage?.record(principal.tenantId, principal.keyId ?? principal.clientId);
     log.debug('allow', { authMethod: principal.authMethod, tenantId: principal.tenantId ?? null, clientId: principal.clientId ?? null });
-    return http ? httpAllow(principal) : restAllow((event as APIGatewayRequestAuthorizerEvent).methodArn, principal);
+    return http ? httpAllow(principal) : restAllow((event as APIGatewayRequestAuthorizerEvent).methodArn, principal, deps.usageKey?.(principal.tenantId));
   };
 }

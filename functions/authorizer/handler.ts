@@ -12,6 +12,9 @@ import { systemClock } from '../core/clock.js';
 import { loadAuthorizerConfig } from '../core/config.js';
 import { JwtVerifier } from '../core/jwt-verifier.js';
 import { PrincipalStateSnapshot } from '../core/principal-state.js';
+import { UsageKeyDeriver } from '../core/usage-plans.js';
+import { UsageCounter } from '../core/usage-counter.js';
+import { DynamoDbUsageSink } from '../adapters/dynamodb-usage.js';
 import { SecurityEventAggregator } from '../core/security-events.js';
 import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
@@ -31,6 +34,15 @@ const state = config.state
     })
   : undefined;
 state?.prefetch();
+const usage =
+  config.state && config.usageCounts
+    ? new UsageCounter({
+        sink: new DynamoDbUsageSink({ ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient }),
+        clock: systemClock,
+        log,
+        ...config.usageCounts,
+      })
+    : undefined;
 
 /** The API-key path and the audit adapter: one chunk, loaded on first use. */
 let lazy: Promise<typeof Lazy> | undefined;
@@ -71,5 +83,11 @@ export const handler = createAuthorizerHandler({
   authenticator: new Authenticator({ verifier, state, keyPrefix: config.apiKey.keyPrefix, apiKeys: loadApiKeys }),
   log,
   decisionBudgetMs: config.decisionBudgetMs,
+  usage,
+  usageKey: config.usage ? usageKeyOf(new UsageKeyDeriver(config.usage.secret, config.usage.platformKey)) : undefined,
   security: security ? { events: security, keyPrefix: config.apiKey.keyPrefix } : undefined,
 });
+
+function usageKeyOf(deriver: UsageKeyDeriver) {
+  return (tenantId: string | undefined) => deriver.keyFor(tenantId);
+}

@@ -1,6 +1,8 @@
 import { parseOrigins } from '../../packages/cdk/src/contract/cors.js';
 import { DECISION_BUDGET_MS } from '../../packages/cdk/src/contract/limits.js';
 import { ConfigError } from './errors.js';
+import { parseUsagePlanNames } from './usage-plans.js';
+import { USAGE_FLUSH_DEFAULTS } from './usage-counter.js';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from './audit.js';
 
 /**
@@ -92,6 +94,29 @@ export interface AuthorizerConfig {
   auditTable: string | undefined;
   auditRetentionDays: number;
   logLevel: string;
+  /**
+   * Per-tenant limits on REST APIs (`USAGE_KEY_SECRET` + `USAGE_PLATFORM_KEY`): allowed REST
+   * decisions name the caller's usage key in `usageIdentifierKey`. Absent: no usage key is returned.
+   */
+  usage: UsageKeyConfig | undefined;
+  /** Usage counts (with `TOKEN_CACHE_TABLE`): flushed every `USAGE_FLUSH_S` or `USAGE_FLUSH_REQUESTS` decisions (`USAGE_FLUSH_DEFAULTS`); `USAGE_FLUSH_S=0` turns counting off. */
+  usageCounts: { flushEveryMs: number; flushEveryRequests: number } | undefined;
+}
+
+/** What tenants' API Gateway key values are derived from, and the platform callers' key value. */
+export interface UsageKeyConfig {
+  secret: string;
+  platformKey: string;
+}
+
+function loadUsageKeyConfig(env: Env): UsageKeyConfig | undefined {
+  const secret = str(env, 'USAGE_KEY_SECRET');
+  const platformKey = str(env, 'USAGE_PLATFORM_KEY');
+  if (secret === undefined && platformKey === undefined) return undefined;
+  if (secret === undefined || platformKey === undefined) throw new ConfigError('USAGE_KEY_SECRET and USAGE_PLATFORM_KEY are set together');
+  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  if (platformKey.length < 20) throw new ConfigError('USAGE_PLATFORM_KEY must be at least 20 characters (an API Gateway key value)');
+  return { secret, platformKey };
 }
 
 export { DECISION_BUDGET_MS };
@@ -221,6 +246,11 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     auditTable: str(env, 'AUDIT_TABLE'),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
+    usage: loadUsageKeyConfig(env),
+    usageCounts: (() => {
+      const flushS = int(env, 'USAGE_FLUSH_S', USAGE_FLUSH_DEFAULTS.seconds, 0, 3600);
+      return apiKey.tokenCacheTable && flushS > 0 ? { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', USAGE_FLUSH_DEFAULTS.requests, 1, 1_000_000) } : undefined;
+    })(),
   };
 }
 
@@ -251,6 +281,11 @@ export interface ManagementConfig {
   logLevel: string;
   /** Browser origins allowed to read answers (CORS); empty: none. */
   allowedOrigins: string[];
+  /**
+   * Per-tenant usage plans (tenants function): the secret tenant key values are derived from,
+   * the plans tenants may be on, the plan of new tenants, the prefix of plan and key names. Absent: no plans.
+   */
+  usagePlans: { secret: string; plans: string[]; defaultPlan: string; namePrefix: string } | undefined;
 }
 
 export const DEFAULT_KEY_SCOPES = 'users:read users:write keys:read keys:write';
@@ -276,8 +311,20 @@ export function loadManagementConfig(env: Env, opts: { issuesKeys: boolean }): M
     stageName: str(env, 'STAGE_NAME'),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     allowedOrigins: parseAllowedOrigins(str(env, 'ALLOWED_ORIGINS')),
+    usagePlans: loadUsagePlans(env),
   };
   return cfg;
+}
+
+function loadUsagePlans(env: Env): ManagementConfig['usagePlans'] {
+  const names = str(env, 'USAGE_PLANS');
+  if (names === undefined) return undefined;
+  const plans = parseUsagePlanNames(names);
+  const defaultPlan = str(env, 'DEFAULT_USAGE_PLAN') ?? plans[0]!;
+  if (!plans.includes(defaultPlan)) throw new ConfigError(`DEFAULT_USAGE_PLAN ${defaultPlan} is not in USAGE_PLANS`);
+  const secret = required(env, 'USAGE_KEY_SECRET');
+  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  return { secret, plans, defaultPlan, namePrefix: required(env, 'USAGE_NAME_PREFIX') };
 }
 
 /** The state migration run at deployment: the two tables only. */

@@ -15,9 +15,14 @@ export function wholeApiResource(methodArn: string): string {
   return `${methodArn.slice(0, colon)}:${apiId}/${stage}/*/*`;
 }
 
-export function restAllow(methodArn: string, principal: Principal): APIGatewayAuthorizerResult {
+/**
+ * `usageKey`: the API Gateway key value of the caller's tenant (`usageIdentifierKey`, REST only),
+ * which makes API Gateway apply that tenant's usage plan; see `functions/core/usage-plans.ts`.
+ */
+export function restAllow(methodArn: string, principal: Principal, usageKey?: string): APIGatewayAuthorizerResult {
   return {
     principalId: principal.subject,
+    ...(usageKey !== undefined ? { usageIdentifierKey: usageKey } : {}),
     policyDocument: {
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: wholeApiResource(methodArn) }],

@@ -9,6 +9,8 @@ export interface Tenant {
   status: TenantStatus;
   createdAt: string;
   updatedAt: string;
+  /** Usage plan (tier) whose limits apply to the tenant on the REST API; absent where no plans are deployed. */
+  plan?: string | undefined;
 }
 
 /**
@@ -56,7 +58,7 @@ export interface TenantStore {
   getTenant(tenantId: string): Promise<Tenant | undefined>;
   /** Throws `InvalidCursorError` for a cursor this store did not hand out. */
   listTenants(limit: number, cursor: string | undefined): Promise<Page<Tenant>>;
-  updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status'>>, updatedAt: string): Promise<Tenant | undefined>;
+  updateTenant(tenantId: string, patch: Partial<Pick<Tenant, 'name' | 'status' | 'plan'>>, updatedAt: string): Promise<Tenant | undefined>;
   putKey(k: ApiKeyRecord): Promise<void>;
   /**
    * Writes a `pending` record unless one exists for the key id; returns the existing record then

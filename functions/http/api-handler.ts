@@ -24,6 +24,8 @@ export interface ApiRequest {
   query: Record<string, string>;
   body: unknown;
   requestId: string;
+  /** Request headers, names lower-cased. */
+  headers?: Record<string, string>;
   /** The `Idempotency-Key`, scoped to the caller and the route (never the raw header); absent without one. */
   idempotencyKey?: string | undefined;
 }
@@ -31,6 +33,8 @@ export interface ApiRequest {
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  /** A body sent as it is (e.g. CSV), with the route's `Content-Type`, instead of JSON. */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -168,11 +172,13 @@ export function createApiHandler(opts: ApiHandlerOptions) {
       query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
       body: readBody(event),
       requestId: event.requestContext?.requestId ?? '',
+      headers: Object.fromEntries(Object.entries(event.headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k.toLowerCase(), v]]))),
       idempotencyKey: (event as IdempotentEvent).idempotencyKey,
     };
     const identity = event.requestContext?.identity as { sourceIp?: string; userAgent?: string | null } | undefined;
     const source = { sourceIp: identity?.sourceIp || undefined, userAgent: identity?.userAgent ?? undefined };
     const res = opts.audit ? await auditedHandle(opts.audit, opts.log, route, req, source, (err) => toProblem(err).status) : await route.handle(req);
+    if (res.text !== undefined) return { statusCode: res.status, headers: { 'Cache-Control': 'no-store', ...res.headers }, body: res.text };
     return {
       statusCode: res.status,
       headers: { ...(res.body === undefined ? { 'Cache-Control': 'no-store' } : JSON_HEADERS), ...res.headers },

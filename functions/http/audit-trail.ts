@@ -57,7 +57,8 @@ function describeChange(route: Route, req: ApiRequest): Change | undefined {
       return { action: 'tenant.create', tenantId, target: tenant };
     case 'PATCH /tenants/{tenantId}': {
       const action = body.status === 'disabled' ? 'tenant.disable' : body.status === 'active' ? 'tenant.enable' : 'tenant.update';
-      return { action, tenantId, target: tenant, details: { fields: fieldsOf(body), ...(typeof body.status === 'string' ? { status: body.status.slice(0, 16) } : {}) } };
+      const named = (k: 'status' | 'plan', max: number) => (typeof body[k] === 'string' ? { [k]: body[k].slice(0, max) } : {});
+      return { action, tenantId, target: tenant, details: { fields: fieldsOf(body), ...named('status', 16), ...named('plan', 32) } };
     }
     case 'DELETE /tenants/{tenantId}':
       return { action: 'tenant.delete', tenantId, target: tenant };

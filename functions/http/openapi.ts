@@ -10,6 +10,7 @@ import { TENANT_ROLES } from '../core/permissions.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
 import * as audit from '../audit/routes.js';
 import { AUDIT_ACTIONS } from '../core/audit.js';
+import { USAGE_FLUSH_DEFAULTS } from '../core/usage-counter.js';
 import * as tenants from '../tenants/routes.js';
 import * as users from '../users/routes.js';
 import { IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES } from './api-handler.js';
@@ -22,7 +23,14 @@ type Json = Record<string, unknown>;
 // Answer shapes. The handlers build these objects; the end-to-end tests validate real answers
 // against the document, so a drift between the two fails there.
 const timestamp = z.iso.datetime();
-const tenant = z.object({ tenantId: z.string(), name: z.string(), status: z.enum(['active', 'disabled']), createdAt: timestamp, updatedAt: timestamp });
+const tenant = z.object({
+  tenantId: z.string(),
+  name: z.string(),
+  status: z.enum(['active', 'disabled']),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  plan: z.string().optional().describe('Usage plan (tier) whose limits apply on the REST API; absent where no plans are deployed.'),
+});
 const apiKey = z.object({
   keyId: z.string(),
   name: z.string(),
@@ -64,6 +72,19 @@ const me = z.object({
   authMethod: z.enum(['jwt', 'api_key']),
 });
 
+const keyUsage = z.object({ id: z.string().describe('Key id (`key_…`), or the client id of a caller without a key.'), requests: z.number().int() });
+const tenantUsage = z
+  .object({
+    tenantId: z.string(),
+    from: z.string(),
+    to: z.string(),
+    granularity: z.enum(['day']),
+    requests: z.number().int().describe('All requests in the range.'),
+    keys: z.array(keyUsage).describe('Requests per key (or client) over the range.'),
+    days: z.array(z.object({ day: z.string(), requests: z.number().int(), keys: z.array(keyUsage) })),
+  })
+  .describe(`Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, ${USAGE_FLUSH_DEFAULTS.seconds} s).`);
+
 const auditEvent = z.object({
   partition: z.string(),
   seq: z.number().int(),
@@ -89,6 +110,7 @@ const auditEvent = z.object({
 });
 
 const SCHEMAS: Record<string, z.ZodType> = {
+  TenantUsage: tenantUsage,
   AuditEvent: auditEvent,
   AuditPage: z.object({ items: z.array(auditEvent), nextCursor: z.string().nullable() }),
   AuditVerification: z.object({
@@ -223,7 +245,7 @@ interface Operation {
   body?: SchemaName;
   /** The body may be left out (its fields have defaults). */
   bodyOptional?: boolean;
-  ok: { status: number; schema?: SchemaName; description: string; location?: boolean };
+  ok: { status: number; schema?: SchemaName; description: string; location?: boolean; csv?: string };
   /** Statuses of problems this operation answers itself, besides those every route can answer. */
   problems: number[];
 }
@@ -235,8 +257,18 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/tenants', operationId: 'createTenant', summary: 'Create a tenant', permission: 'tenants:admin', body: 'CreateTenant', ok: { status: 201, schema: 'Tenant', description: 'Created', location: true }, problems: [400, 409] },
   { method: 'get', path: '/tenants', operationId: 'listTenants', summary: 'List tenants, paginated by cursor', permission: 'tenants:admin', query: tenants.listQuery, ok: { status: 200, schema: 'TenantList', description: 'A page of tenants' }, problems: [400] },
   { method: 'get', path: '/tenants/{tenantId}', operationId: 'getTenant', summary: 'Read a tenant (operators, or any caller of that tenant)', ok: { status: 200, schema: 'Tenant', description: 'The tenant' }, problems: [404] },
-  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
+  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant, or move it to another usage plan', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
   { method: 'delete', path: '/tenants/{tenantId}', operationId: 'deleteTenant', summary: 'Disable a tenant and revoke all its keys', permission: 'tenants:admin', ok: { status: 204, description: 'Disabled' }, problems: [404] },
+  {
+    method: 'get',
+    path: '/tenants/{tenantId}/usage',
+    operationId: 'getTenantUsage',
+    summary: "The tenant's requests per day, in total and per key (JSON, or CSV with Accept: text/csv)",
+    permission: 'keys:read',
+    query: tenants.usageQuery as unknown as z.ZodObject,
+    ok: { status: 200, schema: 'TenantUsage', description: 'Usage per day', csv: 'RFC 4180 CSV with a header row: `day,tenant_id,key_id,requests`; `key_id` `*` is the tenant total of the day.' },
+    problems: [400, 404],
+  },
   { method: 'post', path: '/tenants/{tenantId}/api-keys', operationId: 'createApiKey', summary: 'Issue an API key (the secret is returned once)', permission: 'keys:write', body: 'CreateApiKey', ok: { status: 201, schema: 'ApiKeyWithSecret', description: 'Issued', location: true }, problems: [400, 404, 409] },
   { method: 'get', path: '/tenants/{tenantId}/api-keys', operationId: 'listApiKeys', summary: "List the tenant's API keys (never secrets)", permission: 'keys:read', ok: { status: 200, schema: 'ApiKeyList', description: 'The keys' }, problems: [404] },
   { method: 'post', path: '/tenants/{tenantId}/api-keys/{keyId}/rotate', operationId: 'rotateApiKey', summary: 'Rotate an API key: a successor client and secret; the old one stops when the grace ends (default at once), within the revocation bound', permission: 'keys:write', body: 'RotateApiKey', bodyOptional: true, ok: { status: 200, schema: 'ApiKeyWithSecret', description: 'Rotated' }, problems: [400, 403, 404, 409] },
@@ -275,7 +307,14 @@ function operation(op: Operation, used: Set<string>): Json {
     [String(op.ok.status)]: {
       description: op.ok.description,
       ...(op.ok.location ? { headers: { Location: { description: 'Path of the new resource.', schema: { type: 'string' } } } } : {}),
-      ...(op.ok.schema ? { content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.ok.schema}` } } } } : {}),
+      ...(op.ok.schema
+        ? {
+            content: {
+              'application/json': { schema: { $ref: `#/components/schemas/${op.ok.schema}` } },
+              ...(op.ok.csv ? { 'text/csv': { schema: { type: 'string', description: op.ok.csv } } } : {}),
+            },
+          }
+        : {}),
     },
   };
   for (const s of [...[...statuses].sort((a, b) => a - b).map(String), '4XX', '5XX']) {

@@ -1,5 +1,6 @@
 /** Lambda entry point of tenant management; dependencies are built once per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { authorizerCacheFlusher } from '../adapters/authorizer-cache-flusher.js';
 import { DynamoDbAuditLog } from '../adapters/dynamodb-audit-log.js';
 import { createAuditRoutes } from '../audit/routes.js';
@@ -12,13 +13,16 @@ import { systemClock } from '../core/clock.js';
 import { KeyLifecycle } from '../core/key-lifecycle.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
+import { UsageKeyProvisioner, type UsageKeyGateway } from '../core/usage-plans.js';
+import type { UsageReader } from '../core/usage-counter.js';
 import { createTenantRoutes } from './routes.js';
 
 const config = loadManagementConfig(process.env, { issuesKeys: true });
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-tenants', logLevel: config.logLevel as 'INFO' });
 
 const store = new DynamoDbTenantStore({ tableName: config.tenantsTable });
-const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE) });
+const db = createDocumentClient({}, MANAGEMENT_DYNAMODB_DEADLINE);
+const tokenCache = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: db });
 const audit = config.auditTable ? new DynamoDbAuditLog({ tableName: config.auditTable, clock: systemClock, retentionDays: config.auditRetentionDays }) : undefined;
 
 export const handler = createApiHandler({
@@ -41,5 +45,41 @@ export const handler = createApiHandler({
     }),
     clock: systemClock,
     keyPrefix: config.keyPrefix,
+    usageCounts: lazyUsageReader(config.tokenCacheTable, db),
+    usage: config.usagePlans
+      ? {
+          provisioner: new UsageKeyProvisioner({
+            gateway: lazyUsageKeys(),
+            clock: systemClock,
+            sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+            secret: config.usagePlans.secret,
+            plans: config.usagePlans.plans,
+            namePrefix: config.usagePlans.namePrefix,
+          }),
+          defaultPlan: config.usagePlans.defaultPlan,
+        }
+      : undefined,
   }).concat(audit ? createAuditRoutes({ audit }) : []),
 });
+
+/** The API Gateway SDK is loaded on the first key change, not at cold start. */
+function lazyUsageKeys(): UsageKeyGateway {
+  let loaded: Promise<UsageKeyGateway> | undefined;
+  const gateway = () => (loaded ??= import('../adapters/api-gateway-usage-keys.js').then(({ ApiGatewayUsageKeys }) => new ApiGatewayUsageKeys()));
+  return {
+    findPlan: async (name) => (await gateway()).findPlan(name),
+    findKey: async (name) => (await gateway()).findKey(name),
+    createKey: async (name, value) => (await gateway()).createKey(name, value),
+    attachKey: async (planId, keyId) => (await gateway()).attachKey(planId, keyId),
+    detachKey: async (planId, keyId) => (await gateway()).detachKey(planId, keyId),
+  };
+}
+
+/** The usage reader is loaded on the first usage request; it shares the token cache's client (same table). */
+function lazyUsageReader(tableName: string, client: DynamoDBDocumentClient): UsageReader {
+  let loaded: Promise<UsageReader> | undefined;
+  return {
+    days: async (tenantId, days) =>
+      (await (loaded ??= import('../adapters/dynamodb-usage-reader.js').then(({ DynamoDbUsageReader }) => new DynamoDbUsageReader(tableName, client)))).days(tenantId, days),
+  };
+}

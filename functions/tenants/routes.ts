@@ -9,6 +9,8 @@ import { formatApiKey } from '../core/api-key.js';
 import type { Clock } from '../core/clock.js';
 import { MAX_ROTATION_GRACE_S, type IssuedKey, type KeyLifecycle } from '../core/key-lifecycle.js';
 import { TENANT_ID_PATTERN } from '../core/tenant-id.js';
+import { PLAN_NAME_PATTERN, type UsageKeyProvisioner } from '../core/usage-plans.js';
+import type { UsageReader } from '../core/usage-counter.js';
 import { InvalidCursorError, TenantExistsError, type ApiKeyRecord, type Tenant, type TenantStore } from '../core/tenant-store.js';
 import { parse, type ApiRequest, type Route } from '../http/api-handler.js';
 import { actingTenant, requirePermission } from '../http/guards.js';
@@ -19,14 +21,23 @@ export interface TenantRoutesDeps {
   keys: KeyLifecycle;
   clock: Clock;
   keyPrefix: string;
+  /** Per-tenant usage plans (REST API): each tenant's API Gateway key, attached to its plan. Absent: no plans deployed. */
+  usage?: { provisioner: UsageKeyProvisioner; defaultPlan: string } | undefined;
+  /** The authorizer's usage counters. */
+  usageCounts?: UsageReader | undefined;
 }
 
 const SCOPE = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/, 'not a valid scope');
 const NAME = z.string().trim().min(1).max(200);
-export const createTenantBody = z.strictObject({ tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'), name: NAME });
+const PLAN = z.string().regex(PLAN_NAME_PATTERN, 'a usage plan name').describe('Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`.');
+export const createTenantBody = z.strictObject({
+  tenantId: z.string().regex(TENANT_ID_PATTERN, 'letters, digits, _ and -, 1-64 characters'),
+  name: NAME,
+  plan: PLAN.optional(),
+});
 export const patchTenantBody = z
-  .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional() })
-  .refine((b) => b.name !== undefined || b.status !== undefined, 'name or status is required');
+  .strictObject({ name: NAME.optional(), status: z.enum(['active', 'disabled']).optional(), plan: PLAN.optional() })
+  .refine((b) => b.name !== undefined || b.status !== undefined || b.plan !== undefined, 'name, status or plan is required');
 export const createKeyBody = z.strictObject({
   name: NAME,
   // At least one scope; duplicates are dropped. Which scopes a key may hold is KeyLifecycle's rule.
@@ -37,7 +48,22 @@ export const createKeyBody = z.strictObject({
     .transform((xs) => [...new Set(xs)]),
 });
 export const rotateKeyBody = z.strictObject({ graceSeconds: z.number().int().min(0).max(MAX_ROTATION_GRACE_S).default(0) }).default({ graceSeconds: 0 });
+const DAY = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date, yyyy-mm-dd (UTC)').refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'not a date');
+/** The longest range one usage request covers. */
+export const MAX_USAGE_DAYS = 92;
+export const usageQuery = z
+  .strictObject({
+    from: DAY.describe('First day (UTC), inclusive.'),
+    to: DAY.describe('Last day (UTC), inclusive.'),
+    granularity: z.enum(['day']).default('day').describe('Only `day`.'),
+  })
+  .refine((q) => q.from <= q.to, { message: 'from is after to', path: ['from'] })
+  .refine((q) => (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 < MAX_USAGE_DAYS, { message: `at most ${MAX_USAGE_DAYS} days`, path: ['to'] });
+
 export const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
+
+/** RFC 4180: quote a field holding a comma, quote or line break. */
+const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
@@ -71,7 +97,57 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
     apiKey: formatApiKey(d.keyPrefix, issued.credentials),
   });
 
+  /** The plan asked for (or the default), checked against the deployed plans; undefined where none are deployed. */
+  const knownPlan = (asked: string | undefined): string | undefined => {
+    if (!d.usage) {
+      if (asked !== undefined) throw badRequest('this deployment has no usage plans', [{ path: 'plan', message: 'no usage plans are deployed' }]);
+      return undefined;
+    }
+    const plan = asked ?? d.usage.defaultPlan;
+    if (!d.usage.provisioner.plans.includes(plan)) throw badRequest(`no usage plan named ${plan}`, [{ path: 'plan', message: `one of ${d.usage.provisioner.plans.join(', ')}` }]);
+    return plan;
+  };
+
   return [
+    {
+      method: 'GET',
+      resource: '/tenants/{tenantId}/usage',
+      async handle(req) {
+        // The tenant's admins (keys:read) and operators; counts per key reveal no more than the key list.
+        requirePermission(req.caller, 'keys:read');
+        const tenantId = pathTenant(req);
+        const q = parse(usageQuery, req.query, 'query');
+        if (!d.usageCounts) throw notFound('usage counting');
+        const dayList: string[] = [];
+        for (let t = Date.parse(`${q.from}T00:00:00Z`); t <= Date.parse(`${q.to}T00:00:00Z`); t += 86_400_000) dayList.push(new Date(t).toISOString().slice(0, 10));
+        const stored = new Map((await d.usageCounts.days(tenantId, dayList)).map((u) => [u.day, u]));
+        const days = dayList.map((day) => {
+          const u = stored.get(day);
+          const keys = u ? [...u.subjects].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)) : [];
+          return { day, requests: u?.total ?? 0, keys };
+        });
+        const perKey = new Map<string, number>();
+        for (const day of days) for (const k of day.keys) perKey.set(k.id, (perKey.get(k.id) ?? 0) + k.requests);
+        const accept = req.headers?.accept ?? '';
+        if (/\btext\/csv\b/i.test(accept)) {
+          // Billing exports: one row per day and key, and the tenant's total per day (key `*`).
+          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenantId},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenantId},${csvField(k.id)},${k.requests}`)])];
+          return { status: 200, text: `${rows.join('\r\n')}\r\n`, headers: { 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Content-Disposition': `attachment; filename="usage-${tenantId}-${q.from}-${q.to}.csv"` } };
+        }
+        return {
+          status: 200,
+          body: {
+            tenantId,
+            from: q.from,
+            to: q.to,
+            granularity: q.granularity,
+            requests: days.reduce((n, day) => n + day.requests, 0),
+            keys: [...perKey].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)),
+            days,
+          },
+        };
+      },
+    },
     {
       method: 'POST',
       resource: '/tenants',
@@ -79,7 +155,15 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'tenants:admin');
         const body = parse(createTenantBody, req.body);
         const at = now(d.clock);
-        const tenant: Tenant = { tenantId: body.tenantId, name: body.name, status: 'active', createdAt: at, updatedAt: at };
+        const plan = knownPlan(body.plan);
+        const tenant: Tenant = { tenantId: body.tenantId, name: body.name, status: 'active', createdAt: at, updatedAt: at, ...(plan !== undefined ? { plan } : {}) };
+        if (d.usage && plan !== undefined) {
+          // The key first: provisioning is idempotent and leaves no record behind when API
+          // Gateway is rate-limiting (503), so the client's retry finishes it. A tenant that
+          // exists already keeps its key on its own plan.
+          if (await d.store.getTenant(body.tenantId)) throw conflict(`tenant ${body.tenantId} already exists`);
+          await d.usage.provisioner.provision(body.tenantId, plan);
+        }
         try {
           await d.store.createTenant(tenant);
         } catch (err) {
@@ -123,8 +207,16 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         requirePermission(req.caller, 'tenants:admin');
         const tenantId = pathTenant(req);
         const body = parse(patchTenantBody, req.body);
+        if (body.plan !== undefined) {
+          const plan = knownPlan(body.plan)!;
+          const current = await d.store.getTenant(tenantId);
+          if (!current) throw notFound('the tenant');
+          if (current.plan !== plan) await d.usage!.provisioner.move(tenantId, current.plan, plan);
+          await d.store.updateTenant(tenantId, { plan }, now(d.clock));
+          if (body.status === undefined && body.name === undefined) return { status: 200, body: { ...current, plan, updatedAt: now(d.clock) } };
+        }
         if (body.status !== undefined) return { status: 200, body: await d.keys.setTenantStatus(tenantId, body.status, body.name) };
-        const tenant = await d.store.updateTenant(tenantId, body, now(d.clock));
+        const tenant = await d.store.updateTenant(tenantId, { name: body.name }, now(d.clock));
         if (!tenant) throw notFound('the tenant');
         return { status: 200, body: tenant };
       },

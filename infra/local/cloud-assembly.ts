@@ -43,6 +43,26 @@ export interface MethodModel {
   authorizationType: string;
   authorizerLogicalId: string | undefined;
   integration: { type: string; functionLogicalId: string | undefined };
+  /** The method needs an API key in a usage plan of the stage (from the header or the authorizer). */
+  apiKeyRequired?: boolean;
+}
+
+export interface UsagePlanModel {
+  logicalId: string;
+  name: string;
+  /** Steady rate (requests/s) and bucket size; absent: not throttled by the plan. */
+  throttle: { rateLimit: number; burstLimit: number } | undefined;
+  quota: { limit: number; period: 'DAY' | 'WEEK' | 'MONTH' } | undefined;
+}
+
+export interface ApiKeyModel {
+  logicalId: string;
+  name: string;
+  /** As in the template: a string or an intrinsic (a dynamic reference to a secret). */
+  value: unknown;
+  enabled: boolean;
+  /** Logical ids of the usage plans the template attaches it to. */
+  planLogicalIds: string[];
 }
 
 export interface GatewayResponseModel {
@@ -61,6 +81,10 @@ export interface RestApiModel {
   methods: MethodModel[];
   authorizers: Map<string, AuthorizerModel>;
   gatewayResponses: Map<string, GatewayResponseModel>;
+  /** Where usage plans read the API key: the `X-API-Key` header or the authorizer's `usageIdentifierKey`. */
+  apiKeySource?: 'HEADER' | 'AUTHORIZER';
+  usagePlans?: UsagePlanModel[];
+  apiKeys?: ApiKeyModel[];
 }
 
 export interface StackModel {
@@ -68,6 +92,8 @@ export interface StackModel {
   functions: Map<string, FunctionModel>;
   tables: Map<string, TableModel>;
   restApis: RestApiModel[];
+  /** Logical ids of the Secrets Manager secrets (given local values by the local stack). */
+  secrets: string[];
 }
 
 function ref(v: unknown): string | undefined {
@@ -196,10 +222,51 @@ export function readStack(assemblyDir: string, stackName: string): StackModel {
           authorizationType: String(p.AuthorizationType ?? 'NONE'),
           authorizerLogicalId: ref(p.AuthorizerId),
           integration: { type: String(integration.Type ?? 'MOCK'), functionLogicalId: functionInUri(integration.Uri, functions) },
+          apiKeyRequired: p.ApiKeyRequired === true || p.ApiKeyRequired === 'true',
         });
       }
     }
-    restApis.push({ logicalId: apiId, name: String(api.Properties?.Name ?? apiId), stageName, methods, authorizers, gatewayResponses });
+    const usagePlans: UsagePlanModel[] = [];
+    for (const [id, r] of Object.entries(resources)) {
+      if (r.Type !== 'AWS::ApiGateway::UsagePlan') continue;
+      const p = r.Properties ?? {};
+      const stages = (p.ApiStages as Json[] | undefined) ?? [];
+      if (!stages.some((st) => ref(st.ApiId) === apiId)) continue;
+      const throttle = p.Throttle as Json | undefined;
+      const quota = p.Quota as Json | undefined;
+      usagePlans.push({
+        logicalId: id,
+        name: String(p.UsagePlanName ?? id),
+        throttle: throttle ? { rateLimit: Number(throttle.RateLimit ?? 0), burstLimit: Number(throttle.BurstLimit ?? 0) } : undefined,
+        quota: quota ? { limit: Number(quota.Limit), period: String(quota.Period) as 'DAY' | 'WEEK' | 'MONTH' } : undefined,
+      });
+    }
+    const planIds = new Set(usagePlans.map((u) => u.logicalId));
+    const apiKeys: ApiKeyModel[] = [];
+    for (const [id, r] of Object.entries(resources)) {
+      if (r.Type !== 'AWS::ApiGateway::ApiKey') continue;
+      const p = r.Properties ?? {};
+      const planLogicalIds = Object.values(resources)
+        .filter((l) => l.Type === 'AWS::ApiGateway::UsagePlanKey' && ref(l.Properties?.KeyId) === id)
+        .map((l) => ref(l.Properties?.UsagePlanId)!)
+        .filter((planId) => planIds.has(planId));
+      if (planLogicalIds.length === 0) continue;
+      apiKeys.push({ logicalId: id, name: String(p.Name ?? id), value: p.Value, enabled: p.Enabled !== false, planLogicalIds });
+    }
+    restApis.push({
+      logicalId: apiId,
+      name: String(api.Properties?.Name ?? apiId),
+      stageName,
+      methods,
+      authorizers,
+      gatewayResponses,
+      apiKeySource: api.Properties?.ApiKeySourceType === 'AUTHORIZER' ? 'AUTHORIZER' : 'HEADER',
+      usagePlans,
+      apiKeys,
+    });
   }
-  return { stackName, functions, tables, restApis };
+  const secrets = Object.entries(resources)
+    .filter(([, r]) => r.Type === 'AWS::SecretsManager::Secret')
+    .map(([id]) => id);
+  return { stackName, functions, tables, restApis, secrets };
 }

@@ -9,6 +9,7 @@
  * (`IDP=local`), since no Auth0 tenant or Secrets Manager runs here.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -43,6 +44,8 @@ export interface LocalStackOptions {
   maxConcurrency?: number;
   /** How long to wait for DynamoDB Local to answer (default `readyTimeoutMs()`). */
   readyTimeoutMs?: number;
+  /** Clock of the gateway's usage-plan throttles and quotas (epoch ms); tests step it. @default Date.now */
+  gatewayNow?: () => number;
   /** Aborting it during the start stops what was started (children included) and rejects. */
   signal?: AbortSignal;
   log?: (source: string, line: string) => void;
@@ -110,9 +113,22 @@ export async function createTables(model: StackModel, endpoint: string): Promise
   }
 }
 
-/** Resolves a template value to what it is locally: tables by logical id, the API by its local id. */
-function resolveValue(v: unknown, model: StackModel, apiId: string): string | undefined {
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+/**
+ * Resolves a template value to what it is locally: tables by logical id, the API by its local
+ * id, `Fn::Join`s of resolvable parts, and dynamic references to a secret
+ * (`{{resolve:secretsmanager:<secret>:SecretString:::}}`) by the value generated for it at this start.
+ */
+function resolveValue(v: unknown, model: StackModel, apiId: string, secrets: Map<string, string>): string | undefined {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') {
+    const text = String(v);
+    const dynamic = /^\{\{resolve:secretsmanager:([^:}]+):SecretString:[^}]*\}\}$/.exec(text);
+    return dynamic ? secrets.get(dynamic[1]!) : text;
+  }
+  if (v && typeof v === 'object' && 'Fn::Join' in v) {
+    const [sep, parts] = (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    const resolved = parts.map((p) => (p && typeof p === 'object' && 'Ref' in p && secrets.has(String((p as { Ref: unknown }).Ref)) ? String((p as { Ref: unknown }).Ref) : resolveValue(p, model, apiId, secrets)));
+    return resolved.some((p) => p === undefined) ? undefined : resolveValue(resolved.join(sep), model, apiId, secrets);
+  }
   const ref = v && typeof v === 'object' && 'Ref' in v ? String((v as { Ref: unknown }).Ref) : undefined;
   if (ref && model.tables.has(ref)) return ref;
   if (ref && model.restApis.some((a) => a.logicalId === ref)) return apiId;
@@ -168,11 +184,13 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
+    // Generated secrets (the usage-key derivation secret, the platform key's value) get a fresh value per start.
+    const secrets = new Map(model.secrets.map((id) => [id, randomBytes(48).toString('base64url')]));
     const pools = new Map<string, LambdaPool>();
     for (const fn of model.functions.values()) {
       const env: Record<string, string> = { ...baseEnv };
       for (const [k, v] of Object.entries(fn.environment)) {
-        const resolved = resolveValue(v, model, apiId);
+        const resolved = resolveValue(v, model, apiId, secrets);
         if (resolved === undefined) log('local', `${fn.logicalId}: ${k} has no local value; left unset`);
         else env[k] = resolved;
       }
@@ -193,6 +211,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       apiId,
       pools,
       port: apiPort,
+      resolveValue: (v) => resolveValue(v, model, apiId, secrets),
+      ...(o.gatewayNow ? { now: o.gatewayNow } : {}),
       onAccessLog: (entry) => log('api', JSON.stringify(entry)),
     });
     stoppers.push(() => gateway.close());

@@ -16,13 +16,17 @@
  *   DEFAULT_5XX and then API Gateway's defaults), with their static headers and those mapped
  *   from the request (`method.request.header.Origin`, left out when the request has none);
  * - `DELETE /restapis/{id}/stages/{stage}/cache/authorizers` (FlushStageAuthorizersCache) clears
- *   the authorizer cache, so the SDK can be pointed here with AWS_ENDPOINT_URL_API_GATEWAY.
+ *   the authorizer cache, so the SDK can be pointed here with AWS_ENDPOINT_URL_API_GATEWAY;
+ * - usage plans (`infra/local/usage-plans.ts`): methods with `apiKeyRequired` are admitted by
+ *   the key the authorizer names in `usageIdentifierKey` (or `X-API-Key`), its plan's quota and
+ *   throttle; the control-plane calls that create keys and attach them to plans are served too.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AuthorizerModel, GatewayResponseModel, MethodModel, RestApiModel } from './cloud-assembly.js';
 import type { LambdaPool } from './lambda-pool.js';
+import { LocalUsagePlans } from './usage-plans.js';
 
 export interface RestGatewayOptions {
   api: RestApiModel;
@@ -33,11 +37,17 @@ export interface RestGatewayOptions {
   port?: number;
   /** One line per request, like the stage's access log. */
   onAccessLog?: (entry: Record<string, unknown>) => void;
+  /** Local values of template values (an API key's dynamic reference to a secret). */
+  resolveValue?: (v: unknown) => string | undefined;
+  /** Clock of usage-plan throttles and quotas (epoch ms). @default Date.now */
+  now?: () => number;
 }
 
 export interface RestGateway {
   url: string;
   port: number;
+  /** The usage plans' keys, associations and counters. */
+  usage: LocalUsagePlans;
   close(): Promise<void>;
 }
 
@@ -50,6 +60,9 @@ const DEFAULT_STATUS: Record<string, number> = {
   INTEGRATION_FAILURE: 504,
   INTEGRATION_TIMEOUT: 504,
   REQUEST_TOO_LARGE: 413,
+  INVALID_API_KEY: 403,
+  THROTTLED: 429,
+  QUOTA_EXCEEDED: 429,
 };
 const DEFAULT_MESSAGE: Record<string, string> = {
   UNAUTHORIZED: 'Unauthorized',
@@ -60,11 +73,15 @@ const DEFAULT_MESSAGE: Record<string, string> = {
   INTEGRATION_FAILURE: 'Internal server error',
   INTEGRATION_TIMEOUT: 'Endpoint request timed out',
   REQUEST_TOO_LARGE: 'Request Too Long',
+  INVALID_API_KEY: 'Forbidden',
+  THROTTLED: 'Too Many Requests',
+  QUOTA_EXCEEDED: 'Limit Exceeded',
 };
 const MAX_BODY = 10 * 1024 * 1024;
 
 interface Policy {
   principalId: string;
+  usageIdentifierKey: string | undefined;
   context: Record<string, unknown>;
   statements: { effect: string; actions: string[]; resources: string[] }[];
 }
@@ -127,14 +144,14 @@ function arnMatches(pattern: string, arn: string): boolean {
 }
 
 function parsePolicy(result: unknown): Policy | undefined {
-  const r = result as { principalId?: unknown; policyDocument?: { Statement?: unknown }; context?: unknown } | null;
+  const r = result as { principalId?: unknown; policyDocument?: { Statement?: unknown }; context?: unknown; usageIdentifierKey?: unknown } | null;
   if (!r || typeof r.principalId !== 'string' || !r.policyDocument) return undefined;
   const raw = Array.isArray(r.policyDocument.Statement) ? r.policyDocument.Statement : [r.policyDocument.Statement];
   const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
   const statements = raw.map((s: { Effect?: unknown; Action?: unknown; Resource?: unknown }) => ({ effect: String(s?.Effect), actions: list(s?.Action), resources: list(s?.Resource) }));
   const context = r.context && typeof r.context === 'object' ? (r.context as Record<string, unknown>) : {};
   for (const v of Object.values(context)) if (v !== null && typeof v === 'object') return undefined; // only scalars are allowed
-  return { principalId: r.principalId, context, statements };
+  return { principalId: r.principalId, context, statements, usageIdentifierKey: typeof r.usageIdentifierKey === 'string' ? r.usageIdentifierKey : undefined };
 }
 
 function allows(policy: Policy, methodArn: string): boolean {
@@ -149,6 +166,7 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
   const cache = new Map<string, { policy: Policy; until: number }>();
   const accountId = '000000000000';
   const region = 'us-east-1';
+  const usage = new LocalUsagePlans(api.usagePlans ?? [], api.apiKeys ?? [], o.resolveValue ?? ((v) => (typeof v === 'string' ? v : undefined)), o.now ?? Date.now);
 
   function gatewayResponse(res: ServerResponse, req: Request, type: string, message?: string, extraHeaders: Record<string, string> = {}): number {
     const defaultStatus = DEFAULT_STATUS[type] ?? 400;
@@ -268,6 +286,13 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
       return { ...log, status: 202, flushed: true };
     }
 
+    const control = usage.control(req.method, url, body);
+    if (control) {
+      res.writeHead(control.status, { 'Content-Type': 'application/json', ...(control.errorType ? { 'x-amzn-ErrorType': control.errorType } : {}) });
+      res.end(JSON.stringify(control.body));
+      return { ...log, status: control.status, controlPlane: true };
+    }
+
     const prefix = `/${api.stageName}`;
     if (!(url.pathname === prefix || url.pathname.startsWith(`${prefix}/`))) {
       return { ...log, status: gatewayResponse(res, req, 'MISSING_AUTHENTICATION_TOKEN') };
@@ -291,6 +316,16 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
       if (!allows(policy!, methodArn)) return { ...log, status: gatewayResponse(res, req, 'ACCESS_DENIED') };
       authorizerContext = { ...Object.fromEntries(Object.entries(policy!.context).map(([k, v]) => [k, String(v)])), principalId: policy!.principalId, integrationLatency: log.authorizerLatency };
       Object.assign(log, { tenantId: authorizerContext.tenantId ?? '', clientId: authorizerContext.clientId ?? '', authMethod: authorizerContext.authMethod ?? '' });
+      if (m.apiKeyRequired && api.apiKeySource === 'AUTHORIZER') {
+        const verdict = usage.admit(policy!.usageIdentifierKey);
+        if (!verdict.ok) return { ...log, status: gatewayResponse(res, req, verdict.type) };
+        log.apiKeyId = verdict.keyId;
+      }
+    }
+    if (m.apiKeyRequired && api.apiKeySource !== 'AUTHORIZER') {
+      const verdict = usage.admit(req.headers['x-api-key']);
+      if (!verdict.ok) return { ...log, status: gatewayResponse(res, req, verdict.type) };
+      log.apiKeyId = verdict.keyId;
     }
 
     if (m.integration.type !== 'AWS_PROXY' || !m.integration.functionLogicalId) {
@@ -359,6 +394,7 @@ export async function startRestGateway(o: RestGatewayOptions): Promise<RestGatew
   return {
     url: `http://${o.host ?? '127.0.0.1'}:${port}/${api.stageName}`,
     port,
+    usage,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -17,6 +17,19 @@ import { OPENAPI_DOCUMENT, responseErrors, schemaErrors } from '../support/opena
 import { keyHolderToken, loginWithPkce } from '../support/servers.js';
 
 const REVOCATION_CHECK_S = 2;
+/**
+ * The default tiers plus `tiny`: a burst of 3, a rate so low that no token comes back in real
+ * time during the run (one per 1,000 s), and a quota of 5 a day. The gateway's usage clock is
+ * real time plus `usageSkewMs`, which a test moves forward to refill the bucket.
+ */
+const USAGE_PLANS = {
+  free: { rateLimit: 5, burstLimit: 10, quota: { limit: 10_000, period: 'DAY' } },
+  standard: { rateLimit: 50, burstLimit: 100 },
+  enterprise: { rateLimit: 500, burstLimit: 1000 },
+  tiny: { rateLimit: 0.001, burstLimit: 3, quota: { limit: 5, period: 'DAY' } },
+  platform: { rateLimit: 100, burstLimit: 200 },
+};
+let usageSkewMs = 0;
 let stack: LocalStack;
 let demo: DemoCredentials;
 const pids: number[] = [];
@@ -67,7 +80,8 @@ beforeAll(async () => {
     apiPort: 0,
     idpPort: 0,
     assemblyDir: mkdtempSync(join(tmpdir(), 'latchkey-e2e-')),
-    context: { revocationCheckSeconds: String(REVOCATION_CHECK_S) },
+    context: { revocationCheckSeconds: String(REVOCATION_CHECK_S), usagePlans: JSON.stringify(USAGE_PLANS), usageFlushRequests: '1' },
+    gatewayNow: () => Date.now() + usageSkewMs,
     log: (source, line) => {
       if (source === 'api') accessLog.push(JSON.parse(line) as Record<string, unknown>);
     },
@@ -213,6 +227,95 @@ describe('the local stack', () => {
       if (status !== 200) await new Promise((r) => setTimeout(r, 500));
     }
     expect(status).toBe(200);
+  });
+});
+
+describe('usage plans: per-tenant limits at the gateway', () => {
+  it('gives a tenant on a tiny plan 429 past its rate and past its quota, while another tenant is unaffected; a plan change lifts it', async () => {
+    const ops = client({ bearer: demo.opsToken });
+    const t = await data(ops.POST('/tenants', { body: { tenantId: 'tiny-co', name: 'Tiny Co', plan: 'tiny' } }));
+    expect(t.plan).toBe('tiny');
+    expect((await data(ops.GET('/tenants/{tenantId}', { params: { path: { tenantId: 'demo' } } }))).plan).toBe('free');
+    expect((await problemOf(ops.POST('/tenants', { body: { tenantId: 'no-such-plan', name: 'X', plan: 'gold' } }))).status).toBe(400);
+    const tinyUser = stack.idp.addUser({ email: 'admin@tiny-co.local', password: 'tiny-co-password', tenantId: 'tiny-co', roles: ['tenant:admin'] });
+    const tiny = { Authorization: `Bearer ${await stack.idp.issueUserToken({ userId: tinyUser.userId })}` };
+    const other = { Authorization: `Bearer ${demo.userToken}` };
+
+    // The burst (3) passes, the 4th is throttled; the other tenant keeps going meanwhile.
+    for (let i = 0; i < 3; i++) expect((await get('/me', tiny)).status).toBe(200);
+    const throttled = await get('/me', tiny);
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('content-type')).toBe('application/problem+json');
+    expect(throttled.headers.get('retry-after')).toBe('1');
+    expect(throttled.body).toMatchObject({ type: 'https://latchkey.dev/problems/too-many-requests', status: 429 });
+    for (let i = 0; i < 5; i++) expect((await get('/me', other)).status).toBe(200);
+
+    // 3,000 s later the bucket is full again; the quota (5 a day) has 2 left.
+    usageSkewMs += 3_000_000;
+    for (let i = 0; i < 2; i++) expect((await get('/me', tiny)).status).toBe(200);
+    const exhausted = await get('/me', tiny);
+    expect(exhausted.status).toBe(429);
+    expect(exhausted.headers.get('retry-after')).toBe('3600');
+    expect(String(exhausted.body?.detail)).toMatch(/quota/);
+    expect((await get('/me', other)).status).toBe(200);
+    expect(accessLog.filter((e) => e.tenantId === 'tiny-co' && e.status === 429).length).toBe(2);
+
+    // Moving the tenant to another plan moves its key: the new plan's limits apply at once.
+    const moved = await data(ops.PATCH('/tenants/{tenantId}', { params: { path: { tenantId: 'tiny-co' } }, body: { plan: 'standard' } }));
+    expect(moved.plan).toBe('standard');
+    expect((await get('/me', tiny)).status).toBe(200);
+    expect((await data(ops.GET('/tenants/{tenantId}', { params: { path: { tenantId: 'tiny-co' } } }))).plan).toBe('standard');
+  });
+
+  it('refuses the callers of a tenant that has no usage key (403 forbidden), and lets platform callers through on the platform plan', async () => {
+    const ghost = stack.idp.addUser({ email: 'someone@ghost.local', password: 'ghost-password', tenantId: 'ghost', roles: ['tenant:admin'] });
+    const res = await get('/me', { Authorization: `Bearer ${await stack.idp.issueUserToken({ userId: ghost.userId })}` });
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ type: 'https://latchkey.dev/problems/forbidden' });
+    expect((await get('/me', { Authorization: `Bearer ${demo.opsToken}` })).status).toBe(200);
+  });
+});
+
+describe('usage counts', () => {
+  it('counts per tenant, key and day what the authorizer allowed, read back as JSON and CSV once flushed', async () => {
+    const ops = client({ bearer: demo.opsToken });
+    await data(ops.POST('/tenants', { body: { tenantId: 'count-co', name: 'Count Co', plan: 'standard' } }));
+    const admin = stack.idp.addUser({ email: 'admin@count-co.local', password: 'count-co-password', tenantId: 'count-co', roles: ['tenant:admin'] });
+    const adminAuth = { bearer: await stack.idp.issueUserToken({ userId: admin.userId }) };
+    const key = await data(client(adminAuth).POST('/tenants/{tenantId}/api-keys', { params: { path: { tenantId: 'count-co' } }, body: { name: 'counted', scopes: ['users:read'] } }));
+    const withKey = client({ apiKey: String(key.apiKey) });
+    for (let i = 0; i < 3; i++) await data(withKey.GET('/me'));
+    for (let i = 0; i < 2; i++) await data(client(adminAuth).GET('/me'));
+    // 6 requests of the tenant: 1 key issue + 2 /me by the admin's client, 3 /me with the key.
+    // The stack flushes after every request (usageFlushRequests 1); the documented bound is the
+    // flush interval, here the time a background write takes. Polled with a hang detector only.
+    const today = new Date().toISOString().slice(0, 10);
+    const query = { params: { path: { tenantId: 'count-co' }, query: { from: today, to: today } } };
+    interface Usage {
+      tenantId: string;
+      requests: number;
+      keys: { id: string; requests: number }[];
+      days: { day: string; requests: number; keys: { id: string; requests: number }[] }[];
+    }
+    const read = async () => (await data(ops.GET('/tenants/{tenantId}/usage', query))) as Usage;
+    let usage = await read();
+    for (const until = Date.now() + 60_000; usage.requests < 6 && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      usage = await read();
+    }
+    expect(usage.requests).toBe(6);
+    expect(usage.days).toEqual([{ day: today, requests: 6, keys: expect.arrayContaining([{ id: key.keyId, requests: 3 }]) }]);
+    expect(usage.keys.reduce((n, k) => n + k.requests, 0)).toBe(6);
+    const csv = await fetch(`${stack.apiUrl}/tenants/count-co/usage?from=${today}&to=${today}`, { headers: { Authorization: `Bearer ${demo.opsToken}`, Accept: 'text/csv' } });
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
+    const rows = (await csv.text()).trim().split('\r\n');
+    expect(rows[0]).toBe('day,tenant_id,key_id,requests');
+    expect(rows).toContain(`${today},count-co,*,6`);
+    expect(rows).toContain(`${today},count-co,${key.keyId},3`);
+    // The tenant's own admin may read it; another tenant's may not.
+    expect(((await data(client(adminAuth).GET('/tenants/{tenantId}/usage', query))) as Usage).tenantId).toBe('count-co');
+    expect((await problemOf(client({ bearer: demo.userToken }).GET('/tenants/{tenantId}/usage', query))).status).toBe(403);
+    expect((await problemOf(ops.GET('/tenants/{tenantId}/usage', { params: { path: { tenantId: 'count-co' }, query: { from: today, to: '2020-01-01' } } }))).status).toBe(400);
   });
 });
 

@@ -84,6 +84,7 @@ describe('gateway responses', () => {
     ['REQUEST_TOO_LARGE', '413', 'payload-too-large'],
     ['THROTTLED', '429', 'too-many-requests'],
     ['QUOTA_EXCEEDED', '429', 'too-many-requests'],
+    ['INVALID_API_KEY', '403', 'forbidden'],
     ['UNAUTHORIZED', '401', 'unauthorized'],
     ['AUTHORIZER_FAILURE', '503', 'unavailable'],
   ])('answers %s with %s %s as problem+json', (type, status, slug) => {

@@ -153,6 +153,12 @@ describe('one event per change', () => {
     }
   });
 
+  it('names the plan a tenant was to move to (this deployment has no plans: 400, recorded as failed)', async () => {
+    await api.call('POST', '/tenants', { headers: bearer('platform'), body: { tenantId: 'pied-piper', name: 'Pied Piper' } });
+    const events = await added('pied-piper', async () => expect((await api.call('PATCH', '/tenants/pied-piper', { headers: bearer('platform'), body: { plan: 'enterprise' } })).status).toBe(400));
+    expect(events.map((e) => [e.action, e.outcome, e.status, e.details])).toEqual([['tenant.update', 'failed', 400, { fields: ['plan'], plan: 'enterprise' }]]);
+  });
+
   it('records key issue, rotate and revoke once each, never with the secret', async () => {
     let key = { keyId: '', apiKey: '', clientSecret: '' };
     const issued = await added('acme', async () => {

@@ -125,3 +125,101 @@ describe('caching without identity sources', () => {
     expect((await call({ authorization: 'Bearer t' })).status).toBe(500);
   });
 });
+
+describe('usage plans, keyed by the authorizer (apiKeySource AUTHORIZER)', () => {
+  /** Names the usage key the request asks for in `x-usage`; `none` names no key. */
+  const USAGE_AUTHORIZER = `
+export const handler = async (event) => {
+  const stage = event.methodArn.split('/').slice(0, 2).join('/');
+  const usage = (event.headers || {})['x-usage'];
+  return {
+    principalId: 'caller',
+    policyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:Invoke', Resource: stage + '/*' }] },
+    ...(usage && usage !== 'none' ? { usageIdentifierKey: usage } : {}),
+    context: {},
+  };
+};`;
+  const TINY = 'tiny-tenant-usage-key-value-000';
+  const OTHER = 'other-tenant-usage-key-value-00';
+  let now = Date.UTC(2026, 10, 30, 12, 0, 0);
+  let gateway: RestGateway;
+  const call = async (usage: string, path = '/things') => {
+    const res = await fetch(`${gateway.url}${path}`, { headers: { 'x-usage': usage } });
+    return { status: res.status, type: res.headers.get('x-amzn-errortype') };
+  };
+
+  beforeAll(async () => {
+    const authorizer = new LambdaPool({ fn: fn('UsageAuthorizer', USAGE_AUTHORIZER), name: 'usage-authorizer', env: {}, maxConcurrency: 1 });
+    const echo = new LambdaPool({ fn: fn('UsageEcho', ECHO), name: 'usage-echo', env: {}, maxConcurrency: 1 });
+    pools.push(authorizer, echo);
+    const method = (resourcePath: string, apiKeyRequired: boolean) => ({
+      httpMethod: 'GET',
+      resourcePath,
+      authorizationType: 'CUSTOM',
+      authorizerLogicalId: 'Authz',
+      integration: { type: 'AWS_PROXY', functionLogicalId: 'Echo' },
+      apiKeyRequired,
+    });
+    const api: RestApiModel = {
+      logicalId: 'Api',
+      name: 'api',
+      stageName: 'v1',
+      methods: [method('/things', true), method('/free', false)],
+      authorizers: new Map([['Authz', { logicalId: 'Authz', type: 'REQUEST', functionLogicalId: 'Authorizer', identitySources: [], ttlS: 0 }]]),
+      gatewayResponses: new Map(),
+      apiKeySource: 'AUTHORIZER',
+      usagePlans: [
+        { logicalId: 'PlanTiny', name: 'stack-tiny', throttle: { rateLimit: 1, burstLimit: 2 }, quota: { limit: 5, period: 'DAY' } },
+        { logicalId: 'PlanOther', name: 'stack-other', throttle: { rateLimit: 100, burstLimit: 100 }, quota: undefined },
+      ],
+      apiKeys: [{ logicalId: 'KeyOther', name: 'other', value: OTHER, enabled: true, planLogicalIds: ['PlanOther'] }],
+    };
+    gateway = await startRestGateway({ api, apiId: 'local', pools: new Map([['Authorizer', authorizer], ['Echo', echo]]), now: () => now });
+    gateways.push(gateway);
+  });
+
+  it('refuses a method that needs a key when the authorizer names none, or an unknown one (403 INVALID_API_KEY); others pass', async () => {
+    expect(await call('none')).toEqual({ status: 403, type: 'INVALID_API_KEY' });
+    expect(await call(TINY)).toEqual({ status: 403, type: 'INVALID_API_KEY' });
+    expect((await call('none', '/free')).status).toBe(200);
+  });
+
+  it('creates a key and attaches it through the control plane, as the SDK calls it', async () => {
+    const base = gateway.url.replace(/\/v1$/, '');
+    const plans = (await (await fetch(`${base}/usageplans`)).json()) as { item: { id: string; name: string }[] };
+    const tiny = plans.item.find((p) => p.name === 'stack-tiny')!.id;
+    const created = await fetch(`${base}/apikeys`, { method: 'POST', body: JSON.stringify({ name: 'tiny', value: TINY, enabled: true }) });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect((await fetch(`${base}/apikeys`, { method: 'POST', body: JSON.stringify({ name: 'again', value: TINY, enabled: true }) })).headers.get('x-amzn-errortype')).toBe('ConflictException');
+    expect((await fetch(`${base}/usageplans/${tiny}/keys`, { method: 'POST', body: JSON.stringify({ keyId: id, keyType: 'API_KEY' }) })).status).toBe(201);
+    const other = plans.item.find((p) => p.name === 'stack-other')!.id;
+    // One plan per stage for a key.
+    expect((await fetch(`${base}/usageplans/${other}/keys`, { method: 'POST', body: JSON.stringify({ keyId: id, keyType: 'API_KEY' }) })).status).toBe(409);
+  });
+
+  it('throttles past the burst until the rate refills the bucket (429 THROTTLED), and stops at the quota (429 QUOTA_EXCEEDED) until the next day', async () => {
+    expect((await call(TINY)).status).toBe(200);
+    expect((await call(TINY)).status).toBe(200);
+    expect(await call(TINY)).toEqual({ status: 429, type: 'THROTTLED' });
+    // Another tenant's key on another plan is not touched by the first one's limits.
+    for (let i = 0; i < 20; i++) expect((await call(OTHER)).status).toBe(200);
+    now += 1000; // one token back
+    expect((await call(TINY)).status).toBe(200);
+    expect(await call(TINY)).toEqual({ status: 429, type: 'THROTTLED' });
+    now += 10_000; // the bucket is full again (2), the quota has 2 left of 5
+    expect((await call(TINY)).status).toBe(200);
+    expect((await call(TINY)).status).toBe(200);
+    now += 10_000;
+    expect(await call(TINY)).toEqual({ status: 429, type: 'QUOTA_EXCEEDED' });
+    expect((await call(OTHER)).status).toBe(200);
+    now = Date.UTC(2026, 11, 1, 0, 0, 1); // the next UTC day: a new quota period
+    expect((await call(TINY)).status).toBe(200);
+  });
+
+  it('reports what each key used per day (GetUsage)', async () => {
+    const base = gateway.url.replace(/\/v1$/, '');
+    const usage = (await (await fetch(`${base}/usageplans/PlanTiny/usage?startDate=2026-11-30&endDate=2026-12-01`)).json()) as { values: Record<string, [number, number][]> };
+    expect(Object.values(usage.values)).toEqual([[[5, 0], [1, 4]]]);
+  });
+});

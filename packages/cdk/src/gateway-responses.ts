@@ -68,13 +68,13 @@ function badRequest(id: string, type: apigateway.ResponseType): ResponseSpec {
   };
 }
 
-function tooMany(id: string, type: apigateway.ResponseType): ResponseSpec {
+function tooMany(id: string, type: apigateway.ResponseType, retryAfterS: number, detail: string): ResponseSpec {
   return {
     id,
     type,
     statusCode: '429',
-    headers: { 'Retry-After': '1' },
-    problem: { type: `${PROBLEM_BASE}too-many-requests`, title: 'Too many requests', status: 429, detailJson: '"Slow down and retry after Retry-After seconds."' },
+    headers: { 'Retry-After': String(retryAfterS) },
+    problem: { type: `${PROBLEM_BASE}too-many-requests`, title: 'Too many requests', status: 429, detailJson: JSON.stringify(detail) },
   };
 }
 
@@ -120,8 +120,19 @@ const RESPONSES: ResponseSpec[] = [
     statusCode: '413',
     problem: { type: `${PROBLEM_BASE}payload-too-large`, title: 'Payload too large', status: 413, detailJson: '"The body is over API Gateway\'s limit."' },
   },
-  tooMany('Throttled', apigateway.ResponseType.THROTTLED),
-  tooMany('QuotaExceeded', apigateway.ResponseType.QUOTA_EXCEEDED),
+  // Over the rate of the tenant's usage plan (or of the stage or account): a second is enough.
+  tooMany('Throttled', apigateway.ResponseType.THROTTLED, 1, 'Slow down and retry after Retry-After seconds.'),
+  // Over the quota of the tenant's usage plan: it resets at the start of the next period (UTC),
+  // which a gateway response cannot compute, so clients are told to look again in an hour.
+  tooMany('QuotaExceeded', apigateway.ResponseType.QUOTA_EXCEEDED, 3600, "Your tenant's usage-plan quota for this period is used up; it resets at the start of the next period (UTC)."),
+  // A method that needs a usage key, for a caller whose tenant has none in a plan of the stage
+  // (a tenant created outside the management API, or one whose plan change is under way).
+  {
+    id: 'InvalidApiKey',
+    type: apigateway.ResponseType.INVALID_API_KEY,
+    statusCode: '403',
+    problem: { type: `${PROBLEM_BASE}forbidden`, title: 'Forbidden', status: 403, detailJson: '"No usage plan admits the tenant of these credentials."' },
+  },
   // The defaults keep API Gateway's status code, which a template cannot read; `status` is
   // optional in RFC 9457 and the HTTP status line carries it.
   {

@@ -105,10 +105,30 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename, disable or re-enable a tenant
+         * Rename, disable or re-enable a tenant, or move it to another usage plan
          * @description Needs the `tenants:admin` permission (a scope, or a role that grants it).
          */
         patch: operations["updateTenant"];
+        trace?: never;
+    };
+    "/tenants/{tenantId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's requests per day, in total and per key (JSON, or CSV with Accept: text/csv)
+         * @description Needs the `keys:read` permission (a scope, or a role that grants it).
+         */
+        get: operations["getTenantUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/tenants/{tenantId}/api-keys": {
@@ -268,11 +288,15 @@ export interface components {
         CreateTenant: {
             tenantId: string;
             name: string;
+            /** @description Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`. */
+            plan?: string;
         };
         PatchTenant: {
             name?: string;
             /** @enum {string} */
             status?: "active" | "disabled";
+            /** @description Usage plan (tier) whose rate, burst and quota apply to the tenant, e.g. `free`, `standard`, `enterprise`. */
+            plan?: string;
         };
         CreateApiKey: {
             name: string;
@@ -290,6 +314,31 @@ export interface components {
             name?: string;
             roles?: ("tenant:admin" | "tenant:member")[];
             blocked?: boolean;
+        };
+        /** @description Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s). */
+        TenantUsage: {
+            tenantId: string;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            granularity: "day";
+            /** @description All requests in the range. */
+            requests: number;
+            /** @description Requests per key (or client) over the range. */
+            keys: {
+                /** @description Key id (`key_…`), or the client id of a caller without a key. */
+                id: string;
+                requests: number;
+            }[];
+            days: {
+                day: string;
+                requests: number;
+                keys: {
+                    /** @description Key id (`key_…`), or the client id of a caller without a key. */
+                    id: string;
+                    requests: number;
+                }[];
+            }[];
         };
         AuditEvent: {
             partition: string;
@@ -352,6 +401,8 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description Usage plan (tier) whose limits apply on the REST API; absent where no plans are deployed. */
+            plan?: string;
         };
         TenantList: {
             items: components["schemas"]["Tenant"][];
@@ -474,7 +525,7 @@ export interface components {
             /** @constant */
             status?: 401;
         };
-        /** @description Forbidden (403): Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller. Do not retry. */
+        /** @description Forbidden (403): Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller, a tenant that no usage plan admits (API Gateway). Do not retry. */
         ForbiddenProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "https://latchkey.dev/problems/forbidden";
@@ -546,7 +597,7 @@ export interface components {
             /** @constant */
             status?: 422;
         };
-        /** @description Too many requests (429): API Gateway throttled the call (stage or account limits). Retry after `Retry-After` seconds. */
+        /** @description Too many requests (429): API Gateway refused the call: over the rate or the quota of your tenant's usage plan, or the stage or account limits. Retry after `Retry-After` seconds (1 for the rate, 3600 for the quota, which resets at the start of its period, UTC). */
         TooManyRequestsProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "https://latchkey.dev/problems/too-many-requests";
@@ -959,6 +1010,41 @@ export interface operations {
             404: components["responses"]["Problem404"];
             413: components["responses"]["Problem413"];
             415: components["responses"]["Problem415"];
+            429: components["responses"]["Problem429"];
+            503: components["responses"]["Problem503"];
+            "4XX": components["responses"]["Problem4XX"];
+            "5XX": components["responses"]["Problem5XX"];
+        };
+    };
+    getTenantUsage: {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+                granularity?: "day";
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Usage per day */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantUsage"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
             "4XX": components["responses"]["Problem4XX"];

@@ -27,7 +27,7 @@ export const PROBLEM_TYPES = {
   forbidden: {
     status: 403,
     title: 'Forbidden',
-    description: 'Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller. Do not retry.',
+    description: 'Valid credentials that may not act here: another tenant, no tenant, a user only platform operators may change, a role or key stronger than the caller, a tenant that no usage plan admits (API Gateway). Do not retry.',
   },
   'tenant-disabled': {
     status: 403,
@@ -77,7 +77,7 @@ export const PROBLEM_TYPES = {
   'too-many-requests': {
     status: 429,
     title: 'Too many requests',
-    description: 'API Gateway throttled the call (stage or account limits). Retry after `Retry-After` seconds.',
+    description: "API Gateway refused the call: over the rate or the quota of your tenant's usage plan, or the stage or account limits. Retry after `Retry-After` seconds (1 for the rate, 3600 for the quota, which resets at the start of its period, UTC).",
   },
   unavailable: {
     status: 503,

@@ -1,0 +1,84 @@
+/**
+ * Usage keys through the API Gateway control plane (`@aws-sdk/client-api-gateway`). `npm start`
+ * points the SDK at the local gateway (AWS_ENDPOINT_URL_API_GATEWAY), which speaks these calls.
+ */
+import {
+  APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteUsagePlanKeyCommand,
+  GetApiKeysCommand,
+  GetUsagePlansCommand,
+} from '@aws-sdk/client-api-gateway';
+import { GatewayThrottledError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
+
+const errorName = (err: unknown) => (err as { name?: string } | null)?.name;
+
+/** Throttling becomes `GatewayThrottledError` (the provisioner retries it); everything else passes through. */
+async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const name = errorName(err);
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (name === 'TooManyRequestsException' || status === 429) {
+      const retryAfter = Number((err as { retryAfterSeconds?: string }).retryAfterSeconds);
+      throw new GatewayThrottledError('API Gateway throttled a key change', Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, { cause: err });
+    }
+    throw err;
+  }
+}
+
+export class ApiGatewayUsageKeys implements UsageKeyGateway {
+  // The SDK's own retries are off: the provisioner spaces and retries calls on its clock.
+  constructor(private readonly client = new APIGatewayClient({ maxAttempts: 1 })) {}
+
+  findPlan(name: string): Promise<string | undefined> {
+    return mapErrors(async () => {
+      let position: string | undefined;
+      do {
+        const out = await this.client.send(new GetUsagePlansCommand({ limit: 500, position }));
+        const plan = out.items?.find((p) => p.name === name);
+        if (plan?.id) return plan.id;
+        position = out.position;
+      } while (position);
+      return undefined;
+    });
+  }
+
+  findKey(name: string): Promise<GatewayApiKey | undefined> {
+    return mapErrors(async () => {
+      const out = await this.client.send(new GetApiKeysCommand({ nameQuery: name, limit: 500 }));
+      // nameQuery is a prefix match: keep the exact name only.
+      const key = out.items?.find((k) => k.name === name);
+      return key?.id ? { id: key.id, name } : undefined;
+    });
+  }
+
+  createKey(name: string, value: string): Promise<GatewayApiKey> {
+    return mapErrors(async () => {
+      const out = await this.client.send(new CreateApiKeyCommand({ name, value, enabled: true, description: 'Latchkey tenant usage key (per-tenant limits)' }));
+      return { id: out.id!, name };
+    });
+  }
+
+  attachKey(planId: string, keyId: string): Promise<void> {
+    return mapErrors(async () => {
+      try {
+        await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId: planId, keyId, keyType: 'API_KEY' }));
+      } catch (err) {
+        if (errorName(err) !== 'ConflictException') throw err; // already attached
+      }
+    });
+  }
+
+  detachKey(planId: string, keyId: string): Promise<void> {
+    return mapErrors(async () => {
+      try {
+        await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId: planId, keyId }));
+      } catch (err) {
+        if (errorName(err) !== 'NotFoundException') throw err;
+      }
+    });
+  }
+}

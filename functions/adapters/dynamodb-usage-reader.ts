@@ -1,0 +1,30 @@
+/** The tenants function's side of the usage counts (`dynamodb-usage.ts`): a range of days of one tenant. */
+import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { UsageDay, UsageReader } from '../core/usage-counter.js';
+import { SUBJECT_PREFIX, usagePk } from './dynamodb-usage.js';
+
+/** Reads a tenant's days with `BatchGetItem` (100 keys a call), through the SDK's document client. */
+export class DynamoDbUsageReader implements UsageReader {
+  constructor(
+    private readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient,
+  ) {}
+
+  async days(tenantId: string, days: readonly string[]): Promise<UsageDay[]> {
+    const out: UsageDay[] = [];
+    for (let i = 0; i < days.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = days.slice(i, i + 100).map((d) => ({ pk: usagePk(tenantId, d) }));
+      for (let attempt = 0; keys && keys.length > 0 && attempt < 5; attempt++) {
+        const res = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of res.Responses?.[this.tableName] ?? []) {
+          const subjects = new Map<string, number>();
+          for (const [k, v] of Object.entries(item)) if (k.startsWith(SUBJECT_PREFIX) && typeof v === 'number') subjects.set(k.slice(SUBJECT_PREFIX.length), v);
+          out.push({ day: String(item.day), total: Number(item.total ?? 0), subjects });
+        }
+        keys = res.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined;
+      }
+      if (keys && keys.length > 0) throw new Error('DynamoDB left usage days unprocessed');
+    }
+    return out.sort((a, b) => a.day.localeCompare(b.day));
+  }
+}

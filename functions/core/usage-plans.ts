@@ -1,0 +1,223 @@
+/**
+ * Per-tenant limits through API Gateway usage plans (REST APIs only).
+ *
+ * The API's key source is the authorizer: every allowed REST decision names, in
+ * `usageIdentifierKey`, the value of the API Gateway API key of the caller's tenant (or of the
+ * platform key for callers without a tenant), and API Gateway applies the throttle and quota of
+ * the usage plan that key is attached to. Callers never see or send these values: with
+ * `apiKeySource: AUTHORIZER` a value grants nothing by itself, it only names whose budget a
+ * request spends. A tenant's value is derived, `HMAC-SHA256(USAGE_KEY_SECRET, "tenant:" + id)`,
+ * so the authorizer needs no lookup and no storage, and two deployments in one account never
+ * derive the same value. It is never a Latchkey key or secret.
+ *
+ * Key creation and plan changes go through `UsageKeyProvisioner`: API Gateway allows about
+ * 5 CreateApiKey calls a second per account and throttles its control plane hard, so calls are
+ * spaced, throttling is retried with back-off on the injected clock, and when the budget runs
+ * out the caller gets `UpstreamUnavailableError` (503 + Retry-After) with nothing half done
+ * that a retry would not finish.
+ */
+import { createHmac } from 'node:crypto';
+import type { Clock } from './clock.js';
+import { ConfigError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
+
+/** The plan of callers without a tenant (platform operators and services). */
+export const PLATFORM_PLAN = 'platform';
+/** Plan names: lower-case letters, digits and `-`, as in the CDK configuration. */
+export const PLAN_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** The API Gateway API key value of a tenant (43 base64url characters after the prefix; API Gateway wants at least 20). */
+export function tenantUsageKeyValue(secret: string, tenantId: string): string {
+  return `lkt_${createHmac('sha256', secret).update(`tenant:${tenantId}`).digest('base64url')}`;
+}
+
+/**
+ * What the authorizer returns as `usageIdentifierKey`: the tenant's derived value, or the
+ * platform key for callers without a tenant. Values are memoised per tenant (one HMAC, about a
+ * microsecond, per tenant and container), bounded so a flood of tenants cannot grow it without end.
+ */
+export class UsageKeyDeriver {
+  readonly #secret: string;
+  readonly #platformKey: string;
+  readonly #memo = new Map<string, string>();
+  constructor(secret: string, platformKey: string) {
+    this.#secret = secret;
+    this.#platformKey = platformKey;
+  }
+  keyFor(tenantId: string | undefined): string {
+    if (!tenantId) return this.#platformKey;
+    let v = this.#memo.get(tenantId);
+    if (v === undefined) {
+      if (this.#memo.size >= 10_000) this.#memo.clear();
+      v = tenantUsageKeyValue(this.#secret, tenantId);
+      this.#memo.set(tenantId, v);
+    }
+    return v;
+  }
+}
+
+/** `free,standard,enterprise`: the plans tenants may be on. */
+export function parseUsagePlanNames(raw: string, name = 'USAGE_PLANS'): string[] {
+  const plans = [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
+  for (const p of plans) if (!PLAN_NAME_PATTERN.test(p) || p === PLATFORM_PLAN) throw new ConfigError(`${name}: "${p}" is not a tenant plan name`);
+  if (plans.length === 0) throw new ConfigError(`${name} names no plan`);
+  return plans;
+}
+
+/** A key as API Gateway holds it. */
+export interface GatewayApiKey {
+  id: string;
+  name: string;
+}
+
+/**
+ * The API Gateway control plane, as much as usage keys need. Adapters: the SDK one
+ * (`functions/adapters/api-gateway-usage-keys.ts`), which `npm start` points at the local
+ * gateway's emulation of these calls.
+ */
+export interface UsageKeyGateway {
+  /** The id of the usage plan with this name, if any. */
+  findPlan(name: string): Promise<string | undefined>;
+  /** The key with this name, if any. */
+  findKey(name: string): Promise<GatewayApiKey | undefined>;
+  /** Creates an enabled key with this value. */
+  createKey(name: string, value: string): Promise<GatewayApiKey>;
+  /** Attaches a key to a plan; already attached is success. */
+  attachKey(planId: string, keyId: string): Promise<void>;
+  /** Detaches a key from a plan; not attached is success. */
+  detachKey(planId: string, keyId: string): Promise<void>;
+}
+
+/** API Gateway refused for its rate limits (`TooManyRequestsException`, 429); `retryAfterS` when it said. */
+export class GatewayThrottledError extends LatchkeyError {
+  constructor(
+    message: string,
+    readonly retryAfterS: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_GATEWAY_THROTTLED', message, options);
+  }
+}
+
+export interface UsageKeyProvisionerDeps {
+  gateway: UsageKeyGateway;
+  clock: Clock;
+  sleep: (ms: number) => Promise<void>;
+  /** The secret tenant key values are derived from (`USAGE_KEY_SECRET`). */
+  secret: string;
+  /** The plans tenants may be on. */
+  plans: readonly string[];
+  /**
+   * Prefix of key and plan names, the stack name: plan `free` is the usage plan named
+   * `<prefix>-free`, a tenant's key is named `<prefix>-tenant-<id>`. Plans are found by name
+   * because the function cannot reference their ids without a dependency cycle (plan → stage →
+   * deployment → methods → function).
+   */
+  namePrefix: string;
+  /** Longest time one management request spends waiting for API Gateway. @default 4000 */
+  budgetMs?: number;
+  /** Smallest gap between two control-plane calls of this container (CreateApiKey ~5/s per account). @default 250 */
+  minGapMs?: number;
+}
+
+/** A plan name that is not configured. */
+export class UnknownPlanError extends LatchkeyError {
+  constructor(readonly plan: string) {
+    super('ERR_UNKNOWN_PLAN', `no usage plan named ${plan}`);
+  }
+}
+
+/**
+ * Creates tenants' API Gateway keys and moves them between plans, within API Gateway's limits.
+ * Every step is idempotent (a key is found by name before one is created; attaching an attached
+ * key succeeds), so a request that ended in 503 is finished by its retry.
+ */
+export class UsageKeyProvisioner {
+  readonly #d: UsageKeyProvisionerDeps;
+  readonly #budgetMs: number;
+  readonly #minGapMs: number;
+  #nextCallAt = 0;
+  readonly #planIds = new Map<string, string>();
+
+  constructor(d: UsageKeyProvisionerDeps) {
+    this.#d = d;
+    this.#budgetMs = d.budgetMs ?? 4000;
+    this.#minGapMs = d.minGapMs ?? 250;
+  }
+
+  get plans(): readonly string[] {
+    return this.#d.plans;
+  }
+
+  keyName(tenantId: string): string {
+    return `${this.#d.namePrefix}-tenant-${tenantId}`;
+  }
+
+  /** The usage plan id of a configured plan, looked up once per container. */
+  async #planId(plan: string, deadline: number): Promise<string> {
+    if (!this.#d.plans.includes(plan)) throw new UnknownPlanError(plan);
+    const known = this.#planIds.get(plan);
+    if (known !== undefined) return known;
+    const id = await this.#call(() => this.#d.gateway.findPlan(`${this.#d.namePrefix}-${plan}`), deadline);
+    if (id === undefined) throw new LatchkeyError('ERR_NO_USAGE_PLAN', `the usage plan ${this.#d.namePrefix}-${plan} does not exist`);
+    this.#planIds.set(plan, id);
+    return id;
+  }
+
+  /** The tenant's key exists and is attached to `plan`. */
+  async provision(tenantId: string, plan: string): Promise<GatewayApiKey> {
+    const deadline = this.#d.clock.now() + this.#budgetMs;
+    const planId = await this.#planId(plan, deadline);
+    const key = await this.#ensureKey(tenantId, deadline);
+    await this.#call(() => this.#d.gateway.attachKey(planId, key.id), deadline);
+    return key;
+  }
+
+  /**
+   * Moves the tenant's key from `from` to `to`. A key can be in one plan of a stage only, so it
+   * is detached first; if attaching to the new plan then fails, it is put back on the old one.
+   */
+  async move(tenantId: string, from: string | undefined, to: string): Promise<void> {
+    const deadline = this.#d.clock.now() + this.#budgetMs;
+    const toId = await this.#planId(to, deadline);
+    const fromId = from !== undefined && from !== to && this.#d.plans.includes(from) ? await this.#planId(from, deadline) : undefined;
+    const key = await this.#ensureKey(tenantId, deadline);
+    if (fromId !== undefined) await this.#call(() => this.#d.gateway.detachKey(fromId, key.id), deadline);
+    try {
+      await this.#call(() => this.#d.gateway.attachKey(toId, key.id), deadline);
+    } catch (err) {
+      if (fromId !== undefined) await this.#d.gateway.attachKey(fromId, key.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #ensureKey(tenantId: string, deadline: number): Promise<GatewayApiKey> {
+    const name = this.keyName(tenantId);
+    const found = await this.#call(() => this.#d.gateway.findKey(name), deadline);
+    if (found) return found;
+    return this.#call(() => this.#d.gateway.createKey(name, tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+  }
+
+  /** One control-plane call: spaced by `minGapMs`, throttling retried with back-off until the deadline. */
+  async #call<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const now = this.#d.clock.now();
+      const start = Math.max(now, this.#nextCallAt);
+      if (start > deadline) throw this.#unavailable(start - now);
+      this.#nextCallAt = start + this.#minGapMs;
+      if (start > now) await this.#d.sleep(start - now);
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof GatewayThrottledError)) throw err;
+        const waitMs = err.retryAfterS !== undefined ? err.retryAfterS * 1000 : Math.min(2000, 200 * 2 ** attempt);
+        const at = this.#d.clock.now() + waitMs;
+        if (at > deadline) throw this.#unavailable(waitMs, err);
+        this.#nextCallAt = Math.max(this.#nextCallAt, at);
+      }
+    }
+  }
+
+  #unavailable(waitMs: number, cause?: unknown): UpstreamUnavailableError {
+    return new UpstreamUnavailableError('ERR_GATEWAY_THROTTLED', 'API Gateway is rate-limiting key changes; retry later', Math.max(1, waitMs / 1000), { cause });
+  }
+}

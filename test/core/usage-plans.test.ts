@@ -1,0 +1,168 @@
+/**
+ * Tenants' usage keys: the derived values the authorizer returns, and the provisioner's path
+ * through API Gateway's rate limits (spaced calls, back-off on throttling, 503 with Retry-After
+ * when the budget runs out, idempotent retries, a plan move that puts the key back on failure).
+ * Time is a manual clock: the provisioner's sleeps advance it.
+ */
+import { describe, expect, it } from 'vitest';
+import { UpstreamUnavailableError } from '../../functions/core/errors.js';
+import { restAllow } from '../../functions/core/decision.js';
+import {
+  GatewayThrottledError,
+  parseUsagePlanNames,
+  tenantUsageKeyValue,
+  UnknownPlanError,
+  UsageKeyDeriver,
+  UsageKeyProvisioner,
+  type GatewayApiKey,
+  type UsageKeyGateway,
+} from '../../functions/core/usage-plans.js';
+import { ManualClock } from '../support/clock.js';
+
+const SECRET = 'a-deployment-secret-of-at-least-32-characters';
+
+/** API Gateway in memory: keys by name, one plan per key, and a script of throttling answers. */
+class FakeGateway implements UsageKeyGateway {
+  readonly keys = new Map<string, GatewayApiKey & { value: string }>();
+  readonly planOf = new Map<string, string>();
+  readonly calls: { op: string; at: number }[] = [];
+  /** Ops that answer TooManyRequests this many more times. */
+  readonly throttle = new Map<string, number>();
+  failAttach: string | undefined;
+  constructor(private readonly clock: ManualClock) {}
+  #enter(op: string) {
+    this.calls.push({ op, at: this.clock.now() });
+    const left = this.throttle.get(op) ?? 0;
+    if (left > 0) {
+      this.throttle.set(op, left - 1);
+      throw new GatewayThrottledError('throttled', undefined);
+    }
+  }
+  async findPlan(name: string) {
+    this.#enter('findPlan');
+    return { 'stack-free': 'p-free', 'stack-standard': 'p-standard' }[name];
+  }
+  async findKey(name: string) {
+    this.#enter('findKey');
+    const k = this.keys.get(name);
+    return k && { id: k.id, name: k.name };
+  }
+  async createKey(name: string, value: string) {
+    this.#enter('createKey');
+    const key = { id: `k${this.keys.size + 1}`, name, value };
+    this.keys.set(name, key);
+    return { id: key.id, name };
+  }
+  async attachKey(planId: string, keyId: string) {
+    this.#enter('attachKey');
+    if (this.failAttach === planId) throw new Error('boom');
+    if (this.planOf.has(keyId) && this.planOf.get(keyId) !== planId) throw new Error('a key in two plans of one stage');
+    this.planOf.set(keyId, planId);
+  }
+  async detachKey(planId: string, keyId: string) {
+    this.#enter('detachKey');
+    if (this.planOf.get(keyId) === planId) this.planOf.delete(keyId);
+  }
+}
+
+function setup(budgetMs = 4000) {
+  const clock = new ManualClock();
+  const gateway = new FakeGateway(clock);
+  const provisioner = new UsageKeyProvisioner({
+    gateway,
+    clock,
+    sleep: async (ms) => clock.advance(ms),
+    secret: SECRET,
+    plans: ['free', 'standard'],
+    namePrefix: 'stack',
+    budgetMs,
+  });
+  return { clock, gateway, provisioner };
+}
+
+describe('usage key values', () => {
+  it('derives one stable value per tenant and deployment secret, never the secret itself, long enough for API Gateway', () => {
+    const a = tenantUsageKeyValue(SECRET, 'acme');
+    expect(a).toBe(tenantUsageKeyValue(SECRET, 'acme'));
+    expect(a).not.toBe(tenantUsageKeyValue(SECRET, 'acme2'));
+    expect(a).not.toBe(tenantUsageKeyValue(`${SECRET}x`, 'acme'));
+    expect(a).not.toContain(SECRET);
+    expect(a.length).toBeGreaterThanOrEqual(20);
+    expect(a).toMatch(/^lkt_[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('gives callers without a tenant the platform key, and puts the value in REST decisions as usageIdentifierKey', () => {
+    const d = new UsageKeyDeriver(SECRET, 'platform-key-value-0000000000');
+    expect(d.keyFor(undefined)).toBe('platform-key-value-0000000000');
+    expect(d.keyFor('')).toBe('platform-key-value-0000000000');
+    expect(d.keyFor('acme')).toBe(tenantUsageKeyValue(SECRET, 'acme'));
+    const principal = { subject: 's', tenantId: 'acme', userId: 's', clientId: 'c', roles: [], scopes: [], authMethod: 'jwt' as const, expiresAt: 0, issuedAtMs: 0 };
+    const arn = 'arn:aws:execute-api:us-east-1:1:api/v1/GET/me';
+    expect(restAllow(arn, principal, d.keyFor('acme')).usageIdentifierKey).toBe(tenantUsageKeyValue(SECRET, 'acme'));
+    expect(restAllow(arn, principal)).not.toHaveProperty('usageIdentifierKey');
+  });
+
+  it('parses plan names and refuses the platform plan or bad names as tenant plans', () => {
+    expect(parseUsagePlanNames('free, standard,free')).toEqual(['free', 'standard']);
+    expect(() => parseUsagePlanNames('platform')).toThrow(/not a tenant plan/);
+    expect(() => parseUsagePlanNames('Gold')).toThrow(/not a tenant plan/);
+    expect(() => parseUsagePlanNames(' , ')).toThrow(/no plan/);
+  });
+});
+
+describe('UsageKeyProvisioner', () => {
+  it('creates the key with the derived value and attaches it; a second call finds it and creates nothing', async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    expect(gateway.keys.get('stack-tenant-acme')).toMatchObject({ id: key.id, value: tenantUsageKeyValue(SECRET, 'acme') });
+    expect(gateway.planOf.get(key.id)).toBe('p-free');
+    await provisioner.provision('acme', 'free');
+    expect(gateway.calls.filter((c) => c.op === 'createKey')).toHaveLength(1);
+    // Plan ids are looked up once per container.
+    expect(gateway.calls.filter((c) => c.op === 'findPlan')).toHaveLength(1);
+  });
+
+  it('spaces its calls (CreateApiKey is limited account-wide) and backs off on throttling', async () => {
+    const { gateway, provisioner } = setup();
+    gateway.throttle.set('createKey', 2);
+    await provisioner.provision('acme', 'free');
+    const creates = gateway.calls.filter((c) => c.op === 'createKey').map((c) => c.at);
+    expect(creates).toHaveLength(3);
+    expect(creates[1]! - creates[0]!).toBeGreaterThanOrEqual(200);
+    expect(creates[2]! - creates[1]!).toBeGreaterThanOrEqual(400);
+    const all = gateway.calls.map((c) => c.at);
+    for (let i = 1; i < all.length; i++) expect(all[i]! - all[i - 1]!).toBeGreaterThanOrEqual(250);
+  });
+
+  it('answers 503 with Retry-After when API Gateway keeps throttling past the budget, and a later retry finishes the job', async () => {
+    const { clock, gateway, provisioner } = setup(2000);
+    gateway.throttle.set('attachKey', 100);
+    const err = await provisioner.provision('acme', 'free').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    expect((err as UpstreamUnavailableError).retryAfterS).toBeGreaterThanOrEqual(1);
+    gateway.throttle.clear();
+    clock.advance(10_000);
+    const key = await provisioner.provision('acme', 'free');
+    expect(gateway.planOf.get(key.id)).toBe('p-free');
+    expect(gateway.calls.filter((c) => c.op === 'createKey')).toHaveLength(1);
+  });
+
+  it('moves a key between plans (detach, attach), and puts it back on its plan when the new one fails', async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    await provisioner.move('acme', 'free', 'standard');
+    expect(gateway.planOf.get(key.id)).toBe('p-standard');
+    gateway.failAttach = 'p-free';
+    await expect(provisioner.move('acme', 'standard', 'free')).rejects.toThrow('boom');
+    expect(gateway.planOf.get(key.id)).toBe('p-standard');
+  });
+
+  it('refuses a plan that is not configured, the platform plan included', async () => {
+    const { provisioner } = setup();
+    await expect(provisioner.provision('acme', 'gold')).rejects.toBeInstanceOf(UnknownPlanError);
+    await expect(provisioner.provision('acme', 'platform')).rejects.toBeInstanceOf(UnknownPlanError);
+  });
+});
