@@ -227,7 +227,10 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   const variants: ColdVariant[] = [
     { name: 'empty', args: [runner, empty.entryFile], env: baseEnv, expect: 'empty' },
     { name: 'empty +sourcemaps', args: [SM, runner, empty.entryFile], env: baseEnv, expect: 'empty' },
-    { name: 'jwt: deployed (split, no sourcemaps)', args: [runner, authS], env: jwtEnv, expect: 'Allow' },
+    // As deployed, the authorizer reads this container's principal state (one DynamoDB Query, here
+    // DynamoDB Local over plain HTTP) beside the key set before its first decision; the peer checks no state.
+    { name: 'jwt: deployed (split, no sourcemaps)', args: [runner, authS], env: { ...jwtEnv, TOKEN_CACHE_TABLE: tableName }, expect: 'Allow' },
+    { name: 'jwt: without a state table (no revocation check)', args: [runner, authS], env: jwtEnv, expect: 'Allow' },
     { name: 'jwt: aws-jwt-verify authorizer (peer)', args: [runner, peer.entryFile], env: jwtEnv, expect: 'Allow' },
     { name: 'apikey L2 hit: deployed (split)', args: [runner, authS], env: apiEnv, expect: 'Allow' },
     {
