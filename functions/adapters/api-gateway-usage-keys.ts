@@ -6,6 +6,7 @@ import {
   APIGatewayClient,
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
   GetUsagePlansCommand,
@@ -78,6 +79,16 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
         await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId: planId, keyId }));
       } catch (err) {
         if (errorName(err) !== 'NotFoundException') throw err;
+      }
+    });
+  }
+
+  deleteKey(keyId: string): Promise<void> {
+    return mapErrors(async () => {
+      try {
+        await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
+      } catch (err) {
+        if (errorName(err) !== 'NotFoundException') throw err; // already gone
       }
     });
   }

@@ -85,6 +85,8 @@ export interface UsageKeyGateway {
   attachKey(planId: string, keyId: string): Promise<void>;
   /** Detaches a key from a plan; not attached is success. */
   detachKey(planId: string, keyId: string): Promise<void>;
+  /** Deletes a key (and with it its plan membership); already gone is success. */
+  deleteKey(keyId: string): Promise<void>;
 }
 
 /** API Gateway refused for its rate limits (`TooManyRequestsException`, 429); `retryAfterS` when it said. */
@@ -188,6 +190,16 @@ export class UsageKeyProvisioner {
       if (fromId !== undefined) await this.#d.gateway.attachKey(fromId, key.id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * A deleted tenant's key is deleted, so that it stops counting against the account's 10,000
+   * API keys. Idempotent: a retry after a 503 finds nothing left to do.
+   */
+  async release(tenantId: string): Promise<void> {
+    const deadline = this.#d.clock.now() + this.#budgetMs;
+    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId)), deadline);
+    if (key) await this.#call(() => this.#d.gateway.deleteKey(key.id), deadline);
   }
 
   async #ensureKey(tenantId: string, deadline: number): Promise<GatewayApiKey> {

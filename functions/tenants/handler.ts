@@ -72,6 +72,7 @@ function lazyUsageKeys(): UsageKeyGateway {
     createKey: async (name, value) => (await gateway()).createKey(name, value),
     attachKey: async (planId, keyId) => (await gateway()).attachKey(planId, keyId),
     detachKey: async (planId, keyId) => (await gateway()).detachKey(planId, keyId),
+    deleteKey: async (keyId) => (await gateway()).deleteKey(keyId),
   };
 }
 

@@ -226,7 +226,10 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
       resource: '/tenants/{tenantId}',
       async handle(req) {
         requirePermission(req.caller, 'tenants:admin');
-        await d.keys.deleteTenant(pathTenant(req));
+        const tenantId = pathTenant(req);
+        await d.keys.deleteTenant(tenantId);
+        // Its API Gateway key goes too (the account holds at most 10,000); a 503 here is finished by a retry.
+        await d.usage?.provisioner.release(tenantId);
         return { status: 204 };
       },
     },

@@ -137,6 +137,15 @@ export class LocalUsagePlans {
       if (this.#byValue.has(value)) return error(409, 'ConflictException', 'API Key already exists');
       return { status: 201, body: keyOut(this.#add(String(b.name ?? ''), value, b.enabled === true), true) };
     }
+    const keyPath = /^\/apikeys\/([^/]+)$/.exec(path);
+    if (keyPath && method === 'DELETE') {
+      const key = this.#keys.get(decodeURIComponent(keyPath[1]!));
+      if (!key) return error(404, 'NotFoundException', 'Invalid API Key identifier specified');
+      this.#keys.delete(key.id);
+      this.#byValue.delete(key.value);
+      for (const [planId, members] of this.#members) if (members.delete(key.id)) this.#buckets.delete(`${planId}|${key.id}`);
+      return { status: 202, body: {} };
+    }
     if (path === '/usageplans' && method === 'GET') {
       return { status: 200, body: { item: [...this.#plans.values()].map((p) => ({ id: p.logicalId, name: p.name })) } };
     }

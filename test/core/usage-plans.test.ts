@@ -63,6 +63,11 @@ class FakeGateway implements UsageKeyGateway {
     this.#enter('detachKey');
     if (this.planOf.get(keyId) === planId) this.planOf.delete(keyId);
   }
+  async deleteKey(keyId: string) {
+    this.#enter('deleteKey');
+    for (const [name, k] of this.keys) if (k.id === keyId) this.keys.delete(name);
+    this.planOf.delete(keyId);
+  }
 }
 
 function setup(budgetMs = 4000) {
@@ -158,6 +163,21 @@ describe('UsageKeyProvisioner', () => {
     gateway.failAttach = 'p-free';
     await expect(provisioner.move('acme', 'standard', 'free')).rejects.toThrow('boom');
     expect(gateway.planOf.get(key.id)).toBe('p-standard');
+  });
+
+  it("deletes a deleted tenant's key (it counts against the account's 10,000), once, within the call spacing and idempotently", async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    await provisioner.provision('globex', 'free');
+    gateway.throttle.set('deleteKey', 1);
+    await provisioner.release('acme');
+    expect([...gateway.keys.keys()]).toEqual(['stack-tenant-globex']);
+    expect(gateway.planOf.has(key.id)).toBe(false);
+    const deletes = gateway.calls.filter((c) => c.op === 'deleteKey');
+    expect(deletes).toHaveLength(2); // one throttled, one retried after a back-off
+    expect(deletes[1]!.at - deletes[0]!.at).toBeGreaterThanOrEqual(200);
+    await provisioner.release('acme'); // nothing left: no delete
+    expect(gateway.calls.filter((c) => c.op === 'deleteKey')).toHaveLength(2);
   });
 
   it('refuses a plan that is not configured, the platform plan included', async () => {
