@@ -7,9 +7,9 @@
  * path. The few attribute types of a state item are unmarshalled here.
  */
 import type { HttpClient } from '../core/http-client.js';
-import type { PrincipalState, PrincipalStateFeed } from '../core/principal-state.js';
+import type { PrincipalRef, PrincipalState, PrincipalStateFeed } from '../core/principal-state.js';
 import { signRequest } from './sigv4.js';
-import { STATE_FEED_PAGE, STATE_FEED_QUERY, toPrincipalState } from './dynamodb-state-items.js';
+import { STATE_FEED_PAGE, STATE_FEED_QUERY, statesByKeys, toPrincipalState } from './dynamodb-state-items.js';
 
 export interface DynamoDbStateFeedOptions {
   tableName: string;
@@ -60,7 +60,7 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
     this.#url = new URL(opts.endpoint ?? `https://dynamodb.${opts.region}.amazonaws.com/`);
   }
 
-  async changesSince(sinceMs: number | undefined): Promise<PrincipalState[]> {
+  async changesSince(sinceMs: number | undefined, onMorePages?: () => void): Promise<PrincipalState[]> {
     const states: PrincipalState[] = [];
     let start: unknown;
     do {
@@ -75,8 +75,20 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
         if (state) states.push(state);
       }
       start = out.LastEvaluatedKey;
+      if (start) onMorePages?.();
     } while (start);
     return states;
+  }
+
+  statesOf(keys: readonly PrincipalRef[]): Promise<PrincipalState[]> {
+    type Key = { pk: { S: string } };
+    return statesByKeys(keys, (pk): Key => ({ pk: { S: pk } }), async (request) => {
+      const out = (await this.#call('BatchGetItem', { RequestItems: { [this.#o.tableName]: { Keys: request, ConsistentRead: true } } })) as {
+        Responses?: Record<string, Record<string, AttributeValue>[]>;
+        UnprocessedKeys?: Record<string, { Keys?: Key[] }>;
+      };
+      return { items: (out.Responses?.[this.#o.tableName] ?? []).map(unmarshallItem), unprocessed: out.UnprocessedKeys?.[this.#o.tableName]?.Keys ?? [] };
+    });
   }
 
   #call(operation: string, input: Record<string, unknown>): Promise<unknown> {

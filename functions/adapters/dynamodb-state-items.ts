@@ -59,3 +59,26 @@ export function toPrincipalState(item: Record<string, unknown> | undefined): Pri
   };
 }
 
+/**
+ * Point reads of state items, for a client of either protocol: `batch` sends one BatchGetItem
+ * (strongly consistent) of these keys and answers the items found (as plain values) and the keys
+ * left unprocessed. Those are asked again once; still unprocessed, the read has failed.
+ */
+export async function statesByKeys<K>(
+  keys: readonly { kind: PrincipalKind; id: string }[],
+  toKey: (pk: string) => K,
+  batch: (keys: K[]) => Promise<{ items: Record<string, unknown>[]; unprocessed: K[] }>,
+): Promise<PrincipalState[]> {
+  let request = keys.map((k) => toKey(statePk(k.kind, k.id)));
+  const states: PrincipalState[] = [];
+  for (let attempt = 0; request.length > 0; attempt++) {
+    if (attempt === 2) throw new Error('DynamoDB BatchGetItem left keys unprocessed');
+    const { items, unprocessed } = await batch(request);
+    for (const item of items) {
+      const state = toPrincipalState(item);
+      if (state) states.push(state);
+    }
+    request = unprocessed;
+  }
+  return states;
+}

@@ -12,8 +12,8 @@
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { stateRetentionUntilS, type PrincipalKind, type PrincipalState, type PrincipalStateFeed, type PrincipalStateWriter } from '../core/principal-state.js';
-import { FEED, STATE_FEED_PAGE, STATE_FEED_QUERY, statePk, toPrincipalState } from './dynamodb-state-items.js';
+import { stateRetentionUntilS, type PrincipalKind, type PrincipalRef, type PrincipalState, type PrincipalStateFeed, type PrincipalStateWriter } from '../core/principal-state.js';
+import { FEED, STATE_FEED_PAGE, STATE_FEED_QUERY, statePk, statesByKeys, toPrincipalState } from './dynamodb-state-items.js';
 import type { LeaseFailure, SharedLease, SharedNegativeEntry, SharedTokenCache, SharedTokenEntry, TokenCacheMaintenance } from '../core/token-cache.js';
 import { AUTHORIZER_DYNAMODB_DEADLINE, dynamoDbClientConfig, withOperationDeadline, type DynamoDbDeadline } from './dynamodb-deadline.js';
 
@@ -143,7 +143,14 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
     return toPrincipalState(out.Item);
   }
 
-  async changesSince(sinceMs: number | undefined): Promise<PrincipalState[]> {
+  statesOf(keys: readonly PrincipalRef[]): Promise<PrincipalState[]> {
+    return statesByKeys(keys, (pk) => ({ pk }), async (request) => {
+      const out = await this.#db.send(new BatchGetCommand({ RequestItems: { [this.#table]: { Keys: request, ConsistentRead: true } } }));
+      return { items: out.Responses?.[this.#table] ?? [], unprocessed: (out.UnprocessedKeys?.[this.#table]?.Keys ?? []) as { pk: string }[] };
+    });
+  }
+
+  async changesSince(sinceMs: number | undefined, onMorePages?: () => void): Promise<PrincipalState[]> {
     const states: PrincipalState[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -160,6 +167,7 @@ export class DynamoDbTokenCache implements SharedTokenCache, TokenCacheMaintenan
         if (state) states.push(state);
       }
       start = out.LastEvaluatedKey;
+      if (start) onMorePages?.();
     } while (start);
     return states;
   }

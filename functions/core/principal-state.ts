@@ -155,8 +155,22 @@ export interface PrincipalStateWriter {
 
 /** The feed of state changes the snapshot syncs from. */
 export interface PrincipalStateFeed {
-  /** Every state whose `changedAt` is at or after `sinceMs` (all of them when undefined). */
-  changesSince(sinceMs: number | undefined): Promise<PrincipalState[]>;
+  /**
+   * Every state whose `changedAt` is at or after `sinceMs` (all of them when undefined).
+   * `onMorePages` is called when a page arrives that is not the last (a long read).
+   */
+  changesSince(sinceMs: number | undefined, onMorePages?: () => void): Promise<PrincipalState[]>;
+  /**
+   * The current state of these principals, by strongly consistent point reads (one request,
+   * whatever the size of the feed). Lets a container that has never synced decide before its
+   * first sync, which reads every state item, is done.
+   */
+  statesOf?(keys: readonly PrincipalRef[]): Promise<PrincipalState[]>;
+}
+
+export interface PrincipalRef {
+  kind: PrincipalKind;
+  id: string;
 }
 
 export interface PrincipalStateSnapshotOptions {
@@ -197,11 +211,18 @@ export class PrincipalStateSnapshot implements StateView {
   #syncedAt: number | undefined;
   #newestChange: number | undefined;
   #inFlight: Promise<void> | undefined;
+  /** Point reads made before the first sync (`statesOf`), by state key; dropped once it lands. */
+  readonly #pointReads = new Map<string, { state: PrincipalState | undefined; readAt: number }>();
+  readonly #pointReadsInFlight = new Map<string, Promise<void>>();
+  /** Settles when the first sync turns out to span pages. */
+  readonly #longFirstSync: Promise<void>;
+  #markLongFirstSync!: () => void;
   /** Syncs made, for benchmarks and tests. */
   syncs = 0;
 
   constructor(opts: PrincipalStateSnapshotOptions) {
     this.#o = opts;
+    this.#longFirstSync = new Promise<void>((r) => (this.#markLongFirstSync = r));
   }
 
   get size(): number {
@@ -243,7 +264,7 @@ export class PrincipalStateSnapshot implements StateView {
     // A clock that went backwards makes the state's age unknown: treat it as stale.
     const age = this.#syncedAt === undefined ? Infinity : now - this.#syncedAt;
     if (age < 0) this.#syncedAt = undefined;
-    const trustMs = Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
+    const trustMs = this.#trustMs();
     if (age >= 0 && age < trustMs * REFRESH_SHARE) return true;
     if (age >= 0 && age < trustMs) {
       this.#sync().catch(() => undefined);
@@ -259,7 +280,86 @@ export class PrincipalStateSnapshot implements StateView {
   check(p: Principal): Principal | Promise<Principal> {
     const now = this.#o.clock.now();
     if (this.#usable(now)) return applyPrincipalState(p, this, now);
+    if (this.#syncedAt === undefined && this.#o.feed.statesOf) return this.#firstDecision(p);
     return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
+  }
+
+  /**
+   * A decision in a container that has never synced: it waits for the first sync while that is
+   * one page (a small deployment: no extra read), and turns to point reads as soon as the sync
+   * turns out to span pages, or fails.
+   */
+  async #firstDecision(p: Principal): Promise<Principal> {
+    const sync = this.#sync();
+    const first = await Promise.race([sync.then(() => 'synced' as const, () => 'failed' as const), this.#longFirstSync.then(() => 'long' as const)]);
+    if (first === 'synced') return applyPrincipalState(p, this, this.#o.clock.now());
+    return this.#checkByPointReads(p);
+  }
+
+  /**
+   * While this container's first sync spans many pages (it reads every state item), a decision
+   * reads the states it needs by point reads instead, and the sync goes on in the background. Which states the rule needs is found by running the rule itself on what has been
+   * read: a key's tenant may only be known from its client's state, so up to three rounds.
+   * Point reads are trusted like a sync, from when they started, and only until the first sync.
+   */
+  async #checkByPointReads(p: Principal): Promise<Principal> {
+    this.#sync().catch(() => undefined);
+    for (let round = 0; ; round++) {
+      const now = this.#o.clock.now();
+      if (this.#usable(now)) return applyPrincipalState(p, this, now);
+      const missing: PrincipalRef[] = [];
+      const view: StateView = {
+        get: (kind, id) => {
+          const read = this.#pointReads.get(stateKey(kind, id));
+          if (read && now - read.readAt < this.#trustMs()) return read.state;
+          missing.push({ kind, id });
+          return undefined;
+        },
+      };
+      let principal: Principal | undefined;
+      let refusal: unknown;
+      try {
+        principal = applyPrincipalState(p, view, now);
+      } catch (err) {
+        refusal = err;
+      }
+      if (missing.length === 0) {
+        if (refusal !== undefined) throw refusal;
+        return principal!;
+      }
+      if (round >= 3) throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS);
+      await this.#pointRead(missing);
+    }
+  }
+
+  async #pointRead(keys: PrincipalRef[]): Promise<void> {
+    const id = keys.map((k) => stateKey(k.kind, k.id)).sort().join('\u0000');
+    let pending = this.#pointReadsInFlight.get(id);
+    if (!pending) {
+      const startedAt = this.#o.clock.now();
+      pending = this.#o
+        .feed.statesOf!(keys)
+        .then((states) => {
+          const found = new Map(states.map((st) => [stateKey(st.kind, st.id), st]));
+          if (this.#syncedAt !== undefined) return; // the sync landed meanwhile: it has them
+          for (const k of keys) {
+            const key = stateKey(k.kind, k.id);
+            this.#pointReads.set(key, { state: found.get(key), readAt: startedAt });
+          }
+        })
+        .finally(() => this.#pointReadsInFlight.delete(id));
+      this.#pointReadsInFlight.set(id, pending);
+    }
+    try {
+      await pending;
+    } catch (err) {
+      this.#o.log.warn('principal state could not be read', { error: String(err) });
+      throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, { cause: err });
+    }
+  }
+
+  #trustMs(): number {
+    return Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
   }
 
   #sync(): Promise<void> {
@@ -272,7 +372,7 @@ export class PrincipalStateSnapshot implements StateView {
     const since = this.#newestChange === undefined ? undefined : this.#newestChange - RESYNC_OVERLAP_MS;
     let changes: PrincipalState[];
     try {
-      changes = await this.#o.feed.changesSince(since);
+      changes = await this.#o.feed.changesSince(since, this.#syncedAt === undefined ? this.#markLongFirstSync : undefined);
     } catch (err) {
       this.#o.log.warn('principal state could not be synced', { error: String(err) });
       throw err;
@@ -288,5 +388,6 @@ export class PrincipalStateSnapshot implements StateView {
     // not hide the changes of the others (theirs are re-read until this clock catches up).
     this.#newestChange = Math.min(this.#newestChange ?? startedAt, startedAt);
     this.#syncedAt = startedAt;
+    this.#pointReads.clear();
   }
 }

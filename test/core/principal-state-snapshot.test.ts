@@ -1,0 +1,177 @@
+/**
+ * A container's principal state before its first sync: the sync reads every state item (many
+ * pages at scale), so until it lands a decision reads the states it needs by point reads (one
+ * request), with the same rule and the same trust bound; afterwards the copy serves. The feed
+ * here is in memory; its first sync is held for as long as a test needs.
+ */
+import { describe, expect, it } from 'vitest';
+import { UpstreamUnavailableError } from '../../functions/core/errors.js';
+import { silentLog } from '../../functions/core/log.js';
+import type { Principal } from '../../functions/core/principal.js';
+import {
+  FEED_PROPAGATION_MARGIN_MS,
+  PrincipalStateSnapshot,
+  TenantDisabledError,
+  type PrincipalRef,
+  type PrincipalState,
+  type PrincipalStateFeed,
+} from '../../functions/core/principal-state.js';
+import { ManualClock } from '../support/clock.js';
+
+const BOUND_MS = 30_000;
+
+function state(kind: PrincipalState['kind'], id: string, status: PrincipalState['status'], extra: Partial<PrincipalState> = {}): PrincipalState {
+  return { kind, id, status, revokedAt: 0, notBefore: 0, changedAt: 1, ...extra };
+}
+
+/** Many states (a large deployment), the interesting ones among them; the first sync waits for `release`. */
+function bigFeed(clock: ManualClock, opts: { pointReads?: boolean; failPointReads?: boolean; onePage?: boolean } = {}) {
+  const states = new Map<string, PrincipalState>();
+  const put = (s: PrincipalState) => states.set(`${s.kind}#${s.id}`, s);
+  for (let i = 0; i < 5000; i++) put(state('client', `bulk-${i}`, 'active', { tenantId: `t${i % 50}`, keyId: `k${i}` }));
+  put(state('client', 'revoked-key', 'revoked', { tenantId: 'acme', keyId: 'k-r', revokedAt: clock.now() - 1000 }));
+  put(state('client', 'live-key', 'active', { tenantId: 'acme', keyId: 'k-l' }));
+  put(state('client', 'key-of-disabled', 'active', { tenantId: 'frozen', keyId: 'k-f' }));
+  put(state('tenant', 'frozen', 'disabled'));
+  put(state('user', 'auth0|blocked', 'blocked'));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const calls = { changesSince: 0, statesOf: 0, keysRead: [] as string[][] };
+  const feed: PrincipalStateFeed = {
+    changesSince: async (_since, onMorePages) => {
+      calls.changesSince++;
+      // Five pages: the first has arrived and says more are coming.
+      if (opts.onePage !== true) onMorePages?.();
+      await released;
+      return [...states.values()];
+    },
+  };
+  if (opts.pointReads !== false) {
+    feed.statesOf = async (keys: readonly PrincipalRef[]) => {
+      calls.statesOf++;
+      calls.keysRead.push(keys.map((k) => `${k.kind}#${k.id}`));
+      if (opts.failPointReads) throw new Error('DynamoDB unavailable');
+      return keys.map((k) => states.get(`${k.kind}#${k.id}`)).filter((s): s is PrincipalState => s !== undefined);
+    };
+  }
+  return { feed, calls, release, put };
+}
+
+function snapshotOver(feed: PrincipalStateFeed, clock: ManualClock) {
+  return new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: BOUND_MS, retryAfterS: 5 });
+}
+
+function keyToken(clientId: string, tenantId?: string): Principal {
+  return { subject: `${clientId}@clients`, tenantId, userId: undefined, clientId, roles: [], scopes: ['read:things'], authMethod: 'jwt', expiresAt: 2e9, issuedAtMs: 1 };
+}
+function userToken(userId: string, tenantId = 'acme'): Principal {
+  return { subject: userId, tenantId, userId, clientId: 'spa', roles: ['tenant:member'], scopes: [], authMethod: 'jwt', expiresAt: 2e9, issuedAtMs: 1 };
+}
+
+/** The decision's outcome (`check` throws synchronously when the copy serves). */
+const codeOf = async (decide: () => Principal | Promise<Principal>) => {
+  try {
+    await decide();
+    return 'allow';
+  } catch (err) {
+    return err instanceof TenantDisabledError ? 'tenant-disabled' : ((err as { code?: string }).code ?? String(err));
+  }
+};
+
+describe('before the first sync lands', () => {
+  it('decides every kind of principal on point reads, refusing what the state refuses, without waiting for the sync', async () => {
+    const clock = new ManualClock();
+    const { feed, calls } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    snapshot.prefetch();
+
+    expect(await codeOf(() => snapshot.check(keyToken('revoked-key')))).toBe('ERR_API_KEY_REVOKED');
+    expect(await codeOf(() => snapshot.check(userToken('auth0|blocked')))).toBe('ERR_USER_BLOCKED');
+    expect(await codeOf(() => snapshot.check(userToken('auth0|someone')))).toBe('allow');
+    // A key token naming no tenant: its tenant is known from its client's state, then read too.
+    expect(await codeOf(() => snapshot.check(keyToken('key-of-disabled')))).toBe('tenant-disabled');
+    const live = await snapshot.check(keyToken('live-key'));
+    expect(live).toMatchObject({ tenantId: 'acme', keyId: 'k-l' });
+
+    expect(calls.changesSince).toBe(1); // the sync is still in flight, and was started once
+    expect(calls.keysRead).toContainEqual(['client#key-of-disabled']);
+    expect(calls.keysRead).toContainEqual(['tenant#frozen']);
+    expect(calls.keysRead.every((ks) => ks.length <= 3)).toBe(true);
+  });
+
+  it('reads a principal once per bound: repeated and concurrent decisions share the read', async () => {
+    const clock = new ManualClock();
+    const { feed, calls } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    await Promise.all(Array.from({ length: 20 }, () => snapshot.check(userToken('auth0|someone'))));
+    const afterFirst = calls.statesOf;
+    expect(afterFirst).toBe(1);
+    await snapshot.check(userToken('auth0|someone'));
+    expect(calls.statesOf).toBe(1);
+    // Trusted for the bound less the index margin, as the copy is; then read again.
+    clock.advance(BOUND_MS - FEED_PROPAGATION_MARGIN_MS);
+    await snapshot.check(userToken('auth0|someone'));
+    expect(calls.statesOf).toBe(2);
+  });
+
+  it('sees a change made after an earlier point read once that read is past the bound', async () => {
+    const clock = new ManualClock();
+    const { feed, put } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    expect(await codeOf(() => snapshot.check(keyToken('live-key')))).toBe('allow');
+    put(state('client', 'live-key', 'revoked', { tenantId: 'acme', keyId: 'k-l', revokedAt: clock.now() }));
+    clock.advance(BOUND_MS - FEED_PROPAGATION_MARGIN_MS);
+    expect(await codeOf(() => snapshot.check(keyToken('live-key')))).toBe('ERR_API_KEY_REVOKED');
+  });
+
+  it('answers 503 when the point read fails, never 401', async () => {
+    const clock = new ManualClock();
+    const { feed } = bigFeed(clock, { failPointReads: true });
+    const snapshot = snapshotOver(feed, clock);
+    const err = await Promise.resolve(snapshot.check(userToken('auth0|someone'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    expect((err as UpstreamUnavailableError).code).toBe('ERR_STATE_UNAVAILABLE');
+  });
+
+  it('waits for a first sync of one page (a small deployment): no point read', async () => {
+    const clock = new ManualClock();
+    const { feed, calls, release } = bigFeed(clock, { onePage: true });
+    const snapshot = snapshotOver(feed, clock);
+    let settled = false;
+    const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    release();
+    expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');
+    expect(calls.statesOf).toBe(0);
+  });
+
+  it('without point reads (a feed that has none), waits for the sync as before', async () => {
+    const clock = new ManualClock();
+    const { feed, calls, release } = bigFeed(clock, { pointReads: false });
+    const snapshot = snapshotOver(feed, clock);
+    let settled = false;
+    const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    release();
+    expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');
+    expect(calls.changesSince).toBe(1);
+  });
+});
+
+describe('once the first sync has landed', () => {
+  it('serves from the copy: no more point reads', async () => {
+    const clock = new ManualClock();
+    const { feed, calls, release } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    expect(await codeOf(() => snapshot.check(keyToken('revoked-key')))).toBe('ERR_API_KEY_REVOKED');
+    release();
+    await snapshot.current();
+    const reads = calls.statesOf;
+    expect(await codeOf(() => snapshot.check(keyToken('revoked-key')))).toBe('ERR_API_KEY_REVOKED');
+    expect(await codeOf(() => snapshot.check(userToken('auth0|new-user')))).toBe('allow');
+    expect(calls.statesOf).toBe(reads);
+    expect(snapshot.size).toBeGreaterThan(5000);
+  });
+});
