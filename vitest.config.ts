@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /** Files that use the run's shared DynamoDB Local; only a run that includes one of them starts it. */
-const NEEDS_DYNAMODB = ['test/integration/**/*.test.ts', 'test/local/dynamodb-local.test.ts'];
+const NEEDS_DYNAMODB = ['test/integration/**/*.test.ts', 'test/local/dynamodb-local.test.ts', 'test/bench/scale-simulation.test.ts'];
 
 export default defineConfig({
   test: {

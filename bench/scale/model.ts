@@ -46,7 +46,10 @@ export interface Units {
   cpuUs: Record<DecisionKind, number>;
   rruPerL2Read: number;
   wruPerPut: number;
+  /** Table write units of one "last used" update. */
   wruPerUpdate: number;
+  /** State-feed index write units of one "last used" update (0 with the INCLUDE projection, which leaves `lastUsedAt` out). */
+  gsiWruPerUpdate: number;
   wruPerDelete: number;
   stateItemBytes: number;
 }
@@ -56,11 +59,16 @@ export function unitsFrom(r: SimResult): Units {
     const n = r.authorizer.calls[op] ?? 0;
     return n > 0 ? (r.authorizer.units[op] ?? 0) / n : dflt;
   };
+  // The authorizer's only writes to items on the index are its "last used" updates (token and
+  // lease items carry no `feed`): all the index units it consumed are theirs.
+  const updates = r.authorizer.calls.UpdateItemCommand ?? 0;
+  const gsiWruPerUpdate = updates > 0 ? r.authorizer.gsiWru / updates : 0;
   return {
     cpuUs: r.cpuUs,
     rruPerL2Read: per('BatchGetItemCommand', 2),
     wruPerPut: per('PutItemCommand', 1.5),
-    wruPerUpdate: per('UpdateItemCommand', 2),
+    wruPerUpdate: per('UpdateItemCommand', 1) - gsiWruPerUpdate,
+    gsiWruPerUpdate,
     wruPerDelete: per('DeleteItemCommand', 1),
     stateItemBytes: r.stateItemBytes || 200,
   };
@@ -138,9 +146,9 @@ export function derivedRates(w: Workload, u: Units): Rates {
     feedQueries,
     rru: l2Reads * u.rruPerL2Read,
     gsiRru: (feedQueries - w.coldStartsPerHour) * 0.5 + w.coldStartsPerHour * Math.max(0.5, fullReadRru),
-    // Per exchange: token and lease puts, the lease's delete; "last used" updates write the table and the index.
-    wru: exchanges * (2 * u.wruPerPut + u.wruPerDelete) + (useRecords * u.wruPerUpdate) / 2 + w.stateChangesPerHour,
-    gsiWru: (useRecords * u.wruPerUpdate) / 2 + w.stateChangesPerHour,
+    // Per exchange: token and lease puts, the lease's delete; "last used" updates write the table (and the index as measured).
+    wru: exchanges * (2 * u.wruPerPut + u.wruPerDelete) + useRecords * u.wruPerUpdate + w.stateChangesPerHour,
+    gsiWru: useRecords * u.gsiWruPerUpdate + w.stateChangesPerHour,
     fullReadRru,
   };
 }
