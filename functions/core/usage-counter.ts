@@ -10,8 +10,8 @@
  * Counts are approximate within the flush interval: what a container counted since its last
  * flush is lost if the container is retired before the next one (Lambda freezes an idle
  * container and may end it). A write DynamoDB refused (throttling, a validation answer) is added
- * back and goes with the next flush; after a timeout nobody knows whether the `ADD` applied, so
- * that batch is dropped: counts err low, never twice.
+ * back and goes with the next flush; after a timeout or a 5xx answer nobody knows whether the
+ * `ADD` applied, so that batch is dropped: counts err low, never twice.
  */
 import type { Clock } from './clock.js';
 import type { Log } from './log.js';
@@ -31,7 +31,7 @@ export interface UsageSink {
   add(batch: UsageBatch): Promise<void>;
 }
 
-/** The write was refused before anything was applied (throttled, validation): the counts may be retried. */
+/** The write was refused before anything was applied (a 4xx answer: throttled, validation): the counts may be retried. */
 export class UsageNotAppliedError extends Error {
   readonly code = 'ERR_USAGE_NOT_APPLIED';
 }
