@@ -62,8 +62,16 @@ export const usageQuery = z
 
 export const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
 
-/** RFC 4180: quote a field holding a comma, quote or line break. */
-const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+/**
+ * One CSV field: RFC 4180 quoting of a comma, quote or line break, and no formula. Spreadsheets
+ * run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return; key and client ids
+ * come from tokens, so such a value is kept behind a leading `'` (OWASP's CSV-injection advice).
+ * The lone `-` (a request without key or client) is not a formula and stays as it is.
+ */
+const csvField = (raw: string) => {
+  const v = /^[=+\-@\t\r]/.test(raw) && raw !== '-' ? `'${raw}` : raw;
+  return /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+};
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
@@ -131,7 +139,8 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         const accept = req.headers?.accept ?? '';
         if (/\btext\/csv\b/i.test(accept)) {
           // Billing exports: one row per day and key, and the tenant's total per day (key `*`).
-          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenantId},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenantId},${csvField(k.id)},${k.requests}`)])];
+          const tenant = csvField(tenantId);
+          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenant},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenant},${csvField(k.id)},${k.requests}`)])];
           return { status: 200, text: `${rows.join('\r\n')}\r\n`, headers: { 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Content-Disposition': `attachment; filename="usage-${tenantId}-${q.from}-${q.to}.csv"` } };
         }
         return {
