@@ -220,7 +220,11 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
           const plan = knownPlan(body.plan)!;
           const current = await d.store.getTenant(tenantId);
           if (!current) throw notFound('the tenant');
-          if (current.plan !== plan) await d.usage!.provisioner.move(tenantId, current.plan, plan);
+          // A deleted tenant's key is gone for good (it counts against the account's 10,000).
+          if (await d.keys.isDeleted(tenantId)) throw conflict('the tenant is deleted');
+          // Also with the plan on record: the move is idempotent and repairs a key that a
+          // half-done move or a change outside Latchkey left missing or on another plan.
+          await d.usage!.provisioner.move(tenantId, current.plan, plan);
           await d.store.updateTenant(tenantId, { plan }, now(d.clock));
           if (body.status === undefined && body.name === undefined) return { status: 200, body: { ...current, plan, updatedAt: now(d.clock) } };
         }
