@@ -3,8 +3,11 @@
  * for the largest batch the counter makes, and which answers count as "nothing applied" (retried
  * with the next flush) and which do not (dropped: a 5xx may follow an applied write).
  */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { DynamoDbUsageSink } from '../../functions/adapters/dynamodb-usage.js';
+import { DynamoDbUsageReader } from '../../functions/adapters/dynamodb-usage-reader.js';
+import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import type { HttpClient } from '../../functions/core/http-client.js';
 import { USAGE_SUBJECTS_PER_WRITE, UsageNotAppliedError, type UsageBatch } from '../../functions/core/usage-counter.js';
 
@@ -54,5 +57,20 @@ describe('DynamoDbUsageSink', () => {
       expect(unknown).toBeInstanceOf(Error);
       expect(unknown).not.toBeInstanceOf(UsageNotAppliedError);
     }
+  });
+});
+
+describe('DynamoDbUsageReader', () => {
+  it('answers 503 (UpstreamUnavailableError), not 500, when DynamoDB keeps leaving days unprocessed (throttling)', async () => {
+    let calls = 0;
+    const client = {
+      async send(command: { input: { RequestItems: Record<string, { Keys: unknown[] }> } }) {
+        calls++;
+        return { Responses: { cache: [] }, UnprocessedKeys: command.input.RequestItems };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const err = await new DynamoDbUsageReader('cache', client).days('acme', ['2026-11-29', '2026-11-30']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    expect(calls).toBeGreaterThan(1);
   });
 });
