@@ -212,7 +212,10 @@ export class UsageKeyProvisioner {
       if (fromId !== undefined) await this.#call(() => this.#d.gateway.detachKey(fromId, key.id), deadline);
       await this.#attach(toId, key, deadline);
     } catch (err) {
-      if (fromId !== undefined) await this.#d.gateway.attachKey(fromId, key.id).catch(() => undefined);
+      // Back on the old plan, or the tenant's every request gets 403 until the move is retried.
+      // The failure was often throttling: the put-back is spaced and retried like any call, on
+      // a budget of its own (half the move's; the function's timeout leaves room).
+      if (fromId !== undefined) await this.#call(() => this.#d.gateway.attachKey(fromId, key.id), this.#d.clock.now() + this.#budgetMs / 2).catch(() => undefined);
       throw err;
     }
   }

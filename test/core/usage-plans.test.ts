@@ -232,4 +232,12 @@ describe('UsageKeyProvisioner', () => {
     await provisioner.move('acme', 'standard', 'standard'); // a repair: idempotent
     expect(gateway.planOf.get(key.id)).toBe('p-standard');
   });
+
+  it('puts the key back on its old plan when API Gateway throttles the move past its budget (the put-back is spaced and retried too)', async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    gateway.throttle.set('attachKey', 6); // more than the move's budget absorbs
+    await expect(provisioner.move('acme', 'free', 'standard')).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(gateway.planOf.get(key.id)).toBe('p-free');
+  });
 });
