@@ -176,8 +176,11 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         try {
           await d.store.createTenant(tenant);
         } catch (err) {
-          if (err instanceof TenantExistsError) throw conflict(`tenant ${body.tenantId} already exists`);
-          throw err;
+          if (!(err instanceof TenantExistsError)) throw err;
+          // A concurrent creation won the write. Its plan stands: ours may have moved its key.
+          const winner = d.usage && plan !== undefined ? await d.store.getTenant(body.tenantId) : undefined;
+          if (winner?.plan !== undefined && winner.plan !== plan) await d.usage!.provisioner.move(body.tenantId, plan, winner.plan);
+          throw conflict(`tenant ${body.tenantId} already exists`);
         }
         return { status: 201, headers: { Location: `/tenants/${tenant.tenantId}` }, body: tenant };
       },

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
 import type { Principal } from '../../functions/core/principal.js';
-import type { Tenant, TenantStore } from '../../functions/core/tenant-store.js';
+import { TenantExistsError, type Tenant, type TenantStore } from '../../functions/core/tenant-store.js';
 import type { UsageDay, UsageReader } from '../../functions/core/usage-counter.js';
 import type { UsageKeyProvisioner } from '../../functions/core/usage-plans.js';
 import type { ApiRequest, Route } from '../../functions/http/api-handler.js';
@@ -16,11 +16,19 @@ import { ManualClock } from '../support/clock.js';
 
 const ops: Principal = { subject: 'ops', tenantId: undefined, userId: 'ops', clientId: 'spa', roles: ['platform:admin'], scopes: [], authMethod: 'jwt', expiresAt: 0, issuedAtMs: 0 };
 
-function setup(o: { days?: UsageDay[]; deleted?: string[] } = {}) {
+function setup(o: { days?: UsageDay[]; deleted?: string[]; raceWinner?: Tenant } = {}) {
   const tenants = new Map<string, Tenant>([['acme', { tenantId: 'acme', name: 'Acme', status: 'active', createdAt: '', updatedAt: '', plan: 'free' }]]);
   const store = {
     async getTenant(id: string) {
       return tenants.get(id);
+    },
+    async createTenant(t: Tenant) {
+      // A concurrent creation of the same id wins between our look and our write.
+      if (o.raceWinner) {
+        tenants.set(t.tenantId, o.raceWinner);
+        throw new TenantExistsError(t.tenantId);
+      }
+      tenants.set(t.tenantId, t);
     },
     async updateTenant(id: string, patch: Partial<Tenant>) {
       const t = tenants.get(id);
@@ -30,8 +38,13 @@ function setup(o: { days?: UsageDay[]; deleted?: string[] } = {}) {
     },
   } as unknown as TenantStore;
   const moves: [string, string | undefined, string][] = [];
+  const provisioned: [string, string][] = [];
   const provisioner = {
     plans: ['free', 'standard'],
+    async provision(tenantId: string, plan: string) {
+      provisioned.push([tenantId, plan]);
+      return { id: 'k1', name: `stack-tenant-${tenantId}` };
+    },
     async move(tenantId: string, from: string | undefined, to: string) {
       moves.push([tenantId, from, to]);
     },
@@ -45,7 +58,7 @@ function setup(o: { days?: UsageDay[]; deleted?: string[] } = {}) {
   const routes = createTenantRoutes({ store, keys, clock: new ManualClock(), keyPrefix: 'lk', usage: { provisioner, defaultPlan: 'free' }, usageCounts });
   const call = (method: string, resource: string, req: Partial<ApiRequest>) =>
     routes.find((r: Route) => r.method === method && r.resource === resource)!.handle({ caller: ops, path: {}, query: {}, body: undefined, requestId: 'r', ...req });
-  return { call, moves, tenants };
+  return { call, moves, provisioned, tenants };
 }
 
 describe('GET /tenants/{id}/usage as CSV', () => {
@@ -77,5 +90,16 @@ describe('PATCH /tenants/{id} {plan}', () => {
     const { call, moves } = setup({ deleted: ['acme'] });
     await expect(call('PATCH', '/tenants/{tenantId}', { path: { tenantId: 'acme' }, body: { plan: 'standard' } })).rejects.toMatchObject({ status: 409 });
     expect(moves).toEqual([]);
+  });
+});
+
+describe('POST /tenants', () => {
+  it("loses a race with a concurrent creation without leaving the winner's key on the loser's plan", async () => {
+    const winner: Tenant = { tenantId: 'newco', name: 'NewCo', status: 'active', createdAt: '', updatedAt: '', plan: 'free' };
+    const { call, moves, provisioned } = setup({ raceWinner: winner });
+    await expect(call('POST', '/tenants', { body: { tenantId: 'newco', name: 'NewCo', plan: 'standard' } })).rejects.toMatchObject({ status: 409 });
+    // Our provisioning put the key on standard (moving it off the winner's free): it goes back.
+    expect(provisioned).toEqual([['newco', 'standard']]);
+    expect(moves).toEqual([['newco', 'standard', 'free']]);
   });
 });
