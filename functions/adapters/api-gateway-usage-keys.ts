@@ -9,9 +9,10 @@ import {
   DeleteApiKeyCommand,
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
+  GetUsagePlanKeyCommand,
   GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
-import { GatewayThrottledError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
+import { GatewayThrottledError, KeyInOtherPlanError, UsageKeyExistsError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
 
 const errorName = (err: unknown) => (err as { name?: string } | null)?.name;
 
@@ -31,8 +32,9 @@ async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export class ApiGatewayUsageKeys implements UsageKeyGateway {
-  // The SDK's own retries are off: the provisioner spaces and retries calls on its clock.
-  constructor(private readonly client = new APIGatewayClient({ maxAttempts: 1 })) {}
+  // The SDK's own retries are off: the provisioner spaces and retries calls on its clock, and
+  // gives up on a call at its budget; these timeouts close the socket of a call that hangs.
+  constructor(private readonly client = new APIGatewayClient({ maxAttempts: 1, requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true } })) {}
 
   findPlan(name: string): Promise<string | undefined> {
     return mapErrors(async () => {
@@ -49,17 +51,28 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
 
   findKey(name: string): Promise<GatewayApiKey | undefined> {
     return mapErrors(async () => {
-      const out = await this.client.send(new GetApiKeysCommand({ nameQuery: name, limit: 500 }));
-      // nameQuery is a prefix match: keep the exact name only.
-      const key = out.items?.find((k) => k.name === name);
-      return key?.id ? { id: key.id, name } : undefined;
+      // nameQuery is a prefix match ("t-1" also matches "t-10", "t-123", …), a page at a time:
+      // every page is read and the exact name kept.
+      let position: string | undefined;
+      do {
+        const out = await this.client.send(new GetApiKeysCommand({ nameQuery: name, limit: 500, position }));
+        const key = out.items?.find((k) => k.name === name);
+        if (key?.id) return { id: key.id, name };
+        position = out.position;
+      } while (position);
+      return undefined;
     });
   }
 
   createKey(name: string, value: string): Promise<GatewayApiKey> {
     return mapErrors(async () => {
-      const out = await this.client.send(new CreateApiKeyCommand({ name, value, enabled: true, description: 'Latchkey tenant usage key (per-tenant limits)' }));
-      return { id: out.id!, name };
+      try {
+        const out = await this.client.send(new CreateApiKeyCommand({ name, value, enabled: true, description: 'Latchkey tenant usage key (per-tenant limits)' }));
+        return { id: out.id!, name };
+      } catch (err) {
+        if (errorName(err) === 'ConflictException') throw new UsageKeyExistsError({ cause: err });
+        throw err;
+      }
     });
   }
 
@@ -68,7 +81,16 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       try {
         await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId: planId, keyId, keyType: 'API_KEY' }));
       } catch (err) {
-        if (errorName(err) !== 'ConflictException') throw err; // already attached
+        const name = errorName(err);
+        if (name !== 'ConflictException' && name !== 'BadRequestException') throw err;
+        // Already in this plan, or refused because it is in another plan of the stage: only
+        // the plan's own list tells which.
+        try {
+          await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId: planId, keyId }));
+        } catch (lookup) {
+          if (errorName(lookup) === 'NotFoundException') throw new KeyInOtherPlanError(planId, keyId, { cause: err });
+          throw lookup;
+        }
       }
     });
   }

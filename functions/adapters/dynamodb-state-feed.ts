@@ -96,7 +96,7 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
   }
 }
 
-/** A DynamoDB error answer (the request reached DynamoDB and was refused: nothing was applied). */
+/** A DynamoDB error answer: a 4xx refused the request (nothing applied); after a 5xx a write may or may not have been applied. */
 export class DynamoDbAnswerError extends Error {
   constructor(
     readonly operation: string,

@@ -1,5 +1,6 @@
 /** The tenants function's side of the usage counts (`dynamodb-usage.ts`): a range of days of one tenant. */
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { UpstreamUnavailableError } from '../core/errors.js';
 import type { UsageDay, UsageReader } from '../core/usage-counter.js';
 import { SUBJECT_PREFIX, usagePk } from './dynamodb-usage.js';
 
@@ -15,6 +16,8 @@ export class DynamoDbUsageReader implements UsageReader {
     for (let i = 0; i < days.length; i += 100) {
       let keys: Record<string, unknown>[] | undefined = days.slice(i, i + 100).map((d) => ({ pk: usagePk(tenantId, d) }));
       for (let attempt = 0; keys && keys.length > 0 && attempt < 5; attempt++) {
+        // Keys left unprocessed mean throttling: back off (25, 50, 100, 200 ms) before asking again.
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** (attempt - 1)));
         const res = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
         for (const item of res.Responses?.[this.tableName] ?? []) {
           const subjects = new Map<string, number>();
@@ -23,7 +26,7 @@ export class DynamoDbUsageReader implements UsageReader {
         }
         keys = res.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined;
       }
-      if (keys && keys.length > 0) throw new Error('DynamoDB left usage days unprocessed');
+      if (keys && keys.length > 0) throw new UpstreamUnavailableError('ERR_DYNAMODB_THROTTLED', 'DynamoDB left usage days unprocessed (throttling)', 2);
     }
     return out.sort((a, b) => a.day.localeCompare(b.day));
   }

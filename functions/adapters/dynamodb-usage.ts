@@ -58,7 +58,9 @@ export class DynamoDbUsageSink implements UsageSink {
         ExpressionAttributeValues: values,
       });
     } catch (err) {
-      if (err instanceof DynamoDbAnswerError) throw new UsageNotAppliedError(err.message, { cause: err });
+      // A 4xx answer refused the write before applying it; after a 5xx (the request router's
+      // own timeout among them) the ADD may have been applied, so it is not retried.
+      if (err instanceof DynamoDbAnswerError && err.status < 500) throw new UsageNotAppliedError(err.message, { cause: err });
       throw err;
     }
   }

@@ -54,9 +54,12 @@ export function signRequest(req: SigV4Request): Record<string, string> {
   const names = Object.keys(headers).sort();
   const signedHeaders = names.join(';');
   const canonicalHeaders = names.map((n) => `${n}:${headers[n]!.trim().replace(/\s+/g, ' ')}\n`).join('');
-  // Each path segment URI-encoded twice, as every service but S3 (not a caller here) expects. No
-  // dot-segment normalization: callers sign paths without them (DynamoDB's is `/`).
-  const path = req.url.pathname.split('/').map((seg) => uriEncode(uriEncode(decodeURIComponent(seg)))).join('/') || '/';
+  // The path normalized as every service but S3 (not a caller here) expects: empty segments
+  // dropped (`URL` has already resolved `.` and `..`), the leading and a trailing `/` kept, each
+  // segment URI-encoded twice.
+  const segments = req.url.pathname.split('/').filter((seg) => seg.length > 0);
+  const trailing = segments.length > 0 && req.url.pathname.endsWith('/') ? '/' : '';
+  const path = `/${segments.map((seg) => uriEncode(uriEncode(decodeURIComponent(seg)))).join('/')}${trailing}`;
   const canonical = [req.method.toUpperCase(), path, canonicalQuery(req.url.searchParams), canonicalHeaders, signedHeaders, sha256Hex(req.body)].join('\n');
   const scope = `${date}/${req.region}/${req.service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n');

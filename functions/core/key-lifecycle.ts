@@ -256,11 +256,17 @@ export class KeyLifecycle {
     });
   }
 
-  /** Disables or re-enables a tenant: its keys and users are refused (403) or admitted again on every path. */
+  /** Whether the tenant was deleted (`DELETE /tenants/{id}`): its registry record only says disabled, its state says deleted. */
+  async isDeleted(tenantId: string): Promise<boolean> {
+    return (await this.#d.states.getState('tenant', tenantId))?.status === 'deleted';
+  }
+
+  /** Disables or re-enables a tenant: its keys and users are refused (403) or admitted again on every path. A deleted tenant stays deleted (409). */
   async setTenantStatus(tenantId: string, status: TenantStatus, name?: string): Promise<Tenant> {
     const now = this.#d.clock.now();
     const existing = await this.#d.store.getTenant(tenantId);
     if (!existing) throw new ManagementError('ERR_NOT_FOUND', 'the tenant was not found');
+    if (await this.isDeleted(tenantId)) throw new ManagementError('ERR_CONFLICT', 'the tenant is deleted');
     // Restrictive changes reach the authorizers first; enabling comes after the registry says so.
     if (status === 'disabled') await this.#d.states.putState(tenantState(tenantId, 'disabled', now));
     const tenant = await this.#d.store.updateTenant(tenantId, { status, ...(name !== undefined ? { name } : {}) }, iso(now));

@@ -2,15 +2,16 @@
  * Per-tenant, per-key (or client) and per-day request counts, kept by the authorizer without a
  * write per request: each allowed decision adds one to a counter in this container's memory, and
  * the counters are flushed with one atomic `ADD` per tenant and day (all its keys in that one
- * item) when `flushEveryMs` has passed since the last flush or `flushEveryRequests` decisions
- * have been counted, whichever comes first. The flush runs in the background: no decision waits
- * for it.
+ * item; `USAGE_SUBJECTS_PER_WRITE` keys a write at most) when `flushEveryMs` has passed since the
+ * last flush or `flushEveryRequests` decisions have been counted, whichever comes first. The flush
+ * runs in the background, `USAGE_FLUSH_CONCURRENCY` writes at a time: no decision waits for it.
+ * Counts are kept per UTC day: a day that ends while a flush runs is flushed under its own date.
  *
  * Counts are approximate within the flush interval: what a container counted since its last
  * flush is lost if the container is retired before the next one (Lambda freezes an idle
- * container and may end it). A write DynamoDB refused (throttling, an error answer) is added
- * back and goes with the next flush; after a timeout nobody knows whether the `ADD` applied, so
- * that batch is dropped: counts err low, never twice.
+ * container and may end it). A write DynamoDB refused (throttling, a validation answer) is added
+ * back and goes with the next flush; after a timeout or a 5xx answer nobody knows whether the
+ * `ADD` applied, so that batch is dropped: counts err low, never twice.
  */
 import type { Clock } from './clock.js';
 import type { Log } from './log.js';
@@ -30,7 +31,7 @@ export interface UsageSink {
   add(batch: UsageBatch): Promise<void>;
 }
 
-/** The write was refused before anything was applied (throttled, validation): the counts may be retried. */
+/** The write was refused before anything was applied (a 4xx answer: throttled, validation): the counts may be retried. */
 export class UsageNotAppliedError extends Error {
   readonly code = 'ERR_USAGE_NOT_APPLIED';
 }
@@ -40,6 +41,19 @@ export const PLATFORM_TENANT = '_platform';
 
 /** When counts are flushed unless configured (`USAGE_FLUSH_S`, `USAGE_FLUSH_REQUESTS`): the one copy of these defaults. */
 export const USAGE_FLUSH_DEFAULTS = { seconds: 60, requests: 1000 } as const;
+
+/**
+ * Most keys (or clients) one write carries. DynamoDB limits an expression to 4 KB: one `ADD` of
+ * every key of a tenant with a few hundred active keys would be refused every time, and the
+ * tenant never counted. More keys than this go in several writes, each with its own total.
+ */
+export const USAGE_SUBJECTS_PER_WRITE = 100;
+
+/**
+ * Most writes one flush keeps in flight. One write per tenant at once would open a socket per
+ * tenant a container served (Lambda allows 1,024 descriptors, which the decisions need too).
+ */
+export const USAGE_FLUSH_CONCURRENCY = 8;
 
 export interface UsageCounterOptions {
   sink: UsageSink;
@@ -59,6 +73,8 @@ export class UsageCounter {
   readonly #everyRequests: number;
   /** `tenant \0 subject` → count, for the current day. */
   #counts = new Map<string, number>();
+  /** Counts of earlier days not written yet (a day ended while a flush ran, or their write was refused): day → `tenant \0 subject` → count. */
+  #earlier = new Map<string, Map<string, number>>();
   #pending = 0;
   #lastAt = 0;
   #dayStart = 0;
@@ -85,45 +101,60 @@ export class UsageCounter {
     if (++this.#pending >= this.#everyRequests || now - this.#lastFlushAt >= this.#everyMs) void this.flush();
   }
 
-  /** A new UTC day: what was counted belongs to the previous one and is flushed under its date. */
+  /**
+   * A new UTC day: what was counted belongs to the previous one. It is set aside under its date
+   * (a flush running now has already taken its own counts) and flushed as soon as none runs.
+   */
   #rollDay(now: number): void {
-    if (this.#pending > 0) void this.flush();
+    if (this.#counts.size > 0) {
+      this.#merge(this.#earlierDay(this.#day), this.#counts);
+      this.#counts = new Map();
+    }
     this.#dayStart = now - (now % DAY_MS);
     this.#day = new Date(this.#dayStart).toISOString().slice(0, 10);
+    if (this.#pending > 0) void (this.#flushing ? this.#flushing.then(() => this.flush()) : this.flush());
+  }
+
+  #earlierDay(day: string): Map<string, number> {
+    let m = this.#earlier.get(day);
+    if (!m) this.#earlier.set(day, (m = new Map()));
+    return m;
+  }
+
+  #merge(into: Map<string, number>, from: Map<string, number>): void {
+    for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n);
   }
 
   /** Writes what was counted; a flush already running is joined, not repeated. */
   flush(): Promise<void> {
     if (this.#flushing) return this.#flushing;
     if (this.#pending === 0) return Promise.resolve();
-    const counts = this.#counts;
-    const day = this.#day;
+    const days: [string, Map<string, number>][] = [...this.#earlier, [this.#day, this.#counts]];
     const lastAt = this.#lastAt;
     this.#counts = new Map();
+    this.#earlier = new Map();
     this.#pending = 0;
     this.#lastFlushAt = this.#o.clock.now();
-    const batches = new Map<string, UsageBatch>();
-    for (const [k, n] of counts) {
-      const sep = k.indexOf('\u0000');
-      const tenantId = k.slice(0, sep);
-      let b = batches.get(tenantId);
-      if (!b) batches.set(tenantId, (b = { tenantId, day, total: 0, subjects: new Map(), lastAt }));
-      b.total += n;
-      b.subjects.set(k.slice(sep + 1), n);
-    }
-    this.#flushing = Promise.all(
-      [...batches.values()].map(async (b) => {
-        this.writes++;
-        try {
-          await this.#o.sink.add(b);
-        } catch (err) {
-          if (err instanceof UsageNotAppliedError && b.day === this.#day) {
-            for (const [s, n] of b.subjects) this.#add(`${b.tenantId}\u0000${s}`, n);
-          }
-          this.#o.log.warn('usage flush failed', { tenantId: b.tenantId, day: b.day, requests: b.total, retried: err instanceof UsageNotAppliedError, error: String(err) });
+    const batches: UsageBatch[] = [];
+    for (const [day, counts] of days) {
+      const open = new Map<string, UsageBatch>();
+      for (const [k, n] of counts) {
+        const sep = k.indexOf('\u0000');
+        const tenantId = k.slice(0, sep);
+        let b = open.get(tenantId);
+        if (!b || b.subjects.size >= USAGE_SUBJECTS_PER_WRITE) {
+          open.set(tenantId, (b = { tenantId, day, total: 0, subjects: new Map(), lastAt }));
+          batches.push(b);
         }
-      }),
-    ).then(() => {
+        b.total += n;
+        b.subjects.set(k.slice(sep + 1), n);
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) await this.#write(batches[next++]!);
+    };
+    this.#flushing = Promise.all(Array.from({ length: Math.min(USAGE_FLUSH_CONCURRENCY, batches.length) }, worker)).then(() => {
       this.#flushing = undefined;
       // What was counted during this flush and is already due goes now, not with the next request.
       if (this.#pending >= this.#everyRequests || (this.#pending > 0 && this.#o.clock.now() - this.#lastFlushAt >= this.#everyMs)) void this.flush();
@@ -131,9 +162,19 @@ export class UsageCounter {
     return this.#flushing;
   }
 
-  #add(k: string, n: number): void {
-    this.#counts.set(k, (this.#counts.get(k) ?? 0) + n);
-    this.#pending += n;
+  async #write(b: UsageBatch): Promise<void> {
+    this.writes++;
+    try {
+      await this.#o.sink.add(b);
+    } catch (err) {
+      const retried = err instanceof UsageNotAppliedError;
+      if (retried) {
+        const into = b.day === this.#day ? this.#counts : this.#earlierDay(b.day);
+        for (const [s, n] of b.subjects) into.set(`${b.tenantId}\u0000${s}`, (into.get(`${b.tenantId}\u0000${s}`) ?? 0) + n);
+        this.#pending += b.total;
+      }
+      this.#o.log.warn('usage flush failed', { tenantId: b.tenantId, day: b.day, requests: b.total, retried, error: String(err) });
+    }
   }
 }
 

@@ -18,6 +18,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Clock } from './clock.js';
+import { withDeadline } from './deadline.js';
 import { ConfigError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
 
 /** The plan of callers without a tenant (platform operators and services). */
@@ -79,9 +80,12 @@ export interface UsageKeyGateway {
   findPlan(name: string): Promise<string | undefined>;
   /** The key with this name, if any. */
   findKey(name: string): Promise<GatewayApiKey | undefined>;
-  /** Creates an enabled key with this value. */
+  /** Creates an enabled key with this value; `UsageKeyExistsError` when a key holds this value already. */
   createKey(name: string, value: string): Promise<GatewayApiKey>;
-  /** Attaches a key to a plan; already attached is success. */
+  /**
+   * Attaches a key to a plan; already attached is success. `KeyInOtherPlanError` when the key is
+   * in another plan of the stage (API Gateway allows one): never reported as success.
+   */
   attachKey(planId: string, keyId: string): Promise<void>;
   /** Detaches a key from a plan; not attached is success. */
   detachKey(planId: string, keyId: string): Promise<void>;
@@ -100,6 +104,24 @@ export class GatewayThrottledError extends LatchkeyError {
   }
 }
 
+/** A key with this value exists already (CreateApiKey's ConflictException): a concurrent or earlier attempt made it. */
+export class UsageKeyExistsError extends LatchkeyError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_USAGE_KEY_EXISTS', 'API Gateway holds a key with this value already', options);
+  }
+}
+
+/** The key is in another usage plan of the stage, and a key may be in one plan per stage. */
+export class KeyInOtherPlanError extends LatchkeyError {
+  constructor(
+    readonly planId: string,
+    readonly keyId: string,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_KEY_IN_OTHER_PLAN', `API key ${keyId} is in another usage plan of the stage than ${planId}`, options);
+  }
+}
+
 export interface UsageKeyProvisionerDeps {
   gateway: UsageKeyGateway;
   clock: Clock;
@@ -115,7 +137,7 @@ export interface UsageKeyProvisionerDeps {
    * deployment → methods → function).
    */
   namePrefix: string;
-  /** Longest time one management request spends waiting for API Gateway. @default 4000 */
+  /** Longest time one management request spends waiting for API Gateway, a call that hangs included. @default 4000 */
   budgetMs?: number;
   /** Smallest gap between two control-plane calls of this container (CreateApiKey ~5/s per account). @default 250 */
   minGapMs?: number;
@@ -170,24 +192,30 @@ export class UsageKeyProvisioner {
     const deadline = this.#d.clock.now() + this.#budgetMs;
     const planId = await this.#planId(plan, deadline);
     const key = await this.#ensureKey(tenantId, deadline);
-    await this.#call(() => this.#d.gateway.attachKey(planId, key.id), deadline);
+    await this.#attach(planId, key, deadline);
     return key;
   }
 
   /**
-   * Moves the tenant's key from `from` to `to`. A key can be in one plan of a stage only, so it
-   * is detached first; if attaching to the new plan then fails, it is put back on the old one.
+   * Moves the tenant's key from `from` (the plan its record names) to `to`. A key can be in one
+   * plan of a stage only, so it is detached first; if attaching to the new plan then fails, it is
+   * put back on the old one. A key found on yet another plan (a move whose record was not
+   * written, a change made outside Latchkey) is detached from it too. With `from` = `to` this
+   * repairs a key that is missing or on no plan.
    */
   async move(tenantId: string, from: string | undefined, to: string): Promise<void> {
     const deadline = this.#d.clock.now() + this.#budgetMs;
     const toId = await this.#planId(to, deadline);
     const fromId = from !== undefined && from !== to && this.#d.plans.includes(from) ? await this.#planId(from, deadline) : undefined;
     const key = await this.#ensureKey(tenantId, deadline);
-    if (fromId !== undefined) await this.#call(() => this.#d.gateway.detachKey(fromId, key.id), deadline);
     try {
-      await this.#call(() => this.#d.gateway.attachKey(toId, key.id), deadline);
+      if (fromId !== undefined) await this.#call(() => this.#d.gateway.detachKey(fromId, key.id), deadline);
+      await this.#attach(toId, key, deadline);
     } catch (err) {
-      if (fromId !== undefined) await this.#d.gateway.attachKey(fromId, key.id).catch(() => undefined);
+      // Back on the old plan, or the tenant's every request gets 403 until the move is retried.
+      // The failure was often throttling: the put-back is spaced and retried like any call, on
+      // a budget of its own (half the move's; the function's timeout leaves room).
+      if (fromId !== undefined) await this.#call(() => this.#d.gateway.attachKey(fromId, key.id), this.#d.clock.now() + this.#budgetMs / 2).catch(() => undefined);
       throw err;
     }
   }
@@ -206,10 +234,37 @@ export class UsageKeyProvisioner {
     const name = this.keyName(tenantId);
     const found = await this.#call(() => this.#d.gateway.findKey(name), deadline);
     if (found) return found;
-    return this.#call(() => this.#d.gateway.createKey(name, tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+    try {
+      return await this.#call(() => this.#d.gateway.createKey(name, tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+    } catch (err) {
+      if (!(err instanceof UsageKeyExistsError)) throw err;
+      // A concurrent request (a client's retry while the first attempt still runs), or an
+      // attempt whose answer was lost, created it: take that key.
+      const made = await this.#call(() => this.#d.gateway.findKey(name), deadline);
+      if (made) return made;
+      throw this.#unavailable(1000, err);
+    }
   }
 
-  /** One control-plane call: spaced by `minGapMs`, throttling retried with back-off until the deadline. */
+  /** Attaches the key to the plan; from any other plan of this deployment it is detached first. */
+  async #attach(planId: string, key: GatewayApiKey, deadline: number): Promise<void> {
+    try {
+      await this.#call(() => this.#d.gateway.attachKey(planId, key.id), deadline);
+    } catch (err) {
+      if (!(err instanceof KeyInOtherPlanError)) throw err;
+      for (const plan of this.#d.plans) {
+        const other = await this.#planId(plan, deadline);
+        if (other !== planId) await this.#call(() => this.#d.gateway.detachKey(other, key.id), deadline);
+      }
+      await this.#call(() => this.#d.gateway.attachKey(planId, key.id), deadline);
+    }
+  }
+
+  /**
+   * One control-plane call: spaced by `minGapMs`, throttling retried with back-off until the
+   * deadline, and given up at the deadline if it hangs (it may still complete: every step is
+   * idempotent, so the client's retry finishes the job).
+   */
   async #call<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const now = this.#d.clock.now();
@@ -218,7 +273,8 @@ export class UsageKeyProvisioner {
       this.#nextCallAt = start + this.#minGapMs;
       if (start > now) await this.#d.sleep(start - now);
       try {
-        return await fn();
+        const left = Math.max(1, deadline - this.#d.clock.now());
+        return await withDeadline(fn(), left, () => new UpstreamUnavailableError('ERR_GATEWAY_TIMEOUT', `API Gateway did not answer within ${left} ms`, 1));
       } catch (err) {
         if (!(err instanceof GatewayThrottledError)) throw err;
         const waitMs = err.retryAfterS !== undefined ? err.retryAfterS * 1000 : Math.min(2000, 200 * 2 ** attempt);

@@ -257,7 +257,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/tenants', operationId: 'createTenant', summary: 'Create a tenant', permission: 'tenants:admin', body: 'CreateTenant', ok: { status: 201, schema: 'Tenant', description: 'Created', location: true }, problems: [400, 409] },
   { method: 'get', path: '/tenants', operationId: 'listTenants', summary: 'List tenants, paginated by cursor', permission: 'tenants:admin', query: tenants.listQuery, ok: { status: 200, schema: 'TenantList', description: 'A page of tenants' }, problems: [400] },
   { method: 'get', path: '/tenants/{tenantId}', operationId: 'getTenant', summary: 'Read a tenant (operators, or any caller of that tenant)', ok: { status: 200, schema: 'Tenant', description: 'The tenant' }, problems: [404] },
-  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant, or move it to another usage plan', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404] },
+  { method: 'patch', path: '/tenants/{tenantId}', operationId: 'updateTenant', summary: 'Rename, disable or re-enable a tenant, or move it to another usage plan', permission: 'tenants:admin', body: 'PatchTenant', ok: { status: 200, schema: 'Tenant', description: 'The updated tenant' }, problems: [400, 404, 409] },
   { method: 'delete', path: '/tenants/{tenantId}', operationId: 'deleteTenant', summary: 'Disable a tenant and revoke all its keys', permission: 'tenants:admin', ok: { status: 204, description: 'Disabled' }, problems: [404] },
   {
     method: 'get',

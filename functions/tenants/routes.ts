@@ -62,8 +62,16 @@ export const usageQuery = z
 
 export const listQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(2048).optional() });
 
-/** RFC 4180: quote a field holding a comma, quote or line break. */
-const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+/**
+ * One CSV field: RFC 4180 quoting of a comma, quote or line break, and no formula. Spreadsheets
+ * run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return; key and client ids
+ * come from tokens, so such a value is kept behind a leading `'` (OWASP's CSV-injection advice).
+ * The lone `-` (a request without key or client) is not a formula and stays as it is.
+ */
+const csvField = (raw: string) => {
+  const v = /^[=+\-@\t\r]/.test(raw) && raw !== '-' ? `'${raw}` : raw;
+  return /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+};
 
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
@@ -131,7 +139,8 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         const accept = req.headers?.accept ?? '';
         if (/\btext\/csv\b/i.test(accept)) {
           // Billing exports: one row per day and key, and the tenant's total per day (key `*`).
-          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenantId},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenantId},${csvField(k.id)},${k.requests}`)])];
+          const tenant = csvField(tenantId);
+          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenant},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenant},${csvField(k.id)},${k.requests}`)])];
           return { status: 200, text: `${rows.join('\r\n')}\r\n`, headers: { 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Content-Disposition': `attachment; filename="usage-${tenantId}-${q.from}-${q.to}.csv"` } };
         }
         return {
@@ -167,8 +176,11 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         try {
           await d.store.createTenant(tenant);
         } catch (err) {
-          if (err instanceof TenantExistsError) throw conflict(`tenant ${body.tenantId} already exists`);
-          throw err;
+          if (!(err instanceof TenantExistsError)) throw err;
+          // A concurrent creation won the write. Its plan stands: ours may have moved its key.
+          const winner = d.usage && plan !== undefined ? await d.store.getTenant(body.tenantId) : undefined;
+          if (winner?.plan !== undefined && winner.plan !== plan) await d.usage!.provisioner.move(body.tenantId, plan, winner.plan);
+          throw conflict(`tenant ${body.tenantId} already exists`);
         }
         return { status: 201, headers: { Location: `/tenants/${tenant.tenantId}` }, body: tenant };
       },
@@ -211,7 +223,11 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
           const plan = knownPlan(body.plan)!;
           const current = await d.store.getTenant(tenantId);
           if (!current) throw notFound('the tenant');
-          if (current.plan !== plan) await d.usage!.provisioner.move(tenantId, current.plan, plan);
+          // A deleted tenant's key is gone for good (it counts against the account's 10,000).
+          if (await d.keys.isDeleted(tenantId)) throw conflict('the tenant is deleted');
+          // Also with the plan on record: the move is idempotent and repairs a key that a
+          // half-done move or a change outside Latchkey left missing or on another plan.
+          await d.usage!.provisioner.move(tenantId, current.plan, plan);
           await d.store.updateTenant(tenantId, { plan }, now(d.clock));
           if (body.status === undefined && body.name === undefined) return { status: 200, body: { ...current, plan, updatedAt: now(d.clock) } };
         }

@@ -11,7 +11,10 @@
  * Time comes from an injected clock, so tests step through rates and periods without sleeping.
  *
  * Control plane, in the SDK's REST-JSON shapes (`AWS_ENDPOINT_URL_API_GATEWAY` points here):
- * GetApiKeys, CreateApiKey, GetUsagePlans, CreateUsagePlanKey, DeleteUsagePlanKey, GetUsage.
+ * GetApiKeys, CreateApiKey, DeleteApiKey, GetUsagePlans, CreateUsagePlanKey, GetUsagePlanKey,
+ * DeleteUsagePlanKey, GetUsage. Lists come a page at a time as API Gateway gives them (`limit`,
+ * 25 by default and 500 at most, then `position`), so a caller that reads only the first page
+ * fails here as it would there.
  */
 import { randomBytes } from 'node:crypto';
 import type { ApiKeyModel, UsagePlanModel } from './cloud-assembly.js';
@@ -48,6 +51,14 @@ export function quotaPeriod(period: 'DAY' | 'WEEK' | 'MONTH', now: number): { st
 }
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** One page of a list, as API Gateway's GET collections answer: `limit` (default 25, at most 500) items from `position`. */
+function page<T>(items: readonly T[], url: URL): { item: T[]; position?: string } {
+  const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? 25) || 25));
+  const from = Number(url.searchParams.get('position') ?? 0) || 0;
+  const next = from + limit;
+  return { item: items.slice(from, next), ...(next < items.length ? { position: String(next) } : {}) };
+}
 
 export class LocalUsagePlans {
   readonly #plans: Map<string, UsagePlanModel>;
@@ -128,7 +139,7 @@ export class LocalUsagePlans {
     if (path === '/apikeys' && method === 'GET') {
       const name = url.searchParams.get('name') ?? '';
       const withValues = url.searchParams.get('includeValues') === 'true';
-      return { status: 200, body: { item: [...this.#keys.values()].filter((k) => k.name.startsWith(name)).map((k) => keyOut(k, withValues)) } };
+      return { status: 200, body: page([...this.#keys.values()].filter((k) => k.name.startsWith(name)).map((k) => keyOut(k, withValues)), url) };
     }
     if (path === '/apikeys' && method === 'POST') {
       const b = json();
@@ -147,7 +158,7 @@ export class LocalUsagePlans {
       return { status: 202, body: {} };
     }
     if (path === '/usageplans' && method === 'GET') {
-      return { status: 200, body: { item: [...this.#plans.values()].map((p) => ({ id: p.logicalId, name: p.name })) } };
+      return { status: 200, body: page([...this.#plans.values()].map((p) => ({ id: p.logicalId, name: p.name })), url) };
     }
     const planKeys = /^\/usageplans\/([^/]+)\/keys(?:\/([^/]+))?$/.exec(path);
     if (planKeys) {
@@ -163,6 +174,11 @@ export class LocalUsagePlans {
         if ([...this.#members.values()].some((m) => m.has(keyId))) return error(409, 'ConflictException', 'API Key cannot reference multiple Usage Plans with the same API Stage');
         members.add(keyId);
         return { status: 201, body: { id: key.id, type: 'API_KEY', name: key.name, value: key.value } };
+      }
+      if (method === 'GET' && planKeys[2] !== undefined) {
+        const key = this.#keys.get(decodeURIComponent(planKeys[2]));
+        if (!key || !members.has(key.id)) return error(404, 'NotFoundException', 'Invalid API Key identifier specified');
+        return { status: 200, body: { id: key.id, type: 'API_KEY', name: key.name, value: key.value } };
       }
       if (method === 'DELETE' && planKeys[2] !== undefined) {
         const keyId = decodeURIComponent(planKeys[2]);

@@ -34,7 +34,15 @@ describe('signRequest', () => {
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
     for (let i = 0; i < 200; i++) {
       const url = new URL(
-        pick(['https://dynamodb.eu-west-1.amazonaws.com/', 'http://127.0.0.1:8000/', 'https://example.amazonaws.com/a b/c%2Fd/', 'https://example.amazonaws.com/x?b=2&a=1&a=0&c=%20*']),
+        pick([
+          'https://dynamodb.eu-west-1.amazonaws.com/',
+          'http://127.0.0.1:8000/',
+          'https://example.amazonaws.com/a b/c%2Fd/',
+          'https://example.amazonaws.com/x?b=2&a=1&a=0&c=%20*',
+          // An endpoint override with an empty path segment: signed as AWS normalizes it.
+          'https://example.amazonaws.com/proxy//dynamodb/',
+          'https://example.amazonaws.com//',
+        ]),
       );
       const body = pick(['', '{"TableName":"t","Limit":100}', JSON.stringify({ k: 'é ☃ ' + i })]);
       const method = pick(['POST', 'GET']);

@@ -4,7 +4,7 @@
  * (refused: retried with the next flush; timed out: dropped, never counted twice).
  */
 import { describe, expect, it } from 'vitest';
-import { PLATFORM_TENANT, UsageCounter, UsageNotAppliedError, type UsageBatch } from '../../functions/core/usage-counter.js';
+import { PLATFORM_TENANT, USAGE_SUBJECTS_PER_WRITE, UsageCounter, UsageNotAppliedError, type UsageBatch } from '../../functions/core/usage-counter.js';
 import type { Log } from '../../functions/core/log.js';
 import { ManualClock } from '../support/clock.js';
 
@@ -103,5 +103,82 @@ describe('UsageCounter', () => {
       if (i % 1000 === 999) await counter.flush();
     }
     expect(counter.writes).toBe(10);
+  });
+});
+
+describe('UsageCounter under a slow store', () => {
+  /** A sink whose writes wait until the test releases them. */
+  function slowSink() {
+    const written: UsageBatch[] = [];
+    const waiting: (() => void)[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    return {
+      written,
+      release: () => waiting.splice(0).forEach((go) => go()),
+      get maxInFlight() {
+        return maxInFlight;
+      },
+      get waiting() {
+        return waiting.length;
+      },
+      async add(b: UsageBatch) {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise<void>((go) => waiting.push(go));
+        inFlight--;
+        written.push(b);
+      },
+    };
+  }
+
+  it('books what was counted before midnight under that day even when a flush is still running at midnight', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 30, 23, 59, 0));
+    const sink = slowSink();
+    const counter = new UsageCounter({ clock, log: quiet, sink, flushEveryMs: 60_000, flushEveryRequests: 1 });
+    counter.record('acme', 'k'); // 23:59:00, flushed at once: the write hangs
+    clock.advance(30_000);
+    counter.record('acme', 'k'); // 23:59:30, waits for the running flush
+    clock.advance(60_000);
+    counter.record('acme', 'k'); // 00:00:30 on 1 December
+    for (let i = 0; i < 5 && (sink.waiting > 0 || counter.writes < 3); i++) {
+      sink.release();
+      await new Promise((r) => setImmediate(r));
+    }
+    await counter.flush();
+    sink.release();
+    await counter.flush();
+    const byDay: Record<string, number> = {};
+    for (const b of sink.written) byDay[b.day] = (byDay[b.day] ?? 0) + b.total;
+    expect(byDay).toEqual({ '2026-11-30': 2, '2026-12-01': 1 });
+  });
+
+  it('keeps a bounded number of writes in flight, however many tenants one flush holds', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 30, 12, 0, 0));
+    const sink = slowSink();
+    const counter = new UsageCounter({ clock, log: quiet, sink, flushEveryMs: 60_000, flushEveryRequests: 10_000 });
+    for (let t = 0; t < 500; t++) counter.record(`tenant-${t}`, 'k');
+    const done = counter.flush();
+    for (let i = 0; i < 1000 && sink.written.length < 500; i++) {
+      sink.release();
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    expect(sink.written).toHaveLength(500);
+    expect(sink.maxInFlight).toBeLessThanOrEqual(16);
+  });
+
+  it('splits a tenant with many keys over several writes, each within DynamoDB expression limits, the totals adding up', async () => {
+    const { counter, written, totals } = setup({ everyRequests: 100_000 });
+    for (let k = 0; k < 1000; k++) counter.record('acme', `key_${String(k).padStart(24, '0')}`);
+    counter.record('acme', 'key_0'.padEnd(28, '0'));
+    await counter.flush();
+    expect(written.length).toBeGreaterThan(1);
+    for (const b of written) {
+      expect(b.subjects.size).toBeLessThanOrEqual(USAGE_SUBJECTS_PER_WRITE);
+      expect(b.total).toBe([...b.subjects.values()].reduce((n, x) => n + x, 0));
+    }
+    expect(written.reduce((n, b) => n + b.total, 0)).toBe(1001);
+    expect(Object.keys(totals())).toHaveLength(1000);
   });
 });

@@ -7,12 +7,15 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { restAllow } from '../../functions/core/decision.js';
+import { orHang } from '../support/hang.js';
 import {
   GatewayThrottledError,
+  KeyInOtherPlanError,
   parseUsagePlanNames,
   tenantUsageKeyValue,
   UnknownPlanError,
   UsageKeyDeriver,
+  UsageKeyExistsError,
   UsageKeyProvisioner,
   type GatewayApiKey,
   type UsageKeyGateway,
@@ -29,9 +32,19 @@ class FakeGateway implements UsageKeyGateway {
   /** Ops that answer TooManyRequests this many more times. */
   readonly throttle = new Map<string, number>();
   failAttach: string | undefined;
+  /** Ops whose calls never answer until `unhang()`. */
+  readonly hang = new Set<string>();
+  readonly #hung: (() => void)[] = [];
+  /** findKey misses this many more times (GetApiKeys lags a creation, or a concurrent one is under way). */
+  hideFromFind = 0;
   constructor(private readonly clock: ManualClock) {}
-  #enter(op: string) {
+  unhang() {
+    this.hang.clear();
+    this.#hung.splice(0).forEach((go) => go());
+  }
+  async #enter(op: string) {
     this.calls.push({ op, at: this.clock.now() });
+    if (this.hang.has(op)) await new Promise<void>((go) => this.#hung.push(go));
     const left = this.throttle.get(op) ?? 0;
     if (left > 0) {
       this.throttle.set(op, left - 1);
@@ -39,32 +52,36 @@ class FakeGateway implements UsageKeyGateway {
     }
   }
   async findPlan(name: string) {
-    this.#enter('findPlan');
+    await this.#enter('findPlan');
     return { 'stack-free': 'p-free', 'stack-standard': 'p-standard' }[name];
   }
   async findKey(name: string) {
-    this.#enter('findKey');
+    await this.#enter('findKey');
+    if (this.hideFromFind > 0 && this.hideFromFind--) return undefined;
     const k = this.keys.get(name);
     return k && { id: k.id, name: k.name };
   }
   async createKey(name: string, value: string) {
-    this.#enter('createKey');
+    await this.#enter('createKey');
+    // API Gateway refuses a second key with the same value (ConflictException).
+    if ([...this.keys.values()].some((k) => k.value === value)) throw new UsageKeyExistsError();
     const key = { id: `k${this.keys.size + 1}`, name, value };
     this.keys.set(name, key);
     return { id: key.id, name };
   }
   async attachKey(planId: string, keyId: string) {
-    this.#enter('attachKey');
+    await this.#enter('attachKey');
     if (this.failAttach === planId) throw new Error('boom');
-    if (this.planOf.has(keyId) && this.planOf.get(keyId) !== planId) throw new Error('a key in two plans of one stage');
+    // What the adapter reports when API Gateway refuses a key in two plans of one stage.
+    if (this.planOf.has(keyId) && this.planOf.get(keyId) !== planId) throw new KeyInOtherPlanError(planId, keyId);
     this.planOf.set(keyId, planId);
   }
   async detachKey(planId: string, keyId: string) {
-    this.#enter('detachKey');
+    await this.#enter('detachKey');
     if (this.planOf.get(keyId) === planId) this.planOf.delete(keyId);
   }
   async deleteKey(keyId: string) {
-    this.#enter('deleteKey');
+    await this.#enter('deleteKey');
     for (const [name, k] of this.keys) if (k.id === keyId) this.keys.delete(name);
     this.planOf.delete(keyId);
   }
@@ -184,5 +201,43 @@ describe('UsageKeyProvisioner', () => {
     const { provisioner } = setup();
     await expect(provisioner.provision('acme', 'gold')).rejects.toBeInstanceOf(UnknownPlanError);
     await expect(provisioner.provision('acme', 'platform')).rejects.toBeInstanceOf(UnknownPlanError);
+  });
+
+  it('answers 503 within its budget when an API Gateway call hangs, and a retry finishes the job', async () => {
+    const { gateway, provisioner } = setup(1000); // the clock's ms, and real ones for a call that hangs
+    gateway.hang.add('createKey');
+    const err = await orHang(provisioner.provision('acme', 'free')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamUnavailableError);
+    gateway.unhang();
+    const key = await provisioner.provision('acme', 'free');
+    expect(gateway.planOf.get(key.id)).toBe('p-free');
+    expect(gateway.keys.size).toBe(1);
+  });
+
+  it('takes the key a concurrent or earlier attempt created (CreateApiKey conflict) instead of failing', async () => {
+    const { gateway, provisioner } = setup();
+    const first = await provisioner.provision('acme', 'free');
+    gateway.hideFromFind = 1; // the retry's first look misses it
+    const again = await provisioner.provision('acme', 'free');
+    expect(again.id).toBe(first.id);
+    expect(gateway.keys.size).toBe(1);
+  });
+
+  it('moves a key that sits on another plan than the record says (a half-done move), instead of leaving it there', async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    // The record lost the move to free (or predates plans): it names no plan, or the wrong one.
+    await provisioner.move('acme', undefined, 'standard');
+    expect(gateway.planOf.get(key.id)).toBe('p-standard');
+    await provisioner.move('acme', 'standard', 'standard'); // a repair: idempotent
+    expect(gateway.planOf.get(key.id)).toBe('p-standard');
+  });
+
+  it('puts the key back on its old plan when API Gateway throttles the move past its budget (the put-back is spaced and retried too)', async () => {
+    const { gateway, provisioner } = setup();
+    const key = await provisioner.provision('acme', 'free');
+    gateway.throttle.set('attachKey', 6); // more than the move's budget absorbs
+    await expect(provisioner.move('acme', 'free', 'standard')).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(gateway.planOf.get(key.id)).toBe('p-free');
   });
 });

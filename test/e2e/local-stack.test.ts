@@ -142,7 +142,7 @@ describe('the local stack', () => {
     const denied = await problemOf(admin.GET('/tenants'));
     expect(denied).toMatchObject({ status: 403, type: 'https://latchkey.dev/problems/insufficient-scope' });
     // The tenant's API Gateway usage key goes with it (the account holds at most 10,000).
-    const usageKeys = async () => ((await (await fetch(`${new URL(stack.apiUrl).origin}/apikeys?name=`)).json()) as { item: { name: string }[] }).item.map((k) => k.name).filter((n) => n.endsWith('-tenant-e2e-co'));
+    const usageKeys = async () => ((await (await fetch(`${new URL(stack.apiUrl).origin}/apikeys?name=&limit=500`)).json()) as { item: { name: string }[] }).item.map((k) => k.name).filter((n) => n.endsWith('-tenant-e2e-co'));
     expect(await usageKeys()).toHaveLength(1);
     expect((await ops.DELETE('/tenants/{tenantId}', { params: { path: { tenantId: 'e2e-co' } } })).response.status).toBe(204);
     expect(await usageKeys()).toEqual([]);

@@ -237,6 +237,32 @@ describe('usage plans (per-tenant limits)', () => {
     for (const role of ['AuthorizerFunctionRole', 'UsersFunctionRole']) expect(JSON.stringify(statementsOfRole(t, role))).not.toMatch(/apikeys|usageplans/);
   });
 
+  it('lets the tenants function make every control-plane call the usage-key adapter makes (API Gateway IAM resources are paths)', () => {
+    const ss = statementsOfRole(t, 'TenantsFunctionRole').filter((s) => s.Effect === 'Allow' && actions(s).some((a) => a.startsWith('apigateway:')));
+    /** The path of an `arn:…:apigateway:<region>::<path>` resource, as a pattern. */
+    const paths = (s: Statement) =>
+      (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).map((r) => {
+        const text = typeof r === 'string' ? r : ((r as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1].at(-1) as string);
+        const path = text.slice(text.lastIndexOf('::') + 2);
+        return new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]+')}$`);
+      });
+    const allowed = (action: string, path: string) => ss.some((s) => actions(s).includes(action) && paths(s).some((re) => re.test(path)));
+    // `functions/adapters/api-gateway-usage-keys.ts`, call by call.
+    const calls: [string, string, string][] = [
+      ['GetApiKeys', 'apigateway:GET', '/apikeys'],
+      ['CreateApiKey', 'apigateway:POST', '/apikeys'],
+      ['DeleteApiKey', 'apigateway:DELETE', '/apikeys/a1b2c3d4e5'],
+      ['GetUsagePlans', 'apigateway:GET', '/usageplans'],
+      ['CreateUsagePlanKey', 'apigateway:POST', '/usageplans/p1q2r3/keys'],
+      ['GetUsagePlanKey', 'apigateway:GET', '/usageplans/p1q2r3/keys/a1b2c3d4e5'],
+      ['DeleteUsagePlanKey', 'apigateway:DELETE', '/usageplans/p1q2r3/keys/a1b2c3d4e5'],
+    ];
+    for (const [call, action, path] of calls) expect(allowed(action, path), call).toBe(true);
+    // And nothing on other resources' paths (stages, the API itself, usage plans' settings).
+    expect(allowed('apigateway:DELETE', '/usageplans/p1q2r3')).toBe(false);
+    expect(allowed('apigateway:PATCH', '/usageplans/p1q2r3')).toBe(false);
+  });
+
   it('takes plans from context and refuses a configuration without a platform plan', () => {
     const ct = Template.fromStack(
       build({ 'latchkey:example': 'false', 'latchkey:usagePlans': JSON.stringify({ tiny: { rateLimit: 1, burstLimit: 1, quota: { limit: 3, period: 'DAY' } }, platform: { rateLimit: 10, burstLimit: 10 } }) }).latchkey,
@@ -472,8 +498,10 @@ describe('functions', () => {
       expect((role.Properties as Json).ManagedPolicyArns, id).toBeUndefined();
     }
     for (const s of Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement)) {
-      // The one exception: a tenant's usage key attached to a plan, whose id the function cannot name (a cycle).
-      const resource = JSON.stringify(s.Resource).replaceAll('::/usageplans/*/keys/*"', '::/usageplans/{plan}/keys/{key}"');
+      // The exceptions: a tenant's usage key attached to a plan, whose id the function cannot name
+      // (a cycle), and a deleted tenant's usage key, named in IAM by its generated id only (DELETE alone).
+      if (JSON.stringify(s.Resource).includes('::/apikeys/*"')) expect(actions(s)).toEqual(['apigateway:DELETE']);
+      const resource = JSON.stringify(s.Resource).replaceAll('::/usageplans/*/keys/*"', '::/usageplans/{plan}/keys/{key}"').replaceAll('::/apikeys/*"', '::/apikeys/{key}"');
       expect(resource).not.toMatch(/"\*"|\/\*"/);
       expect(s.Effect).toBe('Allow');
     }

@@ -400,6 +400,10 @@ describe('tenants', () => {
     for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([401, 401, 401]);
     expect(await statuses(bearer(userToken))).toEqual([403, 403, 403]);
     expect((await call('GET', '/users', { headers: bearer(userToken) })).status).toBe(403);
+    // Not even an operator brings it back: re-enabling a deleted tenant is refused.
+    expect((await call('PATCH', `/tenants/${tenantId}`, { headers: bearer(ops), body: { status: 'active' } })).status).toBe(409);
+    clock.advance(boundMs);
+    expect(await statuses(bearer(userToken))).toEqual([403, 403, 403]);
   });
 });
 
