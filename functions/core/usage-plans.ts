@@ -26,10 +26,16 @@ export const PLATFORM_PLAN = 'platform';
 /** Plan names: lower-case letters, digits and `-`, as in the CDK configuration. */
 export const PLAN_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 
-/** The API Gateway API key value of a tenant (43 base64url characters after the prefix; API Gateway wants at least 20). */
+/**
+ * The API Gateway API key value of a tenant: `lkt` and 64 hex digits, 67 characters. API
+ * Gateway takes only alphanumeric values of 20 to 128 characters (no `_` or `-`, so no base64url).
+ */
 export function tenantUsageKeyValue(secret: string, tenantId: string): string {
-  return `lkt_${createHmac('sha256', secret).update(`tenant:${tenantId}`).digest('base64url')}`;
+  return `lkt${createHmac('sha256', secret).update(`tenant:${tenantId}`).digest('hex')}`;
 }
+
+/** What API Gateway accepts as an API key value. */
+export const API_KEY_VALUE_PATTERN = /^[A-Za-z0-9]{20,128}$/;
 
 /**
  * What the authorizer returns as `usageIdentifierKey`: the tenant's derived value, or the

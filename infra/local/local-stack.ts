@@ -184,8 +184,9 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       AWS_EC2_METADATA_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    // Generated secrets (the usage-key derivation secret, the platform key's value) get a fresh value per start.
-    const secrets = new Map(model.secrets.map((id) => [id, randomBytes(48).toString('base64url')]));
+    // Generated secrets (the usage-key derivation secret, the platform key's value) get a fresh
+    // value per start, alphanumeric and 64 characters as the template generates them (excludePunctuation).
+    const secrets = new Map(model.secrets.map((id) => [id, randomBytes(32).toString('hex')]));
     const pools = new Map<string, LambdaPool>();
     for (const fn of model.functions.values()) {
       const env: Record<string, string> = { ...baseEnv };

@@ -17,6 +17,7 @@
  * fails here as it would there.
  */
 import { randomBytes } from 'node:crypto';
+import { API_KEY_VALUE_PATTERN } from '../../functions/core/usage-plans.js';
 import type { ApiKeyModel, UsagePlanModel } from './cloud-assembly.js';
 
 interface Key {
@@ -83,6 +84,8 @@ export class LocalUsagePlans {
     for (const k of keys) {
       const value = resolveValue(k.value);
       if (value === undefined) continue;
+      // CloudFormation would fail the deployment on a value API Gateway refuses.
+      if (!API_KEY_VALUE_PATTERN.test(value)) throw new Error(`API key ${k.logicalId}: API Gateway takes only alphanumeric values of 20 to 128 characters`);
       const key = this.#add(k.name, value, k.enabled, k.logicalId);
       for (const planId of k.planLogicalIds) this.#members.get(planId)?.add(key.id);
     }
@@ -143,8 +146,9 @@ export class LocalUsagePlans {
     }
     if (path === '/apikeys' && method === 'POST') {
       const b = json();
-      const value = typeof b.value === 'string' && b.value.length > 0 ? b.value : randomBytes(30).toString('base64url');
-      if (value.length < 20) return error(400, 'BadRequestException', 'API Key value should be at least 20 characters');
+      // A generated value is 40 alphanumeric characters, as API Gateway's.
+      const value = typeof b.value === 'string' && b.value.length > 0 ? b.value : randomBytes(20).toString('hex');
+      if (!API_KEY_VALUE_PATTERN.test(value)) return error(400, 'BadRequestException', 'API Key value must be alphanumeric, between 20 and 128 characters');
       if (this.#byValue.has(value)) return error(409, 'ConflictException', 'API Key already exists');
       return { status: 201, body: keyOut(this.#add(String(b.name ?? ''), value, b.enabled === true), true) };
     }

@@ -46,7 +46,7 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const value = (n: number) => `value-of-key-number-${String(n).padStart(6, '0')}`;
+const value = (n: number) => `valueOfKeyNumber${String(n).padStart(6, '0')}`;
 
 describe('ApiGatewayUsageKeys', () => {
   it("finds a tenant's key by its exact name among more keys sharing that prefix than one page holds", async () => {

@@ -9,6 +9,7 @@ import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { restAllow } from '../../functions/core/decision.js';
 import { orHang } from '../support/hang.js';
 import {
+  API_KEY_VALUE_PATTERN,
   GatewayThrottledError,
   KeyInOtherPlanError,
   parseUsagePlanNames,
@@ -110,7 +111,8 @@ describe('usage key values', () => {
     expect(a).not.toBe(tenantUsageKeyValue(`${SECRET}x`, 'acme'));
     expect(a).not.toContain(SECRET);
     expect(a.length).toBeGreaterThanOrEqual(20);
-    expect(a).toMatch(/^lkt_[A-Za-z0-9_-]{43}$/);
+    expect(a).toMatch(/^lkt[0-9a-f]{64}$/);
+    expect(a).toMatch(API_KEY_VALUE_PATTERN);
   });
 
   it('gives callers without a tenant the platform key, and puts the value in REST decisions as usageIdentifierKey', () => {

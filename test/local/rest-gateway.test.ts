@@ -139,8 +139,8 @@ export const handler = async (event) => {
     context: {},
   };
 };`;
-  const TINY = 'tiny-tenant-usage-key-value-000';
-  const OTHER = 'other-tenant-usage-key-value-00';
+  const TINY = 'tinyTenantUsageKeyValue000';
+  const OTHER = 'otherTenantUsageKeyValue00';
   let now = Date.UTC(2026, 10, 30, 12, 0, 0);
   let gateway: RestGateway;
   const call = async (usage: string, path = '/things') => {
@@ -192,6 +192,12 @@ export const handler = async (event) => {
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     expect((await fetch(`${base}/apikeys`, { method: 'POST', body: JSON.stringify({ name: 'again', value: TINY, enabled: true }) })).headers.get('x-amzn-errortype')).toBe('ConflictException');
+    // API Gateway takes only alphanumeric values of 20 to 128 characters.
+    for (const bad of ['short1234', 'has-a-dash-in-it-0000', 'has_an_underscore_000', 'x'.repeat(129)]) {
+      const refused = await fetch(`${base}/apikeys`, { method: 'POST', body: JSON.stringify({ name: 'bad', value: bad, enabled: true }) });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('x-amzn-errortype')).toBe('BadRequestException');
+    }
     expect((await fetch(`${base}/usageplans/${tiny}/keys`, { method: 'POST', body: JSON.stringify({ keyId: id, keyType: 'API_KEY' }) })).status).toBe(201);
     const other = plans.item.find((p) => p.name === 'stack-other')!.id;
     // One plan per stage for a key.
