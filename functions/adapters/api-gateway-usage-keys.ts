@@ -49,14 +49,15 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
     });
   }
 
-  findKey(name: string): Promise<GatewayApiKey | undefined> {
+  findKey(name: string, value: string): Promise<GatewayApiKey | undefined> {
     return mapErrors(async () => {
       // nameQuery is a prefix match ("t-1" also matches "t-10", "t-123", …), a page at a time:
-      // every page is read and the exact name kept.
+      // every page is read and the exact name kept, with this deployment's value (names are not
+      // unique: another stack's key may have the same one).
       let position: string | undefined;
       do {
-        const out = await this.client.send(new GetApiKeysCommand({ nameQuery: name, limit: 500, position }));
-        const key = out.items?.find((k) => k.name === name);
+        const out = await this.client.send(new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: 500, position }));
+        const key = out.items?.find((k) => k.name === name && k.value === value);
         if (key?.id) return { id: key.id, name };
         position = out.position;
       } while (position);

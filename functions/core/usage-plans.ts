@@ -84,8 +84,11 @@ export interface GatewayApiKey {
 export interface UsageKeyGateway {
   /** The id of the usage plan with this name, if any. */
   findPlan(name: string): Promise<string | undefined>;
-  /** The key with this name, if any. */
-  findKey(name: string): Promise<GatewayApiKey | undefined>;
+  /**
+   * The key with this name and this value, if any. Names are not unique in an account (another
+   * stack may name a key the same way); the value, derived from this deployment's secret, is.
+   */
+  findKey(name: string, value: string): Promise<GatewayApiKey | undefined>;
   /** Creates an enabled key with this value; `UsageKeyExistsError` when a key holds this value already. */
   createKey(name: string, value: string): Promise<GatewayApiKey>;
   /**
@@ -232,21 +235,22 @@ export class UsageKeyProvisioner {
    */
   async release(tenantId: string): Promise<void> {
     const deadline = this.#d.clock.now() + this.#budgetMs;
-    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId)), deadline);
+    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
     if (key) await this.#call(() => this.#d.gateway.deleteKey(key.id), deadline);
   }
 
   async #ensureKey(tenantId: string, deadline: number): Promise<GatewayApiKey> {
     const name = this.keyName(tenantId);
-    const found = await this.#call(() => this.#d.gateway.findKey(name), deadline);
+    const value = tenantUsageKeyValue(this.#d.secret, tenantId);
+    const found = await this.#call(() => this.#d.gateway.findKey(name, value), deadline);
     if (found) return found;
     try {
-      return await this.#call(() => this.#d.gateway.createKey(name, tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+      return await this.#call(() => this.#d.gateway.createKey(name, value), deadline);
     } catch (err) {
       if (!(err instanceof UsageKeyExistsError)) throw err;
       // A concurrent request (a client's retry while the first attempt still runs), or an
       // attempt whose answer was lost, created it: take that key.
-      const made = await this.#call(() => this.#d.gateway.findKey(name), deadline);
+      const made = await this.#call(() => this.#d.gateway.findKey(name, value), deadline);
       if (made) return made;
       throw this.#unavailable(1000, err);
     }

@@ -68,7 +68,7 @@ function lazyUsageKeys(): UsageKeyGateway {
   const gateway = () => (loaded ??= import('../adapters/api-gateway-usage-keys.js').then(({ ApiGatewayUsageKeys }) => new ApiGatewayUsageKeys()));
   return {
     findPlan: async (name) => (await gateway()).findPlan(name),
-    findKey: async (name) => (await gateway()).findKey(name),
+    findKey: async (name, value) => (await gateway()).findKey(name, value),
     createKey: async (name, value) => (await gateway()).createKey(name, value),
     attachKey: async (planId, keyId) => (await gateway()).attachKey(planId, keyId),
     detachKey: async (planId, keyId) => (await gateway()).detachKey(planId, keyId),

@@ -53,10 +53,21 @@ describe('ApiGatewayUsageKeys', () => {
     // Tenant "1"'s key name is a prefix of tenants 10…1999's: GetApiKeys' nameQuery matches them all.
     const create = (name: string, v: string) => plans.control('POST', new URL('http://local/apikeys'), Buffer.from(JSON.stringify({ name, value: v, enabled: true })));
     for (let i = 2000; i >= 1; i--) expect(create(`stack-tenant-${i}`, value(i))?.status).toBe(201);
-    const key = await keys.findKey('stack-tenant-1');
+    const key = await keys.findKey('stack-tenant-1', value(1));
     expect(key?.name).toBe('stack-tenant-1');
-    expect(await keys.findKey('stack-tenant-1999')).toMatchObject({ name: 'stack-tenant-1999' });
-    expect(await keys.findKey('stack-tenant-2001')).toBeUndefined();
+    expect(await keys.findKey('stack-tenant-1999', value(1999))).toMatchObject({ name: 'stack-tenant-1999' });
+    expect(await keys.findKey('stack-tenant-2001', value(2001))).toBeUndefined();
+  });
+
+  it("never takes another deployment's key of the same name (names are not unique; values are)", async () => {
+    const create = (name: string, v: string) => plans.control('POST', new URL('http://local/apikeys'), Buffer.from(JSON.stringify({ name, value: v, enabled: true })));
+    expect(create('shared-name-tenant-x', 'anotherStacksValue00000001')?.status).toBe(201);
+    expect(await keys.findKey('shared-name-tenant-x', 'thisStacksValue000000000001')).toBeUndefined();
+    expect(create('shared-name-tenant-x', 'thisStacksValue000000000001')?.status).toBe(201);
+    const ours = await keys.findKey('shared-name-tenant-x', 'thisStacksValue000000000001');
+    expect(ours).toBeDefined();
+    await keys.deleteKey(ours!.id);
+    expect(await keys.findKey('shared-name-tenant-x', 'anotherStacksValue00000001')).toBeDefined();
   });
 
   it('reports a value held by another key as UsageKeyExistsError', async () => {
@@ -64,7 +75,7 @@ describe('ApiGatewayUsageKeys', () => {
   });
 
   it('attaches a key once (again is success), and never reports a key on another plan of the stage as attached', async () => {
-    const key = (await keys.findKey('stack-tenant-7'))!;
+    const key = (await keys.findKey('stack-tenant-7', value(7)))!;
     const free = (await keys.findPlan('stack-free'))!;
     const standard = (await keys.findPlan('stack-standard'))!;
     await keys.attachKey(free, key.id);

@@ -28,6 +28,8 @@ const SECRET = 'a-deployment-secret-of-at-least-32-characters';
 /** API Gateway in memory: keys by name, one plan per key, and a script of throttling answers. */
 class FakeGateway implements UsageKeyGateway {
   readonly keys = new Map<string, GatewayApiKey & { value: string }>();
+  /** Keys of another deployment in the same account (same names possible, other values). */
+  readonly foreign: (GatewayApiKey & { value: string })[] = [];
   readonly planOf = new Map<string, string>();
   readonly calls: { op: string; at: number }[] = [];
   /** Ops that answer TooManyRequests this many more times. */
@@ -56,11 +58,11 @@ class FakeGateway implements UsageKeyGateway {
     await this.#enter('findPlan');
     return { 'stack-free': 'p-free', 'stack-standard': 'p-standard' }[name];
   }
-  async findKey(name: string) {
+  async findKey(name: string, value: string) {
     await this.#enter('findKey');
     if (this.hideFromFind > 0 && this.hideFromFind--) return undefined;
-    const k = this.keys.get(name);
-    return k && { id: k.id, name: k.name };
+    const k = this.keys.get(name) ?? this.foreign.find((f) => f.name === name && f.value === value);
+    return k && k.value === value ? { id: k.id, name: k.name } : undefined;
   }
   async createKey(name: string, value: string) {
     await this.#enter('createKey');
@@ -197,6 +199,17 @@ describe('UsageKeyProvisioner', () => {
     expect(deletes[1]!.at - deletes[0]!.at).toBeGreaterThanOrEqual(200);
     await provisioner.release('acme'); // nothing left: no delete
     expect(gateway.calls.filter((c) => c.op === 'deleteKey')).toHaveLength(2);
+  });
+
+  it("leaves another deployment's key of the same name alone: provisions its own and releases only its own", async () => {
+    const { gateway, provisioner } = setup();
+    gateway.foreign.push({ id: 'foreign-1', name: 'stack-tenant-acme', value: 'aValueOfAnotherStack00000000' });
+    const key = await provisioner.provision('acme', 'free');
+    expect(key.id).not.toBe('foreign-1');
+    await provisioner.release('acme');
+    expect(gateway.calls.filter((c) => c.op === 'deleteKey')).toHaveLength(1);
+    expect(gateway.keys.has('stack-tenant-acme')).toBe(false);
+    expect(gateway.foreign).toHaveLength(1);
   });
 
   it('refuses a plan that is not configured, the platform plan included', async () => {
