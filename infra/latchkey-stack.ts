@@ -203,6 +203,8 @@ export class LatchkeyStack extends Stack {
     const usageKeySecret = generated('UsageKeySecret', 'Latchkey: derivation key of tenants\' API Gateway usage-key values (not a credential)');
     const platformKeyValue = generated('PlatformUsageKeyValue', 'Latchkey: API Gateway usage-key value of callers without a tenant (not a credential)');
     const usageSecretValue = usageKeySecret.secretValue.unsafeUnwrap();
+    /** What the functions that provision tenants' usage keys are told (the tenants function and the backfill). */
+    const usageKeyEnv = { USAGE_PLANS: tenantPlans.join(','), DEFAULT_USAGE_PLAN: defaultPlan, USAGE_NAME_PREFIX: this.stackName, USAGE_KEY_SECRET: usageSecretValue };
 
     this.authorizer = new LatchkeyAuthorizer(this, 'Authorizer', {
       environment: {
@@ -360,10 +362,7 @@ export class LatchkeyStack extends Stack {
         REST_API_ID: this.api.restApiId,
         STAGE_NAME: stageName,
         // Plans are found by name: their ids would close the same cycle.
-        USAGE_PLANS: tenantPlans.join(','),
-        DEFAULT_USAGE_PLAN: defaultPlan,
-        USAGE_NAME_PREFIX: this.stackName,
-        USAGE_KEY_SECRET: usageSecretValue,
+        ...usageKeyEnv,
       },
     });
     this.usersFunction = latchkeyFunction(this, 'UsersFunction', {
@@ -420,6 +419,7 @@ export class LatchkeyStack extends Stack {
     this.grantPermissions(stageName, props.managementSecretKeyArn);
     this.addRoutes();
     this.addStateMigration(removalPolicy);
+    this.addUsageKeyBackfill(removalPolicy, usageKeyEnv);
     this.addAuditEvents();
     this.addOrphanReconciler(removalPolicy, secretId, props.audiences, props.managementSecretKeyArn);
 
@@ -523,6 +523,72 @@ export class LatchkeyStack extends Stack {
   }
 
   /**
+   * Tenants' usage keys: find, create (and, for the tenants function, delete) keys, find plans,
+   * attach, check and detach keys (every call of `functions/adapters/api-gateway-usage-keys.ts`).
+   * API Gateway's IAM resources are paths, and keys have no name in theirs; the plans' ids cannot
+   * be named here without a cycle (role policy → plan → stage → deployment → methods → function).
+   */
+  private grantUsageKeyCalls(fn: lambda.Function, opts: { deleteKeys: boolean }): void {
+    const apigw = (resource: string) => this.formatArn({ service: 'apigateway', account: '', resource });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST'], resources: [apigw('/apikeys')] }));
+    if (opts.deleteKeys) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:DELETE'], resources: [apigw('/apikeys/*')] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET'], resources: [apigw('/usageplans')] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST', 'apigateway:DELETE'], resources: [apigw('/usageplans/*/keys'), apigw('/usageplans/*/keys/*')] }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      fn.role!,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Latchkey attaches a tenant usage key to its plan: API Gateway names usage plans by generated id, which the function cannot reference without a dependency cycle (plan, stage, deployment, methods, function); the function finds its plans by the plan names of this stack.',
+          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/\\*/keys.*$/g' }],
+        },
+        ...(opts.deleteKeys
+          ? [
+              {
+                id: 'AwsSolutions-IAM5',
+                reason:
+                  "Latchkey deletes a deleted tenant's usage key (the account holds at most 10,000): API Gateway names keys by generated id in its IAM paths, never by name; the function finds the key by the name this stack gave it.",
+                appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/\\*$/g' }],
+              },
+            ]
+          : []),
+      ],
+      true,
+    );
+  }
+
+  /**
+   * Gives tenants that predate usage plans their key on the default plan, at deployment once the
+   * plans exist (`backfillUsageKeys`); idempotent, so every deployment checks every tenant's key.
+   */
+  private addUsageKeyBackfill(removalPolicy: RemovalPolicy, env: Record<string, string>): void {
+    const fn = latchkeyFunction(this, 'UsageKeyBackfillFunction', {
+      code: bundledCode('functions/migrate/usage-keys.ts'),
+      description: 'Latchkey: usage keys for tenants created before usage plans, run at deployment',
+      logRemovalPolicy: removalPolicy,
+      timeout: Duration.minutes(15),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'latchkey-usage-keys',
+        TENANTS_TABLE: this.tenantsTable.tableName,
+        TOKEN_CACHE_TABLE: this.authorizer.tokenCacheTable.tableName,
+        ...env,
+      },
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.tenantsTable.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${this.tenantsTable.tableArn}/index/gsi1`] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.authorizer.tokenCacheTable.tableArn] }));
+    this.grantUsageKeyCalls(fn, { deleteKeys: false });
+    new triggers.Trigger(this, 'UsageKeyBackfill', {
+      handler: fn,
+      timeout: Duration.minutes(15),
+      executeAfter: [this.tenantsTable, ...Object.values(this.usagePlans)],
+    });
+  }
+
+  /**
    * Brings the previous version's keys and revocation markers into the principal-state model
    * (functions/adapters/state-migration.ts) on deployment, before the authorizer's new code goes
    * live: the new authorizer refuses keys without a state item. Idempotent.
@@ -604,35 +670,7 @@ export class LatchkeyStack extends Stack {
       }),
     );
 
-    // Tenants' usage keys: find, create and delete keys, find plans, attach, check and detach
-    // keys (every call of `functions/adapters/api-gateway-usage-keys.ts`). API Gateway's IAM
-    // resources are paths, and keys have no name in theirs; the plans' ids cannot be named here
-    // without a cycle (role policy → plan → stage → deployment → methods → function).
-    const apigw = (resource: string) => this.formatArn({ service: 'apigateway', account: '', resource });
-    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST'], resources: [apigw('/apikeys')] }));
-    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:DELETE'], resources: [apigw('/apikeys/*')] }));
-    tenants.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET'], resources: [apigw('/usageplans')] }));
-    tenants.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST', 'apigateway:DELETE'], resources: [apigw('/usageplans/*/keys'), apigw('/usageplans/*/keys/*')] }),
-    );
-    NagSuppressions.addResourceSuppressions(
-      tenants.role!,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'Latchkey attaches a tenant usage key to its plan: API Gateway names usage plans by generated id, which the function cannot reference without a dependency cycle (plan, stage, deployment, methods, function); the function finds its plans by the plan names of this stack.',
-          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/\\*/keys.*$/g' }],
-        },
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            "Latchkey deletes a deleted tenant's usage key (the account holds at most 10,000): API Gateway names keys by generated id in its IAM paths, never by name; the function finds the key by the name this stack gave it.",
-          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/\\*$/g' }],
-        },
-      ],
-      true,
-    );
+    this.grantUsageKeyCalls(tenants, { deleteKeys: true });
 
     users.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.tenantsTable.tableArn] }));
     // Blocks, deletions and role changes: the users' principal state, nothing else of the token cache.

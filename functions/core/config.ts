@@ -332,6 +332,13 @@ export function loadMigrationConfig(env: Env): { tenantsTable: string; tokenCach
   return { tenantsTable: required(env, 'TENANTS_TABLE'), tokenCacheTable: required(env, 'TOKEN_CACHE_TABLE'), logLevel: str(env, 'LOG_LEVEL') ?? 'INFO' };
 }
 
+/** The usage-key backfill run at deployment: the two tables and the tenants function's usage-plan settings. */
+export function loadUsageKeyBackfillConfig(env: Env): { tenantsTable: string; tokenCacheTable: string; logLevel: string; usagePlans: NonNullable<ManagementConfig['usagePlans']> } {
+  const usagePlans = loadUsagePlans(env);
+  if (!usagePlans) throw new ConfigError('USAGE_PLANS is required');
+  return { ...loadMigrationConfig(env), usagePlans };
+}
+
 export interface PublicConfig {
   allowedOrigins: string[];
 }

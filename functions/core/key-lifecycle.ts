@@ -15,7 +15,7 @@ import { LatchkeyError } from './errors.js';
 import type { IdentityProvider, MachineClient } from './identity-provider.js';
 import type { Log } from './log.js';
 import { grantableScopes } from './permissions.js';
-import type { PrincipalState, PrincipalStateWriter } from './principal-state.js';
+import { isTenantDeleted, type PrincipalState, type PrincipalStateWriter } from './principal-state.js';
 import type { Principal } from './principal.js';
 import { ConcurrentChangeError, type ApiKeyRecord, type Tenant, type TenantStatus, type TenantStore } from './tenant-store.js';
 import type { TokenCacheMaintenance } from './token-cache.js';
@@ -258,7 +258,7 @@ export class KeyLifecycle {
 
   /** Whether the tenant was deleted (`DELETE /tenants/{id}`): its registry record only says disabled, its state says deleted. */
   async isDeleted(tenantId: string): Promise<boolean> {
-    return (await this.#d.states.getState('tenant', tenantId))?.status === 'deleted';
+    return isTenantDeleted(await this.#d.states.getState('tenant', tenantId));
   }
 
   /** Disables or re-enables a tenant: its keys and users are refused (403) or admitted again on every path. A deleted tenant stays deleted (409). */

@@ -65,6 +65,11 @@ export class PrincipalRefusedError extends CredentialsError {
   }
 }
 
+/** Deleted by `DELETE /tenants/{id}`: for good (its registry record only says disabled). */
+export function isTenantDeleted(state: PrincipalState | undefined): boolean {
+  return state?.kind === 'tenant' && state.status === 'deleted';
+}
+
 /** The client is revoked for `now` (a rotation grace keeps it usable until `revokedAt`). */
 export function isRevokedAt(state: PrincipalState | undefined, now: number): boolean {
   return state !== undefined && state.status === 'revoked' && now >= state.revokedAt;

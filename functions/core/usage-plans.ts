@@ -20,6 +20,8 @@ import { createHmac } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { withDeadline } from './deadline.js';
 import { ConfigError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
+import type { Log } from './log.js';
+import type { TenantStore } from './tenant-store.js';
 
 /** The plan of callers without a tenant (platform operators and services). */
 export const PLATFORM_PLAN = 'platform';
@@ -298,4 +300,61 @@ export class UsageKeyProvisioner {
   #unavailable(waitMs: number, cause?: unknown): UpstreamUnavailableError {
     return new UpstreamUnavailableError('ERR_GATEWAY_THROTTLED', 'API Gateway is rate-limiting key changes; retry later', Math.max(1, waitMs / 1000), { cause });
   }
+}
+
+export interface UsageKeyBackfillDeps {
+  tenants: Pick<TenantStore, 'listTenants' | 'updateTenant'>;
+  provisioner: UsageKeyProvisioner;
+  defaultPlan: string;
+  /** Deleted tenants keep no key (`DELETE /tenants/{id}` released it). */
+  isDeleted: (tenantId: string) => Promise<boolean>;
+  clock: Clock;
+  log: Log;
+  /** Stop starting new tenants after this long (the rest is left for the next run). */
+  budgetMs: number;
+}
+
+export interface UsageKeyBackfillReport {
+  examined: number;
+  provisioned: number;
+  failed: { tenantId: string; error: string }[];
+  /** Whether every tenant was examined within the budget. */
+  complete: boolean;
+}
+
+/**
+ * Gives every tenant that predates usage plans (no plan on record) its API Gateway key on the
+ * default plan, and makes sure every other tenant's key exists and is on its plan: run at each
+ * deployment after the plans exist, so an upgrade needs no call per tenant. Idempotent (the
+ * provisioner finds what exists), one tenant at a time within API Gateway's rates; a tenant that
+ * fails is reported and left for the next run (or `PATCH /tenants/{id}` `{plan}`).
+ */
+export async function backfillUsageKeys(d: UsageKeyBackfillDeps): Promise<UsageKeyBackfillReport> {
+  const report: UsageKeyBackfillReport = { examined: 0, provisioned: 0, failed: [], complete: false };
+  const stopAt = d.clock.now() + d.budgetMs;
+  let cursor: string | undefined;
+  do {
+    const page = await d.tenants.listTenants(100, cursor);
+    for (const t of page.items) {
+      if (d.clock.now() >= stopAt) {
+        d.log.warn('usage-key backfill stopped at its budget; the next run goes on', { examined: report.examined });
+        return report;
+      }
+      report.examined++;
+      if (await d.isDeleted(t.tenantId)) continue;
+      const plan = t.plan !== undefined && d.provisioner.plans.includes(t.plan) ? t.plan : d.defaultPlan;
+      try {
+        await d.provisioner.provision(t.tenantId, plan);
+        if (t.plan !== plan) await d.tenants.updateTenant(t.tenantId, { plan }, new Date(d.clock.now()).toISOString());
+        report.provisioned++;
+      } catch (err) {
+        d.log.warn('usage key not provisioned', { tenantId: t.tenantId, error: String(err) });
+        report.failed.push({ tenantId: t.tenantId, error: String(err) });
+      }
+    }
+    cursor = page.cursor;
+  } while (cursor);
+  report.complete = true;
+  d.log.info('usage-key backfill done', { examined: report.examined, provisioned: report.provisioned, failed: report.failed.length });
+  return report;
 }

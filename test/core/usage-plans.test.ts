@@ -10,6 +10,7 @@ import { restAllow } from '../../functions/core/decision.js';
 import { orHang } from '../support/hang.js';
 import {
   API_KEY_VALUE_PATTERN,
+  backfillUsageKeys,
   GatewayThrottledError,
   KeyInOtherPlanError,
   parseUsagePlanNames,
@@ -21,6 +22,7 @@ import {
   type GatewayApiKey,
   type UsageKeyGateway,
 } from '../../functions/core/usage-plans.js';
+import { silentLog } from '../../functions/core/log.js';
 import { ManualClock } from '../support/clock.js';
 
 const SECRET = 'a-deployment-secret-of-at-least-32-characters';
@@ -254,5 +256,60 @@ describe('UsageKeyProvisioner', () => {
     gateway.throttle.set('attachKey', 6); // more than the move's budget absorbs
     await expect(provisioner.move('acme', 'free', 'standard')).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(gateway.planOf.get(key.id)).toBe('p-free');
+  });
+});
+
+describe('backfillUsageKeys (at deployment)', () => {
+  /** Tenants as the tenants table holds them; the first two as the version before usage plans wrote them (no plan). */
+  function tenantsOf(list: { tenantId: string; plan?: string }[]) {
+    const rows = new Map(list.map((t) => [t.tenantId, { tenantId: t.tenantId, name: t.tenantId, status: 'active' as const, createdAt: 'x', updatedAt: 'x', ...(t.plan ? { plan: t.plan } : {}) }]));
+    return {
+      rows,
+      async listTenants(limit: number, cursor: string | undefined) {
+        const all = [...rows.values()];
+        const start = cursor ? Number(cursor) : 0;
+        const next = start + Math.min(limit, 2); // small pages, to walk several
+        return { items: all.slice(start, next), cursor: next < all.length ? String(next) : undefined };
+      },
+      async updateTenant(tenantId: string, patch: { plan?: string }) {
+        const t = rows.get(tenantId);
+        if (!t) return undefined;
+        Object.assign(t, patch);
+        return t;
+      },
+    };
+  }
+
+  it('gives tenants from before usage plans a key on the default plan, checks the others, skips deleted ones; a second run changes nothing', async () => {
+    const { clock, gateway, provisioner } = setup();
+    const tenants = tenantsOf([{ tenantId: 'legacy-1' }, { tenantId: 'legacy-2' }, { tenantId: 'on-standard', plan: 'standard' }, { tenantId: 'gone' }, { tenantId: 'odd-plan', plan: 'gold' }]);
+    const deps = { tenants, provisioner, defaultPlan: 'free', isDeleted: async (id: string) => id === 'gone', clock, log: silentLog, budgetMs: 600_000 };
+    const report = await backfillUsageKeys(deps);
+    expect(report).toMatchObject({ examined: 5, provisioned: 4, failed: [], complete: true });
+    const planOf = (id: string) => gateway.planOf.get(gateway.keys.get(`stack-tenant-${id}`)!.id);
+    expect(planOf('legacy-1')).toBe('p-free');
+    expect(planOf('legacy-2')).toBe('p-free');
+    expect(planOf('on-standard')).toBe('p-standard');
+    expect(planOf('odd-plan')).toBe('p-free'); // a plan no longer configured: the default
+    expect(gateway.keys.has('stack-tenant-gone')).toBe(false);
+    expect(tenants.rows.get('legacy-1')!.plan).toBe('free');
+    expect(tenants.rows.get('gone')!.plan).toBeUndefined();
+
+    const creates = gateway.calls.filter((c) => c.op === 'createKey').length;
+    expect(await backfillUsageKeys(deps)).toMatchObject({ examined: 5, provisioned: 4, complete: true });
+    expect(gateway.calls.filter((c) => c.op === 'createKey').length).toBe(creates);
+  });
+
+  it('reports a tenant it could not provision and goes on; stops starting tenants at its budget', async () => {
+    const { clock, gateway, provisioner } = setup(1000);
+    const tenants = tenantsOf([{ tenantId: 'a' }, { tenantId: 'b' }, { tenantId: 'c' }]);
+    gateway.throttle.set('createKey', 50); // API Gateway refuses key creations for longer than a tenant's budget
+    const first = await backfillUsageKeys({ tenants, provisioner, defaultPlan: 'free', isDeleted: async () => false, clock, log: silentLog, budgetMs: 1500 });
+    expect(first.complete).toBe(false);
+    expect(first.failed.map((f) => f.tenantId)).toContain('a');
+    expect(first.examined).toBeLessThan(3);
+    gateway.throttle.clear();
+    const second = await backfillUsageKeys({ tenants, provisioner, defaultPlan: 'free', isDeleted: async () => false, clock, log: silentLog, budgetMs: 600_000 });
+    expect(second).toMatchObject({ examined: 3, provisioned: 3, failed: [], complete: true });
   });
 });

@@ -54,11 +54,11 @@ describe('cdk synth (CLI, offline)', () => {
       expect(existsSync(join(outdir, 'LatchkeyExample.template.json'))).toBe(true);
       // Latchkey's own functions; CDK's trigger provider (a framework function) is not ours to bundle.
       const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && variablesOf(r).POWERTOOLS_SERVICE_NAME !== undefined);
-      expect(functions).toHaveLength(6); // authorizer, tenants, users, public, state migration, orphan reconciler
+      expect(functions).toHaveLength(7); // authorizer, tenants, users, public, state migration, usage-key backfill, orphan reconciler
       const isAuthorizer = (f: (typeof functions)[number]) => variablesOf(f).POWERTOOLS_SERVICE_NAME === 'latchkey-authorizer';
       expect(functions.filter(isAuthorizer)).toHaveLength(1);
       // The authorizer and the two management functions are split into lazily read chunks; the
-      // public function, the state migration and the reconciler are one file each.
+      // public function, the two deployment migrations and the reconciler are one file each.
       const SPLIT = ['latchkey-authorizer', 'latchkey-tenants', 'latchkey-users'];
       for (const fn of functions) {
         expect(fn.Properties?.Handler).toBe('index.handler');

@@ -631,6 +631,28 @@ describe('orphan reconciler', () => {
   });
 });
 
+describe('usage-key backfill at deployment', () => {
+  it('runs once the usage plans exist, with the tenants function\'s usage settings, and may not delete keys', () => {
+    const fns = t.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'latchkey-usage-keys' }) } } });
+    expect(Object.keys(fns)).toHaveLength(1);
+    const fn = Object.values(fns)[0]!;
+    const vars = (fn.Properties as { Environment: { Variables: Json } }).Environment.Variables;
+    expect(Object.keys(vars)).toEqual(expect.arrayContaining(['TENANTS_TABLE', 'TOKEN_CACHE_TABLE', 'USAGE_PLANS', 'DEFAULT_USAGE_PLAN', 'USAGE_NAME_PREFIX', 'USAGE_KEY_SECRET']));
+    const tenantsFn = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'latchkey-tenants' }) } } }))[0]!;
+    const tenantsVars = (tenantsFn.Properties as { Environment: { Variables: Json } }).Environment.Variables;
+    for (const k of ['USAGE_PLANS', 'DEFAULT_USAGE_PLAN', 'USAGE_NAME_PREFIX', 'USAGE_KEY_SECRET']) expect(vars[k], k).toEqual(tenantsVars[k]);
+    // The trigger invokes it after every usage plan has been created.
+    const triggers = Object.values(t.findResources('Custom::Trigger')).filter((r) => JSON.stringify(r.Properties).includes('UsageKeyBackfillFunctionCurrentVersion'));
+    expect(triggers).toHaveLength(1);
+    const plans = Object.keys(t.findResources('AWS::ApiGateway::UsagePlan'));
+    expect(plans.length).toBeGreaterThanOrEqual(4);
+    for (const plan of plans) expect(triggers[0]!.DependsOn as string[]).toContain(plan);
+    const ss = statementsOfRole(t, 'UsageKeyBackfillFunctionRole');
+    expect(allActions(ss)).not.toContain('dynamodb:Scan');
+    expect(JSON.stringify(ss.filter((st) => allActions([st]).includes('apigateway:DELETE')))).not.toContain('/apikeys/*');
+  });
+});
+
 describe('dependencies', () => {
   it('has no circular dependency although the tenants function names the API it serves', () => {
     // Template.fromStack (in beforeAll) refuses templates with a cycle, as CloudFormation would.
