@@ -528,11 +528,13 @@ export class LatchkeyStack extends Stack {
    * API Gateway's IAM resources are paths, and keys have no name in theirs; the plans' ids cannot
    * be named here without a cycle (role policy → plan → stage → deployment → methods → function).
    */
-  private grantUsageKeyCalls(fn: lambda.Function, opts: { deleteKeys: boolean }): void {
+  private grantUsageKeyCalls(fn: lambda.Function, opts: { deleteKeys: boolean; readUsage?: boolean }): void {
     const apigw = (resource: string) => this.formatArn({ service: 'apigateway', account: '', resource });
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST'], resources: [apigw('/apikeys')] }));
     if (opts.deleteKeys) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:DELETE'], resources: [apigw('/apikeys/*')] }));
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET'], resources: [apigw('/usageplans')] }));
+    // GetUsage: what a tenant's key was served, for GET /tenants/{id}/usage.
+    if (opts.readUsage) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['apigateway:GET'], resources: [apigw('/usageplans/*/usage')] }));
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['apigateway:GET', 'apigateway:POST', 'apigateway:DELETE'], resources: [apigw('/usageplans/*/keys'), apigw('/usageplans/*/keys/*')] }),
     );
@@ -543,7 +545,7 @@ export class LatchkeyStack extends Stack {
           id: 'AwsSolutions-IAM5',
           reason:
             'Latchkey attaches a tenant usage key to its plan: API Gateway names usage plans by generated id, which the function cannot reference without a dependency cycle (plan, stage, deployment, methods, function); the function finds its plans by the plan names of this stack.',
-          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/\\*/keys.*$/g' }],
+          appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/usageplans/\\*/(keys.*|usage)$/g' }],
         },
         ...(opts.deleteKeys
           ? [
@@ -670,7 +672,7 @@ export class LatchkeyStack extends Stack {
       }),
     );
 
-    this.grantUsageKeyCalls(tenants, { deleteKeys: true });
+    this.grantUsageKeyCalls(tenants, { deleteKeys: true, readUsage: true });
 
     users.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.tenantsTable.tableArn] }));
     // Blocks, deletions and role changes: the users' principal state, nothing else of the token cache.

@@ -10,6 +10,7 @@ import {
   DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
   GetUsagePlanKeyCommand,
+  GetUsageCommand,
   GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
 import { GatewayThrottledError, KeyInOtherPlanError, UsageKeyExistsError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
@@ -113,6 +114,18 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       } catch (err) {
         if (errorName(err) !== 'NotFoundException') throw err; // already gone
       }
+    });
+  }
+
+  usage(planId: string, keyId: string, startDate: string, endDate: string): Promise<Map<string, number>> {
+    return mapErrors(async () => {
+      const out = await this.client.send(new GetUsageCommand({ usagePlanId: planId, keyId, startDate, endDate }));
+      // One [used, remaining] pair per day from startDate, for the key asked.
+      const byDay = new Map<string, number>();
+      const days = out.items?.[keyId] ?? [];
+      const start = Date.parse(`${startDate}T00:00:00Z`);
+      days.forEach((pair, i) => byDay.set(new Date(start + i * 86_400_000).toISOString().slice(0, 10), Number(pair?.[0] ?? 0)));
+      return byDay;
     });
   }
 }

@@ -102,6 +102,8 @@ export interface UsageKeyGateway {
   detachKey(planId: string, keyId: string): Promise<void>;
   /** Deletes a key (and with it its plan membership); already gone is success. */
   deleteKey(keyId: string): Promise<void>;
+  /** GetUsage: requests the plan served with this key on each day from `startDate` to `endDate` (yyyy-mm-dd, UTC), by day. */
+  usage(planId: string, keyId: string, startDate: string, endDate: string): Promise<Map<string, number>>;
 }
 
 /** API Gateway refused for its rate limits (`TooManyRequestsException`, 429); `retryAfterS` when it said. */
@@ -239,6 +241,20 @@ export class UsageKeyProvisioner {
     const deadline = this.#d.clock.now() + this.#budgetMs;
     const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
     if (key) await this.#call(() => this.#d.gateway.deleteKey(key.id), deadline);
+  }
+
+  /**
+   * What API Gateway counted for the tenant's key on its plan, per day (`days` ascending), or
+   * undefined when the tenant has no key. Days before a plan move are counted on the old plan,
+   * which this does not read.
+   */
+  async requestsByDay(tenantId: string, plan: string, days: readonly string[]): Promise<Map<string, number> | undefined> {
+    if (days.length === 0) return new Map();
+    const deadline = this.#d.clock.now() + this.#budgetMs;
+    const planId = await this.#planId(plan, deadline);
+    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+    if (!key) return undefined;
+    return this.#call(() => this.#d.gateway.usage(planId, key.id, days[0]!, days.at(-1)!), deadline);
   }
 
   async #ensureKey(tenantId: string, deadline: number): Promise<GatewayApiKey> {

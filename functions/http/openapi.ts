@@ -79,11 +79,21 @@ const tenantUsage = z
     from: z.string(),
     to: z.string(),
     granularity: z.enum(['day']),
-    requests: z.number().int().describe('All requests in the range.'),
-    keys: z.array(keyUsage).describe('Requests per key (or client) over the range.'),
-    days: z.array(z.object({ day: z.string(), requests: z.number().int(), keys: z.array(keyUsage) })),
+    source: z
+      .enum(['gateway', 'counters'])
+      .describe("Where the per-day totals come from: `gateway`, what API Gateway served with the tenant's usage key on its current plan (GetUsage; the REST API with usage plans); `counters`, the authorizer's counts."),
+    requests: z.number().int().describe('All requests in the range (per-day totals summed).'),
+    keys: z.array(keyUsage).describe("Requests per key (or client) over the range, from the authorizer's counts."),
+    days: z.array(
+      z.object({
+        day: z.string(),
+        requests: z.number().int().describe('The total of the day, from `source`.'),
+        counted: z.number().int().describe("The authorizer's count of the day (it also counts requests the gateway then throttled)."),
+        keys: z.array(keyUsage),
+      }),
+    ),
   })
-  .describe(`Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, ${USAGE_FLUSH_DEFAULTS.seconds} s).`);
+  .describe(`Usage per UTC day. The authorizer's counts are approximate within its flush interval (USAGE_FLUSH_S, ${USAGE_FLUSH_DEFAULTS.seconds} s).`);
 
 const auditEvent = z.object({
   partition: z.string(),

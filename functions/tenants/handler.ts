@@ -73,6 +73,7 @@ function lazyUsageKeys(): UsageKeyGateway {
     attachKey: async (planId, keyId) => (await gateway()).attachKey(planId, keyId),
     detachKey: async (planId, keyId) => (await gateway()).detachKey(planId, keyId),
     deleteKey: async (keyId) => (await gateway()).deleteKey(keyId),
+    usage: async (planId, keyId, from, to) => (await gateway()).usage(planId, keyId, from, to),
   };
 }
 

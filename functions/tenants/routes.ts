@@ -129,10 +129,15 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         const dayList: string[] = [];
         for (let t = Date.parse(`${q.from}T00:00:00Z`); t <= Date.parse(`${q.to}T00:00:00Z`); t += 86_400_000) dayList.push(new Date(t).toISOString().slice(0, 10));
         const stored = new Map((await d.usageCounts.days(tenantId, dayList)).map((u) => [u.day, u]));
+        // Per-day totals: what API Gateway served with the tenant's usage key where plans are
+        // deployed (GetUsage), else the authorizer's counts; per key, always the counts.
+        const tenant = d.usage ? await d.store.getTenant(tenantId) : undefined;
+        const served = d.usage && tenant?.plan ? await d.usage.provisioner.requestsByDay(tenantId, tenant.plan, dayList) : undefined;
         const days = dayList.map((day) => {
           const u = stored.get(day);
           const keys = u ? [...u.subjects].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)) : [];
-          return { day, requests: u?.total ?? 0, keys };
+          const counted = u?.total ?? 0;
+          return { day, requests: served ? (served.get(day) ?? 0) : counted, counted, keys };
         });
         const perKey = new Map<string, number>();
         for (const day of days) for (const k of day.keys) perKey.set(k.id, (perKey.get(k.id) ?? 0) + k.requests);
@@ -150,6 +155,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
             from: q.from,
             to: q.to,
             granularity: q.granularity,
+            source: served ? 'gateway' : 'counters',
             requests: days.reduce((n, day) => n + day.requests, 0),
             keys: [...perKey].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)),
             days,

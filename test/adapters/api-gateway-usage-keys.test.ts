@@ -74,6 +74,17 @@ describe('ApiGatewayUsageKeys', () => {
     await expect(keys.createKey('stack-tenant-again', value(1))).rejects.toBeInstanceOf(UsageKeyExistsError);
   });
 
+  it("reads what a plan served with a key, per day (GetUsage)", async () => {
+    const key = (await keys.findKey('stack-tenant-9', value(9)))!;
+    const free = (await keys.findPlan('stack-free'))!;
+    await keys.attachKey(free, key.id);
+    for (let i = 0; i < 3; i++) expect(plans.admit(value(9))).toMatchObject({ ok: true });
+    const today = new Date().toISOString().slice(0, 10);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    expect(await keys.usage(free, key.id, yesterday, today)).toEqual(new Map([[yesterday, 0], [today, 3]]));
+    await keys.detachKey(free, key.id);
+  });
+
   it('attaches a key once (again is success), and never reports a key on another plan of the stage as attached', async () => {
     const key = (await keys.findKey('stack-tenant-7', value(7)))!;
     const free = (await keys.findPlan('stack-free'))!;

@@ -85,6 +85,12 @@ class FakeGateway implements UsageKeyGateway {
     await this.#enter('detachKey');
     if (this.planOf.get(keyId) === planId) this.planOf.delete(keyId);
   }
+  /** Requests served per key and day (GetUsage). */
+  readonly served = new Map<string, Map<string, number>>();
+  async usage(_planId: string, keyId: string, startDate: string, endDate: string) {
+    await this.#enter('usage');
+    return new Map([...(this.served.get(keyId) ?? new Map<string, number>())].filter(([day]) => day >= startDate && day <= endDate));
+  }
   async deleteKey(keyId: string) {
     await this.#enter('deleteKey');
     for (const [name, k] of this.keys) if (k.id === keyId) this.keys.delete(name);
@@ -256,6 +262,16 @@ describe('UsageKeyProvisioner', () => {
     gateway.throttle.set('attachKey', 6); // more than the move's budget absorbs
     await expect(provisioner.move('acme', 'free', 'standard')).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(gateway.planOf.get(key.id)).toBe('p-free');
+  });
+});
+
+describe("requestsByDay (the gateway's count)", () => {
+  it("reads the tenant's key on its plan over the range, and says when the tenant has no key", async () => {
+    const { gateway, provisioner } = setup();
+    expect(await provisioner.requestsByDay('acme', 'free', ['2026-11-29', '2026-11-30'])).toBeUndefined();
+    const key = await provisioner.provision('acme', 'free');
+    gateway.served.set(key.id, new Map([['2026-11-28', 5], ['2026-11-29', 7], ['2026-11-30', 2]]));
+    expect(await provisioner.requestsByDay('acme', 'free', ['2026-11-29', '2026-11-30'])).toEqual(new Map([['2026-11-29', 7], ['2026-11-30', 2]]));
   });
 });
 

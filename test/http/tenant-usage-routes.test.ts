@@ -16,7 +16,7 @@ import { ManualClock } from '../support/clock.js';
 
 const ops: Principal = { subject: 'ops', tenantId: undefined, userId: 'ops', clientId: 'spa', roles: ['platform:admin'], scopes: [], authMethod: 'jwt', expiresAt: 0, issuedAtMs: 0 };
 
-function setup(o: { days?: UsageDay[]; deleted?: string[]; raceWinner?: Tenant } = {}) {
+function setup(o: { days?: UsageDay[]; deleted?: string[]; raceWinner?: Tenant; served?: Map<string, number> } = {}) {
   const tenants = new Map<string, Tenant>([['acme', { tenantId: 'acme', name: 'Acme', status: 'active', createdAt: '', updatedAt: '', plan: 'free' }]]);
   const store = {
     async getTenant(id: string) {
@@ -48,6 +48,9 @@ function setup(o: { days?: UsageDay[]; deleted?: string[]; raceWinner?: Tenant }
     async move(tenantId: string, from: string | undefined, to: string) {
       moves.push([tenantId, from, to]);
     },
+    async requestsByDay(_tenantId: string, _plan: string, days: readonly string[]) {
+      return o.served && new Map(days.map((d) => [d, o.served!.get(d) ?? 0]));
+    },
   } as unknown as UsageKeyProvisioner;
   const keys = {
     async isDeleted(tenantId: string) {
@@ -75,6 +78,32 @@ describe('GET /tenants/{id}/usage as CSV', () => {
     expect(cells).toContain('-');
     const json = await call('GET', '/tenants/{tenantId}/usage', { path: { tenantId: 'acme' }, query: { from: '2026-11-30', to: '2026-11-30' } });
     expect((json.body as { keys: { id: string }[] }).keys.map((k) => k.id)).toEqual(expect.arrayContaining(hostile));
+  });
+});
+
+describe('GET /tenants/{id}/usage totals', () => {
+  const days: UsageDay[] = [{ day: '2026-11-30', total: 9, subjects: new Map([['key_a', 6], ['key_b', 3]]) }];
+  const query = { from: '2026-11-29', to: '2026-11-30' };
+
+  it("takes the per-day totals from API Gateway's count of the tenant's key where plans are deployed, and keeps the authorizer's beside them", async () => {
+    const { call } = setup({ days, served: new Map([['2026-11-29', 2], ['2026-11-30', 8]]) });
+    const res = await call('GET', '/tenants/{tenantId}/usage', { path: { tenantId: 'acme' }, query });
+    expect(res.body).toMatchObject({
+      source: 'gateway',
+      requests: 10,
+      days: [
+        { day: '2026-11-29', requests: 2, counted: 0, keys: [] },
+        { day: '2026-11-30', requests: 8, counted: 9, keys: [{ id: 'key_a', requests: 6 }, { id: 'key_b', requests: 3 }] },
+      ],
+    });
+    const csv = await call('GET', '/tenants/{tenantId}/usage', { path: { tenantId: 'acme' }, query, headers: { accept: 'text/csv' } });
+    expect(csv.text).toContain('2026-11-30,acme,*,8\r\n');
+  });
+
+  it("falls back to the authorizer's counts for a tenant without a usage key", async () => {
+    const { call } = setup({ days });
+    const res = await call('GET', '/tenants/{tenantId}/usage', { path: { tenantId: 'acme' }, query });
+    expect(res.body).toMatchObject({ source: 'counters', requests: 9, days: [{ requests: 0 }, { requests: 9, counted: 9 }] });
   });
 });
 

@@ -315,16 +315,21 @@ export interface components {
             roles?: ("tenant:admin" | "tenant:member")[];
             blocked?: boolean;
         };
-        /** @description Requests the authorizer allowed, counted per UTC day; approximate within the authorizer's flush interval (USAGE_FLUSH_S, 60 s). */
+        /** @description Usage per UTC day. The authorizer's counts are approximate within its flush interval (USAGE_FLUSH_S, 60 s). */
         TenantUsage: {
             tenantId: string;
             from: string;
             to: string;
             /** @enum {string} */
             granularity: "day";
-            /** @description All requests in the range. */
+            /**
+             * @description Where the per-day totals come from: `gateway`, what API Gateway served with the tenant's usage key on its current plan (GetUsage; the REST API with usage plans); `counters`, the authorizer's counts.
+             * @enum {string}
+             */
+            source: "gateway" | "counters";
+            /** @description All requests in the range (per-day totals summed). */
             requests: number;
-            /** @description Requests per key (or client) over the range. */
+            /** @description Requests per key (or client) over the range, from the authorizer's counts. */
             keys: {
                 /** @description Key id (`key_…`), or the client id of a caller without a key. */
                 id: string;
@@ -332,7 +337,10 @@ export interface components {
             }[];
             days: {
                 day: string;
+                /** @description The total of the day, from `source`. */
                 requests: number;
+                /** @description The authorizer's count of the day (it also counts requests the gateway then throttled). */
+                counted: number;
                 keys: {
                     /** @description Key id (`key_…`), or the client id of a caller without a key. */
                     id: string;
