@@ -6,30 +6,22 @@
  * state-feed index. The authorizer writes them with the same light SigV4 call as the state feed
  * (no AWS SDK on its JWT path); the tenants function reads them (`dynamodb-usage-reader.ts`).
  */
-import type { HttpClient } from '../core/http-client.js';
 import { UsageNotAppliedError, type UsageBatch, type UsageSink } from '../core/usage-counter.js';
-import { DynamoDbAnswerError, signedDynamoDbCall } from './dynamodb-state-feed.js';
+import { DynamoDbAnswerError, dynamoDbUrl, signedDynamoDbCall, type LightDynamoDbOptions } from './dynamodb-light.js';
 
 export const USAGE_TTL_S = 400 * 86_400;
 export const usagePk = (tenantId: string, day: string) => `usage#${tenantId}#${day}`;
 /** Attribute of one key's (or client's) count. */
 export const SUBJECT_PREFIX = 'k#';
 
-export interface DynamoDbUsageSinkOptions {
-  tableName: string;
-  region: string;
-  endpoint?: string | undefined;
-  credentials: () => { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
-  http: HttpClient;
-  timeoutMs: number;
-}
+export type DynamoDbUsageSinkOptions = LightDynamoDbOptions;
 
 export class DynamoDbUsageSink implements UsageSink {
   readonly #o: DynamoDbUsageSinkOptions;
   readonly #url: URL;
   constructor(o: DynamoDbUsageSinkOptions) {
     this.#o = o;
-    this.#url = new URL(o.endpoint ?? `https://dynamodb.${o.region}.amazonaws.com/`);
+    this.#url = dynamoDbUrl(o);
   }
 
   async add(b: UsageBatch): Promise<void> {

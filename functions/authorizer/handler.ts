@@ -16,7 +16,8 @@ import { UsageKeyDeriver } from '../core/usage-plans.js';
 import { UsageCounter } from '../core/usage-counter.js';
 import { DynamoDbUsageSink } from '../adapters/dynamodb-usage.js';
 import { SecurityEventAggregator } from '../core/security-events.js';
-import { credentialsFromEnv, DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
+import { credentialsFromEnv } from '../adapters/dynamodb-light.js';
+import { DynamoDbStateFeed } from '../adapters/dynamodb-state-feed.js';
 import { createAuthorizerHandler } from './create-handler.js';
 import type * as Lazy from './lazy.js';
 

@@ -4,7 +4,8 @@
  * and a container whose first sync over a large feed has not landed deciding on them.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { credentialsFromEnv, DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
+import { credentialsFromEnv } from '../../functions/adapters/dynamodb-light.js';
+import { DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
 import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { silentLog } from '../../functions/core/log.js';
