@@ -17,7 +17,7 @@
  * that a retry would not finish.
  */
 import { createHmac } from 'node:crypto';
-import type { Clock } from './clock.js';
+import { realSleep, systemClock, type Clock } from './clock.js';
 import { withDeadline } from './deadline.js';
 import { ConfigError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
 import type { Log } from './log.js';
@@ -154,6 +154,11 @@ export interface UsageKeyProvisionerDeps {
   budgetMs?: number;
   /** Smallest gap between two control-plane calls of this container (CreateApiKey ~5/s per account). @default 250 */
   minGapMs?: number;
+}
+
+/** The provisioner of a deployed function: its usage-plan settings, API Gateway, real time. */
+export function deployedProvisioner(settings: { secret: string; plans: readonly string[]; namePrefix: string }, gateway: UsageKeyGateway): UsageKeyProvisioner {
+  return new UsageKeyProvisioner({ gateway, clock: systemClock, sleep: realSleep, secret: settings.secret, plans: settings.plans, namePrefix: settings.namePrefix });
 }
 
 /** A plan name that is not configured. */

@@ -11,7 +11,7 @@ import { createDocumentClient, DynamoDbTokenCache } from '../adapters/dynamodb-t
 import { systemClock } from '../core/clock.js';
 import { loadUsageKeyBackfillConfig } from '../core/config.js';
 import { isTenantDeleted } from '../core/principal-state.js';
-import { backfillUsageKeys, UsageKeyProvisioner } from '../core/usage-plans.js';
+import { backfillUsageKeys, deployedProvisioner } from '../core/usage-plans.js';
 
 const config = loadUsageKeyBackfillConfig(process.env);
 const log = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-usage-keys', logLevel: config.logLevel as 'INFO' });
@@ -23,14 +23,7 @@ export const handler = async () => {
   const states = new DynamoDbTokenCache({ tableName: config.tokenCacheTable, client: db });
   const report = await backfillUsageKeys({
     tenants: new DynamoDbTenantStore({ tableName: config.tenantsTable, client: db }),
-    provisioner: new UsageKeyProvisioner({
-      gateway: new ApiGatewayUsageKeys(),
-      clock: systemClock,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      secret: config.usagePlans.secret,
-      plans: config.usagePlans.plans,
-      namePrefix: config.usagePlans.namePrefix,
-    }),
+    provisioner: deployedProvisioner(config.usagePlans, new ApiGatewayUsageKeys()),
     defaultPlan: config.usagePlans.defaultPlan,
     isDeleted: async (tenantId) => isTenantDeleted(await states.getState('tenant', tenantId)),
     clock: systemClock,

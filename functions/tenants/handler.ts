@@ -13,7 +13,7 @@ import { systemClock } from '../core/clock.js';
 import { KeyLifecycle } from '../core/key-lifecycle.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
-import { UsageKeyProvisioner, type UsageKeyGateway } from '../core/usage-plans.js';
+import { deployedProvisioner, type UsageKeyGateway } from '../core/usage-plans.js';
 import type { UsageReader } from '../core/usage-counter.js';
 import { createTenantRoutes } from './routes.js';
 
@@ -48,14 +48,7 @@ export const handler = createApiHandler({
     usageCounts: lazyUsageReader(config.tokenCacheTable, db),
     usage: config.usagePlans
       ? {
-          provisioner: new UsageKeyProvisioner({
-            gateway: lazyUsageKeys(),
-            clock: systemClock,
-            sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-            secret: config.usagePlans.secret,
-            plans: config.usagePlans.plans,
-            namePrefix: config.usagePlans.namePrefix,
-          }),
+          provisioner: deployedProvisioner(config.usagePlans, lazyUsageKeys()),
           defaultPlan: config.usagePlans.defaultPlan,
         }
       : undefined,
