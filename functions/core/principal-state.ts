@@ -202,6 +202,9 @@ const REFRESH_SHARE = 0.5;
  */
 export const FEED_PROPAGATION_MARGIN_MS = 5_000;
 
+/** Point reads held before the first sync, at most (a few hundred bytes each). */
+const MAX_POINT_READS = 10_000;
+
 /**
  * This container's copy of every principal state, kept no older than the bound: a request that
  * finds it older than half the bound starts a sync in the background; one that finds it older
@@ -232,6 +235,11 @@ export class PrincipalStateSnapshot implements StateView {
 
   get size(): number {
     return this.#states.size;
+  }
+
+  /** Point reads held (before the first sync), for tests: never more than the bound's worth. */
+  get pointReadsHeld(): number {
+    return this.#pointReads.size;
   }
 
   get(kind: PrincipalKind, id: string): PrincipalState | undefined {
@@ -312,11 +320,14 @@ export class PrincipalStateSnapshot implements StateView {
     for (let round = 0; ; round++) {
       const now = this.#o.clock.now();
       if (this.#usable(now)) return applyPrincipalState(p, this, now);
+      // The first sync landed meanwhile but is already past the bound (it ran long, or the
+      // container was frozen under it): point reads are over, so wait for a fresh sync.
+      if (this.#syncedAt !== undefined) return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
       const missing: PrincipalRef[] = [];
       const view: StateView = {
         get: (kind, id) => {
           const read = this.#pointReads.get(stateKey(kind, id));
-          if (read && now - read.readAt < this.#trustMs()) return read.state;
+          if (read && this.#fresh(read.readAt, now)) return read.state;
           missing.push({ kind, id });
           return undefined;
         },
@@ -349,8 +360,11 @@ export class PrincipalStateSnapshot implements StateView {
           if (this.#syncedAt !== undefined) return; // the sync landed meanwhile: it has them
           for (const k of keys) {
             const key = stateKey(k.kind, k.id);
+            // Delete first, so the map stays in the order reads landed and pruning can stop early.
+            this.#pointReads.delete(key);
             this.#pointReads.set(key, { state: found.get(key), readAt: startedAt });
           }
+          this.#prunePointReads();
         })
         .finally(() => this.#pointReadsInFlight.delete(id));
       this.#pointReadsInFlight.set(id, pending);
@@ -361,6 +375,25 @@ export class PrincipalStateSnapshot implements StateView {
       this.#o.log.warn('principal state could not be read', { error: String(err) });
       throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, { cause: err });
     }
+  }
+
+  /**
+   * Point reads past the bound are of no use: dropped from the oldest, so a flood of distinct
+   * first-seen principals before the first sync (or a first sync that keeps failing) holds at
+   * most the bound's worth of reads, and never more than `MAX_POINT_READS`.
+   */
+  #prunePointReads(): void {
+    const now = this.#o.clock.now();
+    for (const [key, read] of this.#pointReads) {
+      if (this.#pointReads.size <= MAX_POINT_READS && this.#fresh(read.readAt, now)) break;
+      this.#pointReads.delete(key);
+    }
+  }
+
+  /** State read at `readAt` may still be trusted at `now` (never across a clock that went backwards). */
+  #fresh(readAt: number, now: number): boolean {
+    const age = now - readAt;
+    return age >= 0 && age < this.#trustMs();
   }
 
   #trustMs(): number {

@@ -175,3 +175,64 @@ describe('once the first sync has landed', () => {
     expect(snapshot.size).toBeGreaterThan(5000);
   });
 });
+
+describe('point reads under attack (review attack-2)', () => {
+  it('never trusts a point read across a clock that went backwards', async () => {
+    const clock = new ManualClock();
+    const { feed, put } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    expect(await codeOf(() => snapshot.check(keyToken('live-key')))).toBe('allow');
+    put(state('client', 'live-key', 'revoked', { tenantId: 'acme', keyId: 'k-l', revokedAt: 0 }));
+    // The clock is stepped back ten minutes, then runs on for nine: far past the bound since the
+    // read, yet `now - readAt` is negative.
+    clock.advance(-10 * 60_000);
+    clock.advance(9 * 60_000);
+    expect(await codeOf(() => snapshot.check(keyToken('live-key')))).toBe('ERR_API_KEY_REVOKED');
+  });
+
+  it('holds a bounded number of point reads under a flood of distinct first-seen principals', async () => {
+    const clock = new ManualClock();
+    const { feed } = bigFeed(clock);
+    const snapshot = snapshotOver(feed, clock);
+    for (let i = 0; i < 3000; i++) {
+      await snapshot.check(userToken(`auth0|flood-${i}`, `t-${i}`));
+      clock.advance(100); // 3000 decisions over 300 s: most reads are long past the bound
+    }
+    // Each decision reads a user and a tenant; what is past the bound is of no use any more.
+    expect(snapshot.pointReadsHeld).toBeLessThanOrEqual(2 * ((BOUND_MS - FEED_PROPAGATION_MARGIN_MS) / 100 + 1));
+  });
+
+  it('a decision on point reads when a stale first sync lands waits for a fresh sync instead of answering 503', async () => {
+    const clock = new ManualClock();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let syncs = 0;
+    let holdPointRead: (() => void) | undefined;
+    const feed: PrincipalStateFeed = {
+      changesSince: async (_since, onMorePages) => {
+        syncs++;
+        if (syncs === 1) {
+          onMorePages?.();
+          await released;
+        }
+        return [];
+      },
+      statesOf: async () => {
+        // The first point read of the decision below is slow: the first sync lands meanwhile.
+        if (holdPointRead === undefined) await new Promise<void>((r) => (holdPointRead = r));
+        return [];
+      },
+    };
+    const snapshot = snapshotOver(feed, clock);
+    snapshot.prefetch();
+    // The first sync runs past the bound (a frozen or throttled container).
+    clock.advance(BOUND_MS);
+    const decision = Promise.resolve(snapshot.check(userToken('auth0|someone')));
+    await new Promise((r) => setTimeout(r, 5));
+    release();
+    await new Promise((r) => setTimeout(r, 5));
+    holdPointRead!();
+    expect(await codeOf(() => decision)).toBe('allow');
+    expect(syncs).toBe(2);
+  });
+});
