@@ -362,9 +362,10 @@ export async function backfillUsageKeys(d: UsageKeyBackfillDeps): Promise<UsageK
         return report;
       }
       report.examined++;
-      if (await d.isDeleted(t.tenantId)) continue;
       const plan = t.plan !== undefined && d.provisioner.plans.includes(t.plan) ? t.plan : d.defaultPlan;
       try {
+        // Inside the try: one tenant's failed state read must not fail the trigger (and roll the deployment back).
+        if (await d.isDeleted(t.tenantId)) continue;
         await d.provisioner.provision(t.tenantId, plan);
         if (t.plan !== plan) await d.tenants.updateTenant(t.tenantId, { plan }, new Date(d.clock.now()).toISOString());
         report.provisioned++;

@@ -328,4 +328,16 @@ describe('backfillUsageKeys (at deployment)', () => {
     const second = await backfillUsageKeys({ tenants, provisioner, defaultPlan: 'free', isDeleted: async () => false, clock, log: silentLog, budgetMs: 600_000 });
     expect(second).toMatchObject({ examined: 3, provisioned: 3, failed: [], complete: true });
   });
+  it('a state read that fails for one tenant is reported like a failed provisioning, never thrown (a failed trigger rolls the deployment back)', async () => {
+    const { gateway, clock, provisioner } = setup();
+    const tenants = tenantsOf([{ tenantId: 'a' }, { tenantId: 'flaky' }, { tenantId: 'c' }]);
+    const isDeleted = async (id: string) => {
+      if (id === 'flaky') throw new Error('ProvisionedThroughputExceededException');
+      return false;
+    };
+    const report = await backfillUsageKeys({ tenants, provisioner, defaultPlan: 'free', isDeleted, clock, log: silentLog, budgetMs: 600_000 });
+    expect(report).toMatchObject({ examined: 3, provisioned: 2, complete: true });
+    expect(report.failed.map((f) => f.tenantId)).toEqual(['flaky']);
+    expect(gateway.keys.has('stack-tenant-flaky')).toBe(false); // not known not to be deleted: no key
+  });
 });
