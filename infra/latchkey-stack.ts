@@ -564,7 +564,7 @@ export class LatchkeyStack extends Stack {
 
   /**
    * Gives tenants that predate usage plans their key on the default plan, at deployment once the
-   * plans exist (`backfillUsageKeys`); idempotent, so every deployment checks every tenant's key.
+   * plans exist (`backfillUsageKeys`); idempotent. It runs when this function changes (`executeOnHandlerChange`), not on every deployment.
    */
   private addUsageKeyBackfill(removalPolicy: RemovalPolicy, env: Record<string, string>): void {
     const fn = latchkeyFunction(this, 'UsageKeyBackfillFunction', {

@@ -1,6 +1,7 @@
 /**
  * Lambda entry point of the usage-key backfill (`backfillUsageKeys` in functions/core/usage-plans.ts),
- * run by a CDK trigger on every deployment once the usage plans exist: tenants created before
+ * run by a CDK trigger once the usage plans exist (at creation, and whenever this function changes:
+ * CDK triggers do not run on deployments that leave their function unchanged): tenants created before
  * usage plans get their API Gateway key on the default plan without a call per tenant.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
