@@ -563,8 +563,9 @@ export class LatchkeyStack extends Stack {
   }
 
   /**
-   * Gives tenants that predate usage plans their key on the default plan, at deployment once the
-   * plans exist (`backfillUsageKeys`); idempotent. It runs when this function changes (`executeOnHandlerChange`), not on every deployment.
+   * Gives tenants that predate usage plans their key on the default plan (`backfillUsageKeys`;
+   * idempotent): from a trigger once the plans exist (it runs when this function changes, not on
+   * every deployment) and hourly.
    */
   private addUsageKeyBackfill(removalPolicy: RemovalPolicy, env: Record<string, string>): void {
     const fn = latchkeyFunction(this, 'UsageKeyBackfillFunction', {
@@ -587,6 +588,14 @@ export class LatchkeyStack extends Stack {
       handler: fn,
       timeout: Duration.minutes(15),
       executeAfter: [this.tenantsTable, ...Object.values(this.usagePlans)],
+    });
+    // A trigger runs when the stack is created and when this function changes, not at every
+    // deployment; one run reaches about 780 tenants. Hourly runs go on from where it stopped
+    // (tenants with a plan on record cost no call) and catch any tenant a run could not provision.
+    new events.Rule(this, 'UsageKeyBackfillSchedule', {
+      description: 'Latchkey: usage keys for tenants without a plan on record, hourly',
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new eventsTargets.LambdaFunction(fn, { retryAttempts: 0 })],
     });
   }
 

@@ -344,11 +344,12 @@ export interface UsageKeyBackfillReport {
 }
 
 /**
- * Gives every tenant that predates usage plans (no plan on record) its API Gateway key on the
- * default plan, and makes sure every other tenant's key exists and is on its plan: run at each
- * deployment after the plans exist, so an upgrade needs no call per tenant. Idempotent (the
- * provisioner finds what exists), one tenant at a time within API Gateway's rates; a tenant that
- * fails is reported and left for the next run (or `PATCH /tenants/{id}` `{plan}`).
+ * Gives every tenant without a usage plan on record (created before usage plans, or on a plan
+ * no longer configured) its API Gateway key on the default plan, and records the plan. Tenants
+ * with a configured plan are passed over without a call, so each run goes further than the last:
+ * run when the stack is deployed (a CDK trigger, once the plans exist) and hourly after that.
+ * Idempotent (the provisioner finds what exists), one tenant at a time within API Gateway's rates;
+ * a tenant that fails is reported and left for the next run (or `PATCH /tenants/{id}` `{plan}`).
  */
 export async function backfillUsageKeys(d: UsageKeyBackfillDeps): Promise<UsageKeyBackfillReport> {
   const report: UsageKeyBackfillReport = { examined: 0, provisioned: 0, failed: [], complete: false };
@@ -362,12 +363,14 @@ export async function backfillUsageKeys(d: UsageKeyBackfillDeps): Promise<UsageK
         return report;
       }
       report.examined++;
-      const plan = t.plan !== undefined && d.provisioner.plans.includes(t.plan) ? t.plan : d.defaultPlan;
+      // A configured plan on record: the tenant has its key (creation and moves provision it before recording).
+      if (t.plan !== undefined && d.provisioner.plans.includes(t.plan)) continue;
+      const plan = d.defaultPlan;
       try {
         // Inside the try: one tenant's failed state read must not fail the trigger (and roll the deployment back).
         if (await d.isDeleted(t.tenantId)) continue;
         await d.provisioner.provision(t.tenantId, plan);
-        if (t.plan !== plan) await d.tenants.updateTenant(t.tenantId, { plan }, new Date(d.clock.now()).toISOString());
+        await d.tenants.updateTenant(t.tenantId, { plan }, new Date(d.clock.now()).toISOString());
         report.provisioned++;
       } catch (err) {
         d.log.warn('usage key not provisioned', { tenantId: t.tenantId, error: String(err) });

@@ -1,8 +1,9 @@
 /**
  * Lambda entry point of the usage-key backfill (`backfillUsageKeys` in functions/core/usage-plans.ts),
  * run by a CDK trigger once the usage plans exist (at creation, and whenever this function changes:
- * CDK triggers do not run on deployments that leave their function unchanged): tenants created before
- * usage plans get their API Gateway key on the default plan without a call per tenant.
+ * CDK triggers do not run on deployments that leave their function unchanged) and hourly by an
+ * EventBridge rule: tenants created before usage plans get their API Gateway key on the default
+ * plan without a call per tenant, each run going on from where the last stopped.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ApiGatewayUsageKeys } from '../adapters/api-gateway-usage-keys.js';

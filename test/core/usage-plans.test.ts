@@ -296,24 +296,25 @@ describe('backfillUsageKeys (at deployment)', () => {
     };
   }
 
-  it('gives tenants from before usage plans a key on the default plan, checks the others, skips deleted ones; a second run changes nothing', async () => {
+  it('gives tenants from before usage plans a key on the default plan and records it, passes over the others without a call, skips deleted ones; a second run changes nothing', async () => {
     const { clock, gateway, provisioner } = setup();
     const tenants = tenantsOf([{ tenantId: 'legacy-1' }, { tenantId: 'legacy-2' }, { tenantId: 'on-standard', plan: 'standard' }, { tenantId: 'gone' }, { tenantId: 'odd-plan', plan: 'gold' }]);
     const deps = { tenants, provisioner, defaultPlan: 'free', isDeleted: async (id: string) => id === 'gone', clock, log: silentLog, budgetMs: 600_000 };
     const report = await backfillUsageKeys(deps);
-    expect(report).toMatchObject({ examined: 5, provisioned: 4, failed: [], complete: true });
+    expect(report).toMatchObject({ examined: 5, provisioned: 3, failed: [], complete: true });
     const planOf = (id: string) => gateway.planOf.get(gateway.keys.get(`stack-tenant-${id}`)!.id);
     expect(planOf('legacy-1')).toBe('p-free');
     expect(planOf('legacy-2')).toBe('p-free');
-    expect(planOf('on-standard')).toBe('p-standard');
+    expect(gateway.keys.has('stack-tenant-on-standard')).toBe(false); // a configured plan on record: its key was made with it
     expect(planOf('odd-plan')).toBe('p-free'); // a plan no longer configured: the default
+    expect(tenants.rows.get('odd-plan')!.plan).toBe('free');
     expect(gateway.keys.has('stack-tenant-gone')).toBe(false);
     expect(tenants.rows.get('legacy-1')!.plan).toBe('free');
     expect(tenants.rows.get('gone')!.plan).toBeUndefined();
 
-    const creates = gateway.calls.filter((c) => c.op === 'createKey').length;
-    expect(await backfillUsageKeys(deps)).toMatchObject({ examined: 5, provisioned: 4, complete: true });
-    expect(gateway.calls.filter((c) => c.op === 'createKey').length).toBe(creates);
+    const calls = gateway.calls.length;
+    expect(await backfillUsageKeys(deps)).toMatchObject({ examined: 5, provisioned: 0, complete: true });
+    expect(gateway.calls.length).toBe(calls); // every tenant has a plan on record now: not one call
   });
 
   it('reports a tenant it could not provision and goes on; stops starting tenants at its budget', async () => {

@@ -647,6 +647,12 @@ describe('usage-key backfill at deployment', () => {
     const plans = Object.keys(t.findResources('AWS::ApiGateway::UsagePlan'));
     expect(plans.length).toBeGreaterThanOrEqual(4);
     for (const plan of plans) expect(triggers[0]!.DependsOn as string[]).toContain(plan);
+    // And hourly, to go on where a run stopped (a trigger runs only when its function changes).
+    const backfillId = Object.keys(fns)[0]!;
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [backfillId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } })],
+    });
     const ss = statementsOfRole(t, 'UsageKeyBackfillFunctionRole');
     expect(allActions(ss)).not.toContain('dynamodb:Scan');
     expect(JSON.stringify(ss.filter((st) => allActions([st]).includes('apigateway:DELETE')))).not.toContain('/apikeys/*');
