@@ -123,7 +123,8 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       // One [used, remaining] pair per day from startDate, for the key asked.
       const byDay = new Map<string, number>();
       const days = out.items?.[keyId] ?? [];
-      const start = Date.parse(`${startDate}T00:00:00Z`);
+      // Counted from the start date API Gateway answers with (it may differ from the one asked).
+      const start = Date.parse(`${out.startDate ?? startDate}T00:00:00Z`);
       days.forEach((pair, i) => byDay.set(new Date(start + i * 86_400_000).toISOString().slice(0, 10), Number(pair?.[0] ?? 0)));
       return byDay;
     });
