@@ -72,7 +72,10 @@ export function isTenantDeleted(state: PrincipalState | undefined): boolean {
 
 /** The client is revoked for `now` (a rotation grace keeps it usable until `revokedAt`). */
 export function isRevokedAt(state: PrincipalState | undefined, now: number): boolean {
-  return state !== undefined && state.status === 'revoked' && now >= state.revokedAt;
+  if (state === undefined || state.status !== 'revoked') return false;
+  // A revocation without grace (`revokedAt` at the change itself) holds at once, whatever this
+  // clock says: a writer whose clock runs ahead would otherwise delay it by the difference.
+  return state.revokedAt <= state.changedAt || now >= state.revokedAt;
 }
 
 /** State that only matters for tokens issued before it outlives them (Auth0's longest M2M lifetime is 30 days). */

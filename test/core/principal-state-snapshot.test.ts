@@ -9,6 +9,7 @@ import { UpstreamUnavailableError } from '../../functions/core/errors.js';
 import { silentLog } from '../../functions/core/log.js';
 import type { Principal } from '../../functions/core/principal.js';
 import {
+  applyPrincipalState,
   FEED_PROPAGATION_MARGIN_MS,
   PrincipalStateSnapshot,
   TenantDisabledError,
@@ -234,5 +235,22 @@ describe('point reads under attack (review attack-2)', () => {
     holdPointRead!();
     expect(await codeOf(() => decision)).toBe('allow');
     expect(syncs).toBe(2);
+  });
+});
+
+describe('revocations and clocks', () => {
+  const now = Date.UTC(2026, 10, 30, 12);
+  const view = (st: PrincipalState) => ({ get: (kind: string, id: string) => (kind === st.kind && id === st.id ? st : undefined) });
+
+  it("refuses a key revoked by a writer whose clock runs ahead of the authorizer's, at once", () => {
+    const ahead = now + 10 * 60_000;
+    const revoked = state('client', 'live-key', 'revoked', { tenantId: 'acme', keyId: 'k', revokedAt: ahead, changedAt: ahead });
+    expect(() => applyPrincipalState(keyToken('live-key'), view(revoked), now)).toThrow(expect.objectContaining({ code: 'ERR_API_KEY_REVOKED' }));
+  });
+
+  it('keeps a rotation grace until its end by this clock', () => {
+    const graced = state('client', 'old-key', 'revoked', { tenantId: 'acme', keyId: 'k', revokedAt: now + 600_000, changedAt: now });
+    expect(applyPrincipalState(keyToken('old-key'), view(graced), now + 599_000)).toMatchObject({ keyId: 'k' });
+    expect(() => applyPrincipalState(keyToken('old-key'), view(graced), now + 600_000)).toThrow(expect.objectContaining({ code: 'ERR_API_KEY_REVOKED' }));
   });
 });
