@@ -17,8 +17,10 @@ import { ratioText, table, yesNo, type Cell } from './lib/report.js';
 import { startIdentityProviderProcess, type BenchIdp } from './lib/idp-process.js';
 import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { throwawayCertificate } from './lib/tls.js';
+import { useLocalAwsEnv } from './lib/local-aws-env.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
 import { createTokenCacheTable } from '../test/support/tables.js';
+import { localAuthorizerEnv } from '../test/support/servers.js';
 import { USAGE_FLUSH_DEFAULTS } from '../functions/core/usage-counter.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -28,12 +30,7 @@ const P = QUICK
   : { rsPool: 3000, esPool: 2000, micro: { warmup: 300, rounds: 20, perRound: 500 }, l2: { warmup: 50, rounds: 10, perRound: 30 }, miss: { warmup: 3, rounds: 6, perRound: 5 }, stampedes: 5, faultDecisions: 40, mix: { requests: 50_000, users: 2000, reps: 3 }, coldRuns: 25, ddbWarm: 4000 };
 
 // Our own environment and every child's: local endpoints, dummy credentials, no SDK notice.
-process.env.AWS_REGION = 'us-east-1';
-process.env.AWS_ACCESS_KEY_ID = 'local';
-process.env.AWS_SECRET_ACCESS_KEY = 'local';
-delete process.env.AWS_SESSION_TOKEN;
-delete process.env.AWS_PROFILE;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+useLocalAwsEnv();
 
 const res: { ddb?: DynamoDbLocal; idp?: BenchIdp; bearer?: BearerFixture; tlsJwks?: JwksServer; tmp?: string } = {};
 let cleaned: Promise<void> | undefined;
@@ -202,15 +199,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   const jwtEnv = { ...baseEnv, ISSUER: 'https://issuer.bench/', AUDIENCE: 'https://api.bench', JWKS_URI: tlsJwks.uri, BENCH_EVENT: JSON.stringify(bearerEvent(coldToken)) };
   const [seeded] = await apiKeys.newKeys(1);
   await apiKeys.container().handler(basicEvent(seeded!.clientId, seeded!.clientSecret)); // now in level 2
-  const apiEnvBase = {
-    ...baseEnv,
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: idp.tokenEndpoint,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: tableName,
-  };
+  const apiEnvBase = { ...baseEnv, ...localAuthorizerEnv(idp, tableName) };
   const apiEnv = { ...apiEnvBase, BENCH_EVENT: JSON.stringify(basicEvent(seeded!.clientId, seeded!.clientSecret)) };
   const freshKeys = await apiKeys.newKeys(P.coldRuns + 1);
   // The management functions as the stack configures them; each answers a request that needs no

@@ -22,6 +22,7 @@ import { credentialsCacheKey } from '../../functions/core/token-crypto.js';
 import { counting, type Counter } from '../../test/support/counting.js';
 import type { SharedTokenCache, TokenEndpoint } from '../../functions/core/token-cache.js';
 import { startFaultProxy } from '../../test/support/fault-proxy.js';
+import { localAuthorizerEnv } from '../../test/support/servers.js';
 import { assertAllow, basicEvent, restEvent } from '../lib/events.js';
 import type { BenchIdp } from '../lib/idp-process.js';
 import type { BenchCase } from '../lib/stats.js';
@@ -46,14 +47,7 @@ export interface ApiKeyFixture {
 }
 
 export function apiKeyFixture(idp: BenchIdp, table: string): ApiKeyFixture {
-  const config = loadAuthorizerConfig({
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: idp.tokenEndpoint,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: table,
-  });
+  const config = loadAuthorizerConfig(localAuthorizerEnv(idp, table));
   const fetches: Counter = { n: 0 };
   const countingFetch: typeof fetch = (input, init) => {
     fetches.n++;

@@ -19,13 +19,9 @@ import { LIMITS, PRICES } from './prices.js';
 import { createScaleTable, simulate, type SimResult } from './simulate.js';
 import { lineChart, type Series } from './svg.js';
 import { DEFAULT_WORKLOAD, type Workload } from './workload.js';
+import { useLocalAwsEnv } from '../lib/local-aws-env.js';
 
-process.env.AWS_REGION = 'us-east-1';
-process.env.AWS_ACCESS_KEY_ID = 'local';
-process.env.AWS_SECRET_ACCESS_KEY = 'local';
-delete process.env.AWS_SESSION_TOKEN;
-delete process.env.AWS_PROFILE;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+useLocalAwsEnv();
 
 const QUICK = process.env.SCALE_QUICK === '1';
 const OUT = fileURLToPath(new URL('../results/', import.meta.url));

@@ -34,6 +34,7 @@ import { PrincipalStateSnapshot, userStateAfter } from '../../functions/core/pri
 import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { basicEvent, bearerEvent } from '../lib/events.js';
 import { schedule, type Workload } from './workload.js';
+import { localAuthorizerEnv } from '../../test/support/servers.js';
 
 /** What a decision did, judged from the counters around it. */
 export type DecisionKind = 'bearer.cached' | 'bearer.firstSeen' | 'key.level1' | 'key.level2' | 'key.exchange';
@@ -224,14 +225,7 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
   const stepMs = opts.realTime ? 1 : Math.max(1, opts.stepMs ?? 1000);
   const { idp } = env;
   const table = await env.newTable();
-  const config: AuthorizerConfig = loadAuthorizerConfig({
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: idp.tokenEndpoint,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: table,
-  });
+  const config: AuthorizerConfig = loadAuthorizerConfig(localAuthorizerEnv(idp, table));
   // Behind real time by more than the span (see the file comment).
   const startMs = Date.now() - (w.durationS * 1000 + 3_600_000);
   const clock = new SimClock(opts.realTime ? Date.now() - startMs : undefined);

@@ -25,25 +25,30 @@ const config = loadAuthorizerConfig(process.env);
 const log = consoleLog({ service: process.env.POWERTOOLS_SERVICE_NAME ?? 'latchkey-authorizer', env: process.env, clock: systemClock });
 const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
 verifier.jwks.prefetch();
-const state = config.state
+/** The small DynamoDB client's settings (no AWS SDK on the JWT path): the state feed and the usage counts. */
+const light = config.state ? { ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient } : undefined;
+const state = light
   ? new PrincipalStateSnapshot({
-      feed: new DynamoDbStateFeed({ ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient }),
+      feed: new DynamoDbStateFeed(light),
       clock: systemClock,
       log,
-      maxAgeMs: config.state.maxAgeMs,
+      maxAgeMs: light.maxAgeMs,
       retryAfterS: config.apiKey.defaultRetryAfterS,
     })
   : undefined;
 state?.prefetch();
 const usage =
-  config.state && config.usageCounts
+  light && config.usageCounts
     ? new UsageCounter({
-        sink: new DynamoDbUsageSink({ ...config.state, tableName: config.state.table, credentials: credentialsFromEnv(process.env), http: nodeHttpClient }),
+        sink: new DynamoDbUsageSink(light),
         clock: systemClock,
         log,
         ...config.usageCounts,
       })
     : undefined;
+
+/** `usageIdentifierKey` of REST decisions: the caller's tenant's API Gateway key value. */
+const usageKeys = config.usage ? new UsageKeyDeriver(config.usage.secret, config.usage.platformKey) : undefined;
 
 /** The API-key path and the audit adapter: one chunk, loaded on first use. */
 let lazy: Promise<typeof Lazy> | undefined;
@@ -85,10 +90,6 @@ export const handler = createAuthorizerHandler({
   log,
   decisionBudgetMs: config.decisionBudgetMs,
   usage,
-  usageKey: config.usage ? usageKeyOf(new UsageKeyDeriver(config.usage.secret, config.usage.platformKey)) : undefined,
+  usageKey: usageKeys && ((tenantId) => usageKeys.keyFor(tenantId)),
   security: security ? { events: security, keyPrefix: config.apiKey.keyPrefix } : undefined,
 });
-
-function usageKeyOf(deriver: UsageKeyDeriver) {
-  return (tenantId: string | undefined) => deriver.keyFor(tenantId);
-}

@@ -266,27 +266,24 @@ export class PrincipalStateSnapshot implements StateView {
     try {
       await this.#sync();
     } catch (err) {
-      throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, { cause: err });
+      throw this.#unavailable(err);
     }
     return this;
   }
 
-  /** Applies the rule of `applyPrincipalState` with state no older than the bound. */
   /**
    * True when the copy may be used now (starting a background sync once it is half the trusted
    * age old); false when a decision must wait for a sync.
    */
   #usable(now: number): boolean {
-    // A clock that went backwards makes the state's age unknown: treat it as stale.
-    const age = this.#syncedAt === undefined ? Infinity : now - this.#syncedAt;
-    if (age < 0) this.#syncedAt = undefined;
-    const trustMs = this.#trustMs();
-    if (age >= 0 && age < trustMs * REFRESH_SHARE) return true;
-    if (age >= 0 && age < trustMs) {
-      this.#sync().catch(() => undefined);
-      return true;
+    if (this.#syncedAt === undefined) return false;
+    if (!this.#fresh(this.#syncedAt, now)) {
+      // A clock that went backwards makes the state's age unknown: stale until a sync.
+      if (now < this.#syncedAt) this.#syncedAt = undefined;
+      return false;
     }
-    return false;
+    if (now - this.#syncedAt >= this.#trustMs() * REFRESH_SHARE) this.#sync().catch(() => undefined);
+    return true;
   }
 
   /**
@@ -314,9 +311,10 @@ export class PrincipalStateSnapshot implements StateView {
 
   /**
    * While this container's first sync spans many pages (it reads every state item), a decision
-   * reads the states it needs by point reads instead, and the sync goes on in the background. Which states the rule needs is found by running the rule itself on what has been
-   * read: a key's tenant may only be known from its client's state, so up to three rounds.
-   * Point reads are trusted like a sync, from when they started, and only until the first sync.
+   * reads the states it needs by point reads instead, and the sync goes on in the background.
+   * Which states the rule needs is found by running the rule itself on what has been read: a
+   * key's tenant may only be known from its client's state, so up to three rounds. Point reads
+   * are trusted like a sync, from when they started, and only until the first sync.
    */
   async #checkByPointReads(p: Principal): Promise<Principal> {
     this.#sync().catch(() => undefined);
@@ -346,7 +344,7 @@ export class PrincipalStateSnapshot implements StateView {
         if (refusal !== undefined) throw refusal;
         return principal!;
       }
-      if (round >= 3) throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS);
+      if (round >= 3) throw this.#unavailable();
       await this.#pointRead(missing);
     }
   }
@@ -376,7 +374,7 @@ export class PrincipalStateSnapshot implements StateView {
       await pending;
     } catch (err) {
       this.#o.log.warn('principal state could not be read', { error: String(err) });
-      throw new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, { cause: err });
+      throw this.#unavailable(err);
     }
   }
 
@@ -397,6 +395,11 @@ export class PrincipalStateSnapshot implements StateView {
   #fresh(readAt: number, now: number): boolean {
     const age = now - readAt;
     return age >= 0 && age < this.#trustMs();
+  }
+
+  /** 503 + Retry-After: the state could not be had (never 401, never a decision on stale state). */
+  #unavailable(cause?: unknown): UpstreamUnavailableError {
+    return new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, cause === undefined ? undefined : { cause });
   }
 
   #trustMs(): number {

@@ -69,6 +69,11 @@ function userToken(userId: string, tenantId = 'acme'): Principal {
   return { subject: userId, tenantId, userId, clientId: 'spa', roles: ['tenant:member'], scopes: [], authMethod: 'jwt', expiresAt: 2e9, issuedAtMs: 1 };
 }
 
+/** Lets every pending callback run (no real time): a decision that could settle has. */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
 /** The decision's outcome (`check` throws synchronously when the copy serves). */
 const codeOf = async (decide: () => Principal | Promise<Principal>) => {
   try {
@@ -140,7 +145,7 @@ describe('before the first sync lands', () => {
     const snapshot = snapshotOver(feed, clock);
     let settled = false;
     const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     expect(settled).toBe(false);
     release();
     expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');
@@ -153,7 +158,7 @@ describe('before the first sync lands', () => {
     const snapshot = snapshotOver(feed, clock);
     let settled = false;
     const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     expect(settled).toBe(false);
     release();
     expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');

@@ -23,7 +23,7 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { restEvent } from '../support/events.js';
 import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
-import { keyHolderToken } from '../support/servers.js';
+import { keyHolderToken, localAuthorizerEnv } from '../support/servers.js';
 import { createTenantsTable, createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 import { migrateToStateModel } from '../../functions/adapters/state-migration.js';
 
@@ -85,15 +85,7 @@ beforeEach(async () => {
   idp.setFailure('none');
   idp.resetStats();
   clock = new ManualClock(Date.now());
-  config = loadAuthorizerConfig({
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: idp.tokenEndpoint,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: table,
-    EXCHANGE_TIMEOUT_MS: '10000',
-  });
+  config = loadAuthorizerConfig(localAuthorizerEnv(idp, table, { EXCHANGE_TIMEOUT_MS: '10000' }));
 });
 
 describe('exchange and caching', () => {

@@ -22,6 +22,7 @@ import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { orHang, untilDone } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
+import { localAuthorizerEnv } from '../support/servers.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 const DEFAULT_BUDGET_MS = DECISION_BUDGET_MS.default;
@@ -63,15 +64,7 @@ afterEach(() => {
 function container(env: Record<string, string> = {}, dynamoDeadline?: DynamoDbDeadline) {
   const endpoint = new URL(idp.tokenEndpoint);
   endpoint.port = String(tokenEndpoint.port);
-  const config = loadAuthorizerConfig({
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: endpoint.href,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: table,
-    ...env,
-  });
+  const config = loadAuthorizerConfig(localAuthorizerEnv(idp, table, { TOKEN_ENDPOINT: endpoint.href, ...env }));
   const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock });
   const exchange = new ApiKeyExchange({
     config: config.apiKey,

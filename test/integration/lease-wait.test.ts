@@ -23,6 +23,7 @@ import { ManualClock } from '../support/clock.js';
 import { counting } from '../support/counting.js';
 import { orHang } from '../support/hang.js';
 import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
+import { localAuthorizerEnv } from '../support/servers.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 type Key = { clientId: string; clientSecret: string };
@@ -34,17 +35,7 @@ let table: string;
 let clock: ManualClock;
 
 function configWith(env: Record<string, string> = {}): AuthorizerConfig {
-  return loadAuthorizerConfig({
-    ISSUER: idp.issuer,
-    AUDIENCE: idp.audience,
-    JWKS_URI: idp.jwksUri,
-    TOKEN_ENDPOINT: idp.tokenEndpoint,
-    TOKEN_AUDIENCE_PARAM: 'resource',
-    TOKEN_CACHE_TABLE: table,
-    EXCHANGE_TIMEOUT_MS: '10000',
-    DECISION_BUDGET_MS: String(BUDGET_MS),
-    ...env,
-  });
+  return loadAuthorizerConfig(localAuthorizerEnv(idp, table, { EXCHANGE_TIMEOUT_MS: '10000', DECISION_BUDGET_MS: String(BUDGET_MS), ...env }));
 }
 
 /** A sleeper that steps the test's clock instead of waiting (after `gate`, when given). */

@@ -162,3 +162,16 @@ export async function keyHolderToken(idp: LocalIdentityProvider, creds: { client
   if (res.status !== 200 || typeof res.body.access_token !== 'string') throw new Error(`the token endpoint answered ${res.status}`);
   return res.body.access_token;
 }
+
+/**
+ * The authorizer's environment for the local identity provider (its key set and token endpoint,
+ * `resource=` for the audience, as oidc-provider takes it) and a token-cache table; `extra`
+ * adds or overrides settings.
+ */
+export function localAuthorizerEnv(
+  idp: { issuer: string; audience: string; jwksUri: string; tokenEndpoint: string },
+  table: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return { ISSUER: idp.issuer, AUDIENCE: idp.audience, JWKS_URI: idp.jwksUri, TOKEN_ENDPOINT: idp.tokenEndpoint, TOKEN_AUDIENCE_PARAM: 'resource', TOKEN_CACHE_TABLE: table, ...extra };
+}
