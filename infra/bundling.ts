@@ -4,12 +4,12 @@
  * package's consumers need neither esbuild nor this source tree). One set of esbuild settings
  * for both.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, type Dirent } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage, type ILocalBundling } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { buildSync, type BuildOptions } from 'esbuild';
+import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
 import { AUTHORIZER_ASSET_DIR } from '../packages/cdk/src/latchkey-function.js';
 
 /** Repository root: entries and `tsconfig.json` are resolved from it. */
@@ -21,11 +21,14 @@ export function repoPath(relative: string): string {
 }
 
 /**
- * ESM bundles have no `require`; a few CommonJS dependencies still call it for Node built-ins.
- * The alias keeps the banner from clashing with a bundled module's own `createRequire` import.
+ * ESM bundles have no `require`; a CommonJS dependency that calls it for a Node built-in (none
+ * of today's bundles does, a future one may) finds this one. It is made on its first call:
+ * `createRequire` costs about half a millisecond, and with code splitting every chunk carries
+ * the banner, so a banner that made it at once charged each file of every cold start.
+ * The aliases keep the banner from clashing with a bundled module's own names.
  */
 export const ESM_REQUIRE_BANNER =
-  "import { createRequire as __latchkeyCreateRequire } from 'node:module'; const require = __latchkeyCreateRequire(import.meta.url);";
+  "import { createRequire as __latchkeyCreateRequire } from 'node:module'; let __latchkeyRequire; const __latchkeyRequired = () => (__latchkeyRequire ??= __latchkeyCreateRequire(import.meta.url)); const require = Object.assign((id) => __latchkeyRequired()(id), { resolve: (id, options) => __latchkeyRequired().resolve(id, options) });";
 
 /** Directory, inside a split bundle, of the chunks esbuild makes of dynamic imports and shared code. */
 export const CHUNK_DIR = 'chunks';
@@ -71,9 +74,85 @@ class EsbuildBundling implements ILocalBundling {
   constructor(readonly options: BuildOptions) {}
 
   tryBundle(outputDir: string): boolean {
-    buildSync({ ...this.options, outdir: outputDir });
+    buildFunction(this.options, outputDir);
     return true;
   }
+}
+
+/**
+ * Builds one function into `outDir`; a split build then gets its eager chunks merged into
+ * `index.mjs` (`mergeEagerChunks`).
+ */
+export function buildFunction(options: BuildOptions, outDir: string): { metafile: Metafile; merged: string[] } {
+  const { metafile } = buildSync({ ...options, outdir: outDir, metafile: true });
+  return { metafile: metafile!, merged: options.splitting ? mergeEagerChunks(outDir, metafile!, options) : [] };
+}
+
+/** A relative ESM specifier of `to` from the directory `fromDir`. */
+function importPath(fromDir: string, to: string): string {
+  const path = relative(fromDir, to);
+  return path.startsWith('.') ? path : `./${path}`;
+}
+
+/**
+ * esbuild's code splitting puts every module shared by the entry and a lazy chunk into chunks
+ * of their own, so a cold start reads, compiles and links several files (the authorizer's JWT
+ * path: three) before its first answer. This folds the chunks the entry imports statically
+ * into `index.mjs` and leaves in their place a one-line module that re-exports the same names
+ * from `index.mjs`: lazy chunks still import them from there, so they share one instance of
+ * every module (one `CredentialsError` class for `instanceof`, one cache). A chunk no lazy
+ * chunk imports is removed. Lazy chunks are untouched and still loaded on first use. Answers
+ * the chunks merged, as paths of the metafile.
+ */
+export function mergeEagerChunks(outDir: string, metafile: Metafile, options: BuildOptions): string[] {
+  const base = options.absWorkingDir ?? process.cwd();
+  const abs = (p: string) => (p.startsWith('/') ? p : join(base, p));
+  const paths = new Map(Object.keys(metafile.outputs).map((p) => [abs(p), p]));
+  const outputs = new Map(Object.entries(metafile.outputs).filter(([p]) => p.endsWith('.mjs')).map(([p, o]) => [abs(p), o]));
+  const entry = join(outDir, 'index.mjs');
+  const eager = new Set<string>();
+  const visit = (file: string) => {
+    for (const im of outputs.get(file)?.imports ?? []) {
+      const target = abs(im.path);
+      if (im.kind === 'import-statement' && !im.external && outputs.has(target) && !eager.has(target)) {
+        eager.add(target);
+        visit(target);
+      }
+    }
+  };
+  visit(entry);
+  if (eager.size === 0) return [];
+  const lazy = [...outputs.keys()].filter((f) => f !== entry && !eager.has(f));
+  const importedByLazy = new Set(lazy.flatMap((f) => outputs.get(f)!.imports.map((im) => abs(im.path))));
+  const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `__lk${i}_`, names: outputs.get(file)!.exports }));
+  const facade = join(outDir, '__merged.mjs');
+  writeFileSync(
+    facade,
+    ["export * from './index.mjs';", ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
+  );
+  const merged = join(outDir, '__merged.out.mjs');
+  buildSync({
+    ...options,
+    entryPoints: [facade],
+    outfile: merged,
+    outdir: undefined,
+    splitting: false,
+    metafile: false,
+    // Lazy chunks stay files of their own (esbuild's synchronous API takes no plugins; absolute paths mark files external).
+    external: [...((options.external as string[] | undefined) ?? []), ...lazy],
+  });
+  renameSync(merged, entry);
+  if (existsSync(`${merged}.map`)) {
+    writeFileSync(entry, readFileSync(entry, 'utf8').replace(/__merged\.out\.mjs\.map/, 'index.mjs.map'));
+    renameSync(`${merged}.map`, `${entry}.map`);
+  }
+  rmSync(facade);
+  for (const c of chunks) {
+    rmSync(`${c.file}.map`, { force: true });
+    if (!importedByLazy.has(c.file)) rmSync(c.file);
+    else writeFileSync(c.file, `export { ${c.names.map((n) => `${c.prefix}${n} as ${n}`).join(', ')} } from '${importPath(dirname(c.file), entry)}';\n`);
+  }
+  return chunks.map((c) => paths.get(c.file)!);
 }
 
 /**
@@ -111,7 +190,7 @@ function sameTree(a: string, b: string): boolean {
 export function buildAuthorizerAsset(outDir: string = AUTHORIZER_ASSET_DIR): void {
   const staging = `${outDir}.${process.pid}.${Date.now()}`;
   try {
-    buildSync({ ...bundleOptions(AUTHORIZER_ENTRY, { splitting: true }), outdir: staging });
+    buildFunction(bundleOptions(AUTHORIZER_ENTRY, { splitting: true }), staging);
     if (sameTree(staging, outDir)) return;
     rmSync(outDir, { recursive: true, force: true });
     mkdirSync(dirname(outDir), { recursive: true });

@@ -7,10 +7,11 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { buildFunction, bundleOptions, ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
 import { median, percentile } from '../lib/stats.js';
 
-/** As infra/bundling.ts (ESM_REQUIRE_BANNER): CommonJS deps still call require. */
-export const BANNER = "import { createRequire as __latchkeyCreateRequire } from 'node:module'; const require = __latchkeyCreateRequire(import.meta.url);";
+/** The banner the stack's bundles carry (a lazy `require` for CommonJS dependencies). */
+export const BANNER = ESM_REQUIRE_BANNER;
 
 const COMMON: BuildOptions = {
   bundle: true,
@@ -46,19 +47,20 @@ function pkgOf(input: string): string {
   return input.startsWith('functions/') ? `latchkey:${input.split('/')[1]}` : input;
 }
 
-function topInputs(meta: Metafile, outFile: string): { input: string; bytes: number }[] {
-  const out = Object.entries(meta.outputs).find(([p]) => p.endsWith(outFile))?.[1];
-  if (!out) return [];
+/** Largest inputs, by package, of the outputs that make the entry file (with a split build's merged chunks). */
+function topInputs(meta: Metafile, parts: string[]): { input: string; bytes: number }[] {
+  const outs = Object.entries(meta.outputs).filter(([p]) => parts.some((part) => p.endsWith(part)));
+  if (outs.length === 0) return [];
   const byPkg = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) byPkg.set(pkgOf(input), (byPkg.get(pkgOf(input)) ?? 0) + bytesInOutput);
+  for (const [, out] of outs) for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) byPkg.set(pkgOf(input), (byPkg.get(pkgOf(input)) ?? 0) + bytesInOutput);
   return [...byPkg]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 6)
     .map(([input, bytes]) => ({ input, bytes }));
 }
 
-function measure(name: string, variant: 'single' | 'split', dir: string, meta: Metafile): BundleInfo {
-  const files = readdirSync(dir);
+function measure(name: string, variant: 'single' | 'split', dir: string, meta: Metafile, entryParts = ['index.mjs']): BundleInfo {
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(join(dir, f)).isFile());
   const js = files.filter((f) => f.endsWith('.mjs'));
   const gz = (f: string) => gzipSync(readFileSync(join(dir, f))).length;
   const size = (f: string) => statSync(join(dir, f)).size;
@@ -73,17 +75,23 @@ function measure(name: string, variant: 'single' | 'split', dir: string, meta: M
     totalGzipBytes: js.reduce((s, f) => s + gz(f), 0),
     files: js.length,
     sourceMapBytes: files.filter((f) => f.endsWith('.map')).reduce((s, f) => s + size(f), 0),
-    entryTop: topInputs(meta, 'index.mjs'),
+    entryTop: topInputs(meta, entryParts),
   };
 }
 
 /**
  * `single`: what NodejsFunction produces (one file, dynamic imports inlined, linked source map
- * without sources content). `split`: esm + splitting, dynamic imports become chunks.
+ * without sources content). `split`: what the stack deploys (`infra/bundling.ts`): esm +
+ * splitting, dynamic imports become chunks, the chunks the entry imports statically merged
+ * back into it.
  */
 export async function buildBundle(name: string, entry: string | { contents: string }, variant: 'single' | 'split', outRoot: string, repoRoot: string): Promise<BundleInfo> {
   const dir = join(outRoot, variant, name.replace(/[^a-z0-9-]+/gi, '_'));
   mkdirSync(dir, { recursive: true });
+  if (variant === 'split' && typeof entry === 'string') {
+    const { metafile, merged } = buildFunction(bundleOptions(entry, { splitting: true }), dir);
+    return measure(name, variant, dir, metafile, ['index.mjs', ...merged]);
+  }
   const input: BuildOptions =
     typeof entry === 'string' ? { entryPoints: { index: join(repoRoot, entry) } } : { stdin: { contents: entry.contents, loader: 'ts', resolveDir: repoRoot, sourcefile: `${name}.ts` } };
   const opts: BuildOptions =

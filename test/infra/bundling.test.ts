@@ -1,5 +1,5 @@
 /** How the repository bundles functions (`infra/bundling.ts`): at synth, and into the package's asset. */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,7 +7,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildAuthorizerAsset, bundledCode } from '../../infra/bundling.js';
+import { buildSync } from 'esbuild';
+import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode } from '../../infra/bundling.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'latchkey-bundling-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -69,4 +70,73 @@ describe('buildAuthorizerAsset (the package asset)', () => {
     expect(readdirSync(out).sort()).toEqual(files);
     expect(readdirSync(parent)).toEqual(['authorizer']);
   }, 90_000); // three bundles of the whole authorizer
+});
+
+describe('the require banner', () => {
+  it('gives a CommonJS dependency a working require, made on its first call only', async () => {
+    const dir = join(tmp, 'cjs');
+    mkdirSync(join(dir, 'node_modules', 'legacy'), { recursive: true });
+    // A CommonJS package that requires Node built-ins, at load and lazily, as older packages do.
+    writeFileSync(join(dir, 'node_modules', 'legacy', 'package.json'), JSON.stringify({ name: 'legacy', main: 'index.js' }));
+    writeFileSync(
+      join(dir, 'node_modules', 'legacy', 'index.js'),
+      "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.where = () => require.resolve('node:fs');\n",
+    );
+    writeFileSync(join(dir, 'entry.ts'), "import { base, later, where } from 'legacy';\nexport const handler = async () => [base('/a/b.txt'), later(), where()];\n");
+    const outdir = join(dir, 'out');
+    buildSync({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, outdir, tsconfig: undefined });
+    const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<string[]> };
+    await expect(handler()).resolves.toEqual(['b.txt', '\n', 'node:fs']);
+  });
+
+  it('creates no require in a bundle that never calls it', () => {
+    const dir = join(tmp, 'no-cjs');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'entry.ts'), 'export const handler = async () => 42;\n');
+    const outdir = join(dir, 'out');
+    buildSync({ ...bundleOptions(join(dir, 'entry.ts')), absWorkingDir: dir, outdir, tsconfig: undefined });
+    // The banner defines require; only a call makes one (createRequire is not called at load).
+    const code = readFileSync(join(outdir, 'index.mjs'), 'utf8');
+    expect(code).toContain('__latchkeyCreateRequire');
+    expect(code).not.toMatch(/const require\s*=\s*__latchkeyCreateRequire\(/);
+  });
+});
+
+describe('merged eager chunks (a split build)', () => {
+  it('puts what the entry imports statically into index.mjs, and lazy chunks share its modules', async () => {
+    const dir = join(tmp, 'merge');
+    mkdirSync(dir, { recursive: true });
+    // A class and a counter shared by the entry and a lazily imported module: one instance of each, or instanceof and state break.
+    writeFileSync(join(dir, 'shared.ts'), 'export class Shared {}\nexport let count = 0;\nexport const bump = (): number => ++count;\n');
+    writeFileSync(join(dir, 'only-eager.ts'), 'export const eager = (): string => "eager";\n');
+    writeFileSync(join(dir, 'lazy.ts'), "import { Shared, bump } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport const bumpTwice = (): number => (bump(), bump());\n");
+    writeFileSync(
+      join(dir, 'entry.ts'),
+      "import { Shared, bump } from './shared.js';\nimport { eager } from './only-eager.js';\nexport const handler = async () => { bump(); const lazy = await import('./lazy.js'); return { same: lazy.make() instanceof Shared, count: lazy.bumpTwice(), eager: eager() }; };\n",
+    );
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction(bundleOptions(join(dir, 'entry.ts'), { splitting: true }), outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const files = (readdirSync(outdir, { recursive: true }) as string[]).filter((f) => statSync(join(outdir, f)).isFile()).sort();
+    const index = readFileSync(join(outdir, 'index.mjs'), 'utf8');
+    // index.mjs imports no chunk statically: the only chunk reference is the dynamic import.
+    expect(index).not.toMatch(/from\s*"\.\/chunks\//);
+    expect(index).toMatch(/import\("\.\/chunks\/lazy-[A-Z0-9]+\.mjs"\)/);
+    expect(index).toContain('//# sourceMappingURL=index.mjs.map');
+    expect(files).toContain('index.mjs.map');
+    // The shared chunk is now a re-export of index.mjs, without a map; nothing is left of the merge itself.
+    const stubs = files.filter((f) => f.endsWith('.mjs') && readFileSync(join(outdir, f), 'utf8').includes("from '../index.mjs'"));
+    expect(stubs).toHaveLength(1);
+    expect(files).not.toContain(`${stubs[0]}.map`);
+    expect(files.filter((f) => f.includes('__merged'))).toEqual([]);
+    const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
+    await expect(handler()).resolves.toEqual({ same: true, count: 3, eager: 'eager' });
+  });
+
+  it('leaves a build without shared chunks as it is', () => {
+    const outdir = join(tmp, 'merge-none');
+    const { merged } = buildFunction(bundleOptions(writeEntry('merge-none-src', 'x'), { splitting: true }), outdir);
+    expect(merged).toEqual([]);
+    expect((readdirSync(outdir, { recursive: true }) as string[]).filter((f) => f.endsWith('.mjs')).length).toBe(2);
+  });
 });
