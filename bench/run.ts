@@ -16,7 +16,7 @@ import { basicEvent, bearerEvent, managementEvent } from './lib/events.js';
 import { ratioText, table, yesNo, type Cell } from './lib/report.js';
 import { startIdentityProviderProcess, type BenchIdp } from './lib/idp-process.js';
 import { interleaved, summarize, type Summary } from './lib/stats.js';
-import { throwawayCertificate } from './lib/tls.js';
+import { startTlsFront, throwawayCertificate, type TlsFront } from './lib/tls.js';
 import { useLocalAwsEnv } from './lib/local-aws-env.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
 import { createTokenCacheTable } from '../test/support/tables.js';
@@ -32,7 +32,7 @@ const P = QUICK
 // Our own environment and every child's: local endpoints, dummy credentials, no SDK notice.
 useLocalAwsEnv();
 
-const res: { ddb?: DynamoDbLocal; idp?: BenchIdp; bearer?: BearerFixture; tlsJwks?: JwksServer; tmp?: string } = {};
+const res: { ddb?: DynamoDbLocal; idp?: BenchIdp; bearer?: BearerFixture; tlsJwks?: JwksServer; ddbTls?: TlsFront; tmp?: string } = {};
 let cleaned: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
@@ -40,6 +40,7 @@ function cleanup(): Promise<void> {
     await res.idp?.stop().catch(() => undefined);
     await res.bearer?.jwks.close().catch(() => undefined);
     await res.tlsJwks?.close().catch(() => undefined);
+    await res.ddbTls?.close().catch(() => undefined);
     await res.ddb?.stop().catch(() => undefined);
     if (res.tmp) rmSync(res.tmp, { recursive: true, force: true });
   })();
@@ -172,6 +173,24 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
     REPO,
   );
   bundles.push(peer);
+  // The floor of any authorizer on jose: fetch the key set over TLS and jose.jwtVerify the token,
+  // nothing else (no rules, no state, no logs). What the cold-start target leaves for the rest.
+  const joseFloor = await buildBundle(
+    'jose floor',
+    {
+      contents: `import { get } from 'node:https';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+const keys = new Promise((resolve, reject) => get(process.env.JWKS_URI, (res) => { let body = ''; res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(createLocalJWKSet(JSON.parse(body)))); }).on('error', reject));
+export const handler = async (event) => {
+  const { payload } = await jwtVerify(event.headers.Authorization.slice(7), await keys, { issuer: process.env.ISSUER, audience: process.env.AUDIENCE });
+  return { principalId: payload.sub, policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }] } };
+};`,
+    },
+    'single',
+    res.tmp,
+    REPO,
+  );
+  bundles.push(joseFloor);
   // What the pieces of the JWT path cost to load on their own (same build, same runner).
   const components: Record<string, string> = {
     'component: Powertools Logger (import + new)': "import { Logger } from '@aws-lambda-powertools/logger'; const l = new Logger({ serviceName: 'x' }); export const handler = async () => ({ l });",
@@ -186,13 +205,15 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
   // 127.0.0.1, with a certificate made now that every child (the empty baseline too) trusts.
   const cert = throwawayCertificate(res.tmp);
   const tlsJwks = (res.tlsJwks = await startJwksServer([bearer.rsa.publicJwk, bearer.ec.publicJwk], cert));
+  // Deployed, every DynamoDB call is https: the children reach DynamoDB Local through a TLS front.
+  const ddbTls = (res.ddbTls = await startTlsFront(Number(new URL(res.ddb.endpoint).port), cert));
   const baseEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ENDPOINT_URL_DYNAMODB: res.ddb.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: ddbTls.url,
     NODE_EXTRA_CA_CERTS: cert.certFile,
   };
   const coldToken = signToken(bearer.rsa, { sub: 'auth0|cold' }, 3600);
@@ -221,6 +242,7 @@ export const handler = awsJwtVerifyAuthorizer(verifier, { tenantClaim: ${JSON.st
     { name: 'jwt: deployed (split, no sourcemaps)', args: [runner, authS], env: { ...jwtEnv, TOKEN_CACHE_TABLE: tableName }, expect: 'Allow' },
     { name: 'jwt: without a state table (no revocation check)', args: [runner, authS], env: jwtEnv, expect: 'Allow' },
     { name: 'jwt: aws-jwt-verify authorizer (peer)', args: [runner, peer.entryFile], env: jwtEnv, expect: 'Allow' },
+    { name: 'jwt: floor (one TLS fetch + jose.jwtVerify, nothing else)', args: [runner, joseFloor.entryFile], env: jwtEnv, expect: 'Allow' },
     { name: 'apikey L2 hit: deployed (split)', args: [runner, authS], env: apiEnv, expect: 'Allow' },
     {
       name: 'apikey miss: deployed (split)',
