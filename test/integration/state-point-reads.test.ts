@@ -12,6 +12,7 @@ import { silentLog } from '../../functions/core/log.js';
 import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_FEED_PAGE } from '../../functions/adapters/dynamodb-state-items.js';
+import { countingFeed } from '../support/counting.js';
 import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
 
 let table: string;
@@ -86,12 +87,11 @@ describe('statesOf', () => {
     expect(await feed.changesSince(undefined, () => pages++)).toHaveLength(STATE_FEED_PAGE + 2);
     expect(pages).toBe(1);
 
-    let pointReads = 0;
-    const counted: PrincipalStateFeed = { changesSince: (since, more) => feed.changesSince(since, more), statesOf: (keys) => (pointReads++, feed.statesOf(keys)) };
-    const snapshot = new PrincipalStateSnapshot({ feed: counted, clock: { now: () => Date.now() }, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
+    const counted = countingFeed(feed);
+    const snapshot = new PrincipalStateSnapshot({ feed: counted.feed, clock: { now: () => Date.now() }, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
     const key = { subject: 'c-revoked@clients', tenantId: 'acme', userId: undefined, clientId: 'c-revoked', roles: [], scopes: [], authMethod: 'jwt' as const, expiresAt: 2e9, issuedAtMs: now };
     await expect(Promise.resolve().then(() => snapshot.check(key))).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
-    expect(pointReads).toBe(1);
+    expect(counted.reads.pointReads).toBe(1);
     doc.destroy();
   });
 });
