@@ -30,7 +30,7 @@ import { createHarness, type Harness } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
 import { counting, countingFeed, type FeedReads } from '../support/counting.js';
 import { keyHolderToken } from '../support/servers.js';
-import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
+import { addBulkStates, createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 
@@ -208,6 +208,27 @@ describe('a revoked key', () => {
     clock.advance(boundMs);
     expect((await call('POST', '/users', { headers, body: { email: 'late@example.test' } })).status).toBe(401);
     expect((await call('POST', `/tenants/${tenantId}/api-keys`, { headers, body: { name: 'late', scopes: ['users:write'] } })).status).toBe(401);
+  });
+});
+
+describe('new containers whose first sync spans pages', () => {
+  // A large deployment: each container's first sync reads two pages, so it decides its first
+  // requests on point reads (and the management API's authorizer, container 0, too).
+  let bulk: { remove(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    bulk = await addBulkStates(cacheTable, { changedAt: Date.now() - 3600_000 });
+  });
+  afterAll(() => bulk?.remove());
+
+  it.each(['xApiKey', 'basic', 'directBearer'] as const)('decide their first requests on point reads, and a revoked key stops within the bound in each: %s', async (form) => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const headers = (await keyForms(key))[form]!;
+    const s = await secondsUntilRefused(headers, async () => {
+      expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
   });
 });
 
