@@ -22,12 +22,12 @@ import { systemClock } from '../../functions/core/clock.js';
 import { DECISION_BUDGET_MS, loadAuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import type { Log } from '../../functions/core/log.js';
-import { PrincipalStateSnapshot, type PrincipalState } from '../../functions/core/principal-state.js';
+import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { countingFeed } from '../support/counting.js';
 import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang, untilDone } from '../support/hang.js';
+import { orHang, pastMs, untilDone } from '../support/hang.js';
 import { keyHolderToken, localAuthorizerEnv } from '../support/servers.js';
 import { addBulkStates, createTokenCacheTable } from '../support/tables.js';
 
@@ -97,16 +97,28 @@ afterEach(() => {
  * A new Lambda container, as `functions/authorizer/handler.ts` builds it: the state feed over
  * the small DynamoDB client, through the proxy. Its verifier has seen every test token (the key
  * set is not what is tested), so its decisions reach the state check at once; its first sync
- * starts with its first decision.
+ * starts with its first decision. `onFirstPage` times a fault to the middle of that sync.
  */
-async function container(env: Record<string, string> = {}) {
+async function container(env: Record<string, string> = {}, opts: { onFirstPage?: () => void } = {}) {
   const config = loadAuthorizerConfig(localAuthorizerEnv(idp, table, { AWS_ENDPOINT_URL_DYNAMODB: dynamo.url, ...env }));
   const state = config.state!;
   const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
   for (const c of credentials) await verifier.verify(c.token);
   const light = { ...state, tableName: state.table, credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }), http: nodeHttpClient };
-  const { feed, reads } = countingFeed(new DynamoDbStateFeed(light));
-  const snapshot = new PrincipalStateSnapshot({ feed, clock: systemClock, log, maxAgeMs: state.maxAgeMs, retryAfterS: config.apiKey.defaultRetryAfterS });
+  const inner = new DynamoDbStateFeed(light);
+  let onFirstPage = opts.onFirstPage;
+  // Called once, when the first page of the first sync has arrived and before anything else is sent.
+  const timed: PrincipalStateFeed = {
+    changesSince: (since, onMorePages) =>
+      inner.changesSince(since, () => {
+        onFirstPage?.();
+        onFirstPage = undefined;
+        onMorePages?.();
+      }),
+    statesOf: (keys) => inner.statesOf(keys),
+  };
+  const { feed, reads } = countingFeed(opts.onFirstPage ? timed : inner);
+  const snapshot = new PrincipalStateSnapshot({ feed, clock: systemClock, log, maxAgeMs: state.maxAgeMs, retryAfterS: config.apiKey.defaultRetryAfterS, singleFlightMs: config.decisionBudgetMs });
   const handler = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state: snapshot, keyPrefix: 'lk' }), log, decisionBudgetMs: config.decisionBudgetMs });
   return { handler, reads, snapshot };
 }
@@ -193,3 +205,22 @@ describe('the point read of a container whose first sync spans pages', () => {
   });
 });
 
+describe('a point read stuck since before the heal', () => {
+  it('is not joined past the decision budget: once DynamoDB answers again, the next decisions read afresh', async () => {
+    // DynamoDB hangs as soon as the first page of the sync has arrived: the rest of the sync
+    // and every point read are stuck for the state timeout, here ten times the budget.
+    const budgetMs = 1000;
+    const c = await container({ DECISION_BUDGET_MS: String(budgetMs), STATE_TIMEOUT_MS: '10000' }, { onFirstPage: () => dynamo.hang() });
+    const outcomes = await Promise.all(credentials.map((cred) => decide(c.handler, cred.token)));
+    expect(tally(outcomes)).toEqual({ unavailable: credentials.length });
+    expect(reasons).toContain('ERR_DECISION_BUDGET');
+    const stuck = c.reads.pointReads;
+    expect(stuck).toBeGreaterThanOrEqual(1);
+    dynamo.pass();
+    // The stuck reads are now older than the budget (they started before the decisions answered).
+    await pastMs(Date.now(), budgetMs);
+    expectDecidedCorrectly(await decidedOnceHealed(c.handler));
+    // Decided on new point reads, not on reads (or a sync) stuck since before the heal.
+    expect(c.reads.pointReads).toBeGreaterThan(stuck);
+  });
+});
