@@ -6,18 +6,19 @@
 import { systemClock } from '../../functions/core/clock.js';
 import { silentLog } from '../../functions/core/log.js';
 import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
+import { countingFeed, type FeedReads } from '../../test/support/counting.js';
 
 export interface CountedState {
   snapshot: PrincipalStateSnapshot;
-  /** Feed reads (each one DynamoDB Query when deployed). */
-  feedCalls: { n: number };
+  /** Feed reads: syncs (each one DynamoDB Query per page when deployed) and point reads. */
+  feedCalls: FeedReads;
 }
 
 /** A snapshot over `feed` with the default 30 s bound, its feed calls counted, synced once before any timing. */
 export async function countedState(feed: PrincipalStateFeed): Promise<CountedState> {
-  const feedCalls = { n: 0 };
+  const { feed: counted, reads: feedCalls } = countingFeed(feed);
   const snapshot = new PrincipalStateSnapshot({
-    feed: { changesSince: (since) => (feedCalls.n++, feed.changesSince(since)) },
+    feed: counted,
     clock: systemClock,
     log: silentLog,
     maxAgeMs: 30_000,

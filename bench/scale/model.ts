@@ -86,7 +86,8 @@ export function measuredRates(r: SimResult): Rates {
     decisions: Object.fromEntries(Object.entries(r.decisions).map(([k, v]) => [k, per(v)])) as Record<DecisionKind, number>,
     waitedForSync: per(r.waitedForSync),
     exchanges: per(r.tokenExchanges),
-    l2Reads: per(a.calls.BatchGetItemCommand ?? 0),
+    // Point reads of principal state are BatchGetItems too, but no level-2 reads.
+    l2Reads: per((a.calls.BatchGetItemCommand ?? 0) - r.pointReads),
     useRecords: per(a.calls.UpdateItemCommand ?? 0),
     feedQueries: per(r.feedQueries),
     rru: per(a.rru),

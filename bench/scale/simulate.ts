@@ -34,6 +34,7 @@ import { PrincipalStateSnapshot, userStateAfter } from '../../functions/core/pri
 import type { LocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { basicEvent, bearerEvent } from '../lib/events.js';
 import { schedule, type Workload } from './workload.js';
+import { countingFeed, noFeedReads } from '../../test/support/counting.js';
 import { localAuthorizerEnv } from '../../test/support/servers.js';
 
 /** What a decision did, judged from the counters around it. */
@@ -78,6 +79,8 @@ export interface SimResult {
   /** Management API's writes of the state changes. */
   management: DynamoUsage;
   feedQueries: number;
+  /** Point reads of principal state (one BatchGetItem each) by cold containers whose first sync spans pages. */
+  pointReads: number;
   coldStarts: number;
   stateChanges: number;
   /** State items in the feed at the end, and their mean size in bytes (a cold container reads them all). */
@@ -254,7 +257,8 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
   });
 
   const usage = emptyUsage();
-  let feedQueries = 0;
+  /** Every container's feed reads together, those replaced by a cold start included. */
+  const feedReads = noFeedReads();
   const dbs: DynamoDBDocumentClient[] = [];
   const build = (): Container => {
     const db = createDocumentClient();
@@ -271,13 +275,10 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
       shared,
       log: silentLog,
     });
+    // The whole feed, point reads too: a cold container whose first sync spans pages decides on them.
+    const { feed } = countingFeed(shared, feedReads);
     const state = new PrincipalStateSnapshot({
-      feed: {
-        changesSince: (since) => {
-          feedQueries++;
-          return shared.changesSince(since);
-        },
-      },
+      feed,
       clock,
       log: silentLog,
       maxAgeMs: config.apiKey.revocationCheckS * 1000,
@@ -303,7 +304,7 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
   const total = w.durationS * w.requestsPerS;
 
   const warmupMs = (opts.warmupS ?? 0) * 1000;
-  const counters = () => ({ decisions, cpu, wall, requests, allowed, refused, waited, userSignIns, coldStarts, stateChanges, feedQueries, tokens: idp.stats.tokenRequests, usage, mgmtUsage });
+  const counters = () => ({ decisions, cpu, wall, requests, allowed, refused, waited, userSignIns, coldStarts, stateChanges, feedQueries: feedReads.syncs, pointReads: feedReads.pointReads, tokens: idp.stats.tokenRequests, usage, mgmtUsage });
   let snap: ReturnType<typeof counters> | undefined = warmupMs > 0 ? undefined : structuredClone(counters());
   for (const ev of schedule(w)) {
     if (snap === undefined && ev.atMs >= warmupMs) snap = structuredClone(counters());
@@ -345,7 +346,8 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
     }
     const ex0 = idp.stats.tokenRequests;
     const bg0 = usage.calls.BatchGetItemCommand ?? 0;
-    const q0 = feedQueries;
+    const p0 = feedReads.pointReads;
+    const q0 = feedReads.syncs;
     const syncs0 = c.state.syncs;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -360,10 +362,11 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
     const dc = process.cpuUsage(cpu0);
     if (kind === 'key.level1') {
       if (idp.stats.tokenRequests > ex0) kind = 'key.exchange';
-      else if ((usage.calls.BatchGetItemCommand ?? 0) > bg0) kind = 'key.level2';
+      // A point read of principal state is a BatchGetItem too, not a level-2 read.
+      else if ((usage.calls.BatchGetItemCommand ?? 0) - bg0 > feedReads.pointReads - p0) kind = 'key.level2';
     }
     // A sync that completed inside the decision was waited for (one started in the background finishes later).
-    if (feedQueries > q0 && c.state.syncs > syncs0) waited++;
+    if (feedReads.syncs > q0 && c.state.syncs > syncs0) waited++;
     decisions[kind]++;
     cpu[kind] += dc.user + dc.system;
     wall[kind] += dt * 1000;
@@ -407,7 +410,8 @@ export async function simulate(env: SimEnv, w: Workload, opts: SimOptions = {}):
     userSignIns: userSignIns - s0.userSignIns,
     authorizer: minus(usage, s0.usage),
     management: minus(management, s0.mgmtUsage),
-    feedQueries: feedQueries - s0.feedQueries,
+    feedQueries: feedReads.syncs - s0.feedQueries,
+    pointReads: feedReads.pointReads - s0.pointReads,
     coldStarts: coldStarts - s0.coldStarts,
     stateChanges: stateChanges - s0.stateChanges,
     stateItems,

@@ -34,6 +34,7 @@ const state = light
       log,
       maxAgeMs: light.maxAgeMs,
       retryAfterS: config.apiKey.defaultRetryAfterS,
+      singleFlightMs: config.decisionBudgetMs,
     })
   : undefined;
 state?.prefetch();

@@ -10,6 +10,7 @@
  * table, with a sparse index over the time of their last change, the feed the snapshot syncs).
  */
 import type { Clock } from './clock.js';
+import { DECISION_BUDGET_MS } from './config.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
 import type { Log } from './log.js';
 import { PLATFORM_ADMIN } from './permissions.js';
@@ -189,6 +190,12 @@ export interface PrincipalStateSnapshotOptions {
   maxAgeMs: number;
   /** Default Retry-After when the feed cannot be read. */
   retryAfterS: number;
+  /**
+   * How long an in-flight point read may be joined by other decisions (the decision budget);
+   * an older one is not: it may be stuck on a dependency that has since recovered. Default
+   * `DECISION_BUDGET_MS.default`.
+   */
+  singleFlightMs?: number;
 }
 
 /**
@@ -224,7 +231,7 @@ export class PrincipalStateSnapshot implements StateView {
   #inFlight: Promise<void> | undefined;
   /** Point reads made before the first sync (`statesOf`), by state key; dropped once it lands. */
   readonly #pointReads = new Map<string, { state: PrincipalState | undefined; readAt: number }>();
-  readonly #pointReadsInFlight = new Map<string, Promise<void>>();
+  readonly #pointReadsInFlight = new Map<string, { startedAt: number; promise: Promise<void> }>();
   /** Settles when the first sync turns out to span pages. */
   readonly #longFirstSync: Promise<void>;
   #markLongFirstSync!: () => void;
@@ -349,29 +356,42 @@ export class PrincipalStateSnapshot implements StateView {
     }
   }
 
+  /**
+   * One point read of `keys`, shared by the decisions that need the same states while it is
+   * younger than the decision budget. An older one is not joined (the rule of the API-key
+   * exchange's single-flight): it may be stuck on a dependency that has since recovered, and
+   * every decision joining it would answer 503 until the read's own timeout.
+   */
   async #pointRead(keys: PrincipalRef[]): Promise<void> {
     const id = keys.map((k) => stateKey(k.kind, k.id)).sort().join('\u0000');
-    let pending = this.#pointReadsInFlight.get(id);
-    if (!pending) {
-      const startedAt = this.#o.clock.now();
-      pending = this.#o
+    const now = this.#o.clock.now();
+    let entry = this.#pointReadsInFlight.get(id);
+    const age = entry ? now - entry.startedAt : Infinity;
+    if (!entry || age < 0 || age >= (this.#o.singleFlightMs ?? DECISION_BUDGET_MS.default)) {
+      const startedAt = now;
+      const promise: Promise<void> = this.#o
         .feed.statesOf!(keys)
         .then((states) => {
           const found = new Map(states.map((st) => [stateKey(st.kind, st.id), st]));
           if (this.#syncedAt !== undefined) return; // the sync landed meanwhile: it has them
           for (const k of keys) {
             const key = stateKey(k.kind, k.id);
+            // A read that was overtaken (stuck, then made afresh) never replaces the later one's result.
+            if ((this.#pointReads.get(key)?.readAt ?? -Infinity) > startedAt) continue;
             // Delete first, so the map stays in the order reads landed and pruning can stop early.
             this.#pointReads.delete(key);
             this.#pointReads.set(key, { state: found.get(key), readAt: startedAt });
           }
           this.#prunePointReads();
         })
-        .finally(() => this.#pointReadsInFlight.delete(id));
-      this.#pointReadsInFlight.set(id, pending);
+        .finally(() => {
+          if (this.#pointReadsInFlight.get(id)?.promise === promise) this.#pointReadsInFlight.delete(id);
+        });
+      entry = { startedAt, promise };
+      this.#pointReadsInFlight.set(id, entry);
     }
     try {
-      await pending;
+      await entry.promise;
     } catch (err) {
       this.#o.log.warn('principal state could not be read', { error: String(err) });
       throw this.#unavailable(err);

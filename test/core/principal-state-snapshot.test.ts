@@ -139,6 +139,46 @@ describe('before the first sync lands', () => {
     expect((err as UpstreamUnavailableError).code).toBe('ERR_STATE_UNAVAILABLE');
   });
 
+  it('does not join a point read older than the decision budget (it may be stuck), and its late answer never replaces a newer one', async () => {
+    const clock = new ManualClock();
+    const budgetMs = 3000;
+    let current = state('client', 'k', 'active', { tenantId: 'acme', keyId: 'k1' });
+    let answerStuck!: (states: PrincipalState[]) => void;
+    let statesOf = 0;
+    const feed: PrincipalStateFeed = {
+      changesSince: async (_since, onMorePages) => {
+        onMorePages?.(); // a long first sync, still running
+        return new Promise<PrincipalState[]>(() => undefined);
+      },
+      statesOf: (keys) => {
+        statesOf++;
+        // The first read is stuck (on a dependency that recovers meanwhile); later ones answer.
+        if (statesOf === 1) return new Promise((r) => (answerStuck = r));
+        return Promise.resolve(keys.flatMap((k) => (k.kind === current.kind && k.id === current.id ? [current] : [])));
+      },
+    };
+    const snapshot = new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: BOUND_MS, retryAfterS: 5, singleFlightMs: budgetMs });
+    const stuckActive = current;
+    const early = [codeOf(() => snapshot.check(keyToken('k', 'acme')))];
+    await settle();
+    clock.advance(budgetMs - 1);
+    early.push(codeOf(() => snapshot.check(keyToken('k', 'acme'))));
+    await settle();
+    expect(statesOf).toBe(1); // joined while younger than the budget
+    current = state('client', 'k', 'revoked', { tenantId: 'acme', keyId: 'k1', changedAt: clock.now(), revokedAt: clock.now() });
+    clock.advance(1);
+    const late = codeOf(() => snapshot.check(keyToken('k', 'acme')));
+    await settle();
+    expect(statesOf).toBe(2); // read afresh, not joined
+    expect(await late).toBe('ERR_API_KEY_REVOKED');
+    // The stuck read answers at last, with the state of before the revocation: the later read's
+    // answer stands, for the decisions that waited on the stuck read and for the next ones.
+    answerStuck([stuckActive]);
+    expect(await Promise.all(early)).toEqual(['ERR_API_KEY_REVOKED', 'ERR_API_KEY_REVOKED']);
+    expect(await codeOf(() => snapshot.check(keyToken('k', 'acme')))).toBe('ERR_API_KEY_REVOKED');
+    expect(statesOf).toBe(2);
+  });
+
   it('waits for a first sync of one page (a small deployment): no point read', async () => {
     const clock = new ManualClock();
     const { feed, calls, release } = bigFeed(clock, { onePage: true });

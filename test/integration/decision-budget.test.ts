@@ -20,7 +20,7 @@ import type { Log } from '../../functions/core/log.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang, untilDone } from '../support/hang.js';
+import { orHang, pastMs, untilDone } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
 import { localAuthorizerEnv } from '../support/servers.js';
 
@@ -90,11 +90,6 @@ function decide(handler: ReturnType<typeof createAuthorizerHandler>, key: Client
   return orHang(decision).catch((): Outcome => 'hang');
 }
 
-/** Waits until more than `budgetMs` have passed since `started` (a lower bound: waiting longer changes nothing). */
-async function pastBudgetOf(started: number, budgetMs: number): Promise<void> {
-  while (Date.now() - started <= budgetMs) await new Promise((r) => setTimeout(r, 50));
-}
-
 /**
  * Decides until allowed, at most `attempts` times, and returns every outcome. On a loaded
  * machine the first decision after a recovery may itself run out of budget (503) while its
@@ -134,7 +129,7 @@ describe('decision budget', () => {
     expect(await decide(handler, cached)).toBe('allow');
     dynamo.pass();
     // The lookups made during the hang still hang (20 s), but past the budget none is joined.
-    await pastBudgetOf(started, DEFAULT_BUDGET_MS);
+    await pastMs(started, DEFAULT_BUDGET_MS);
     expectAllowed(await untilAllowed(handler, a));
     expectAllowed(await untilAllowed(handler, b));
     // A fresh container (no level 1) reads the recovered table.
@@ -161,7 +156,7 @@ describe('decision budget', () => {
     const outcomes = await Promise.all(Array.from({ length: 8 }, () => decide(handler, key)));
     expect(tally(outcomes)).toEqual({ unavailable: 8 });
     tokenEndpoint.pass();
-    await pastBudgetOf(started, DEFAULT_BUDGET_MS);
+    await pastMs(started, DEFAULT_BUDGET_MS);
     expectAllowed(await untilAllowed(handler, key));
   });
 

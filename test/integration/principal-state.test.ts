@@ -20,7 +20,7 @@ import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
 import { silentLog, type Log } from '../../functions/core/log.js';
 import { ROLE_GRANTS } from '../../functions/core/permissions.js';
-import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
+import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
 import { createUserRoutes } from '../../functions/users/routes.js';
@@ -28,9 +28,9 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { rng } from '../../bench/lib/stats.js';
 import { createHarness, type Harness } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
-import { counting } from '../support/counting.js';
+import { counting, countingFeed, type FeedReads } from '../support/counting.js';
 import { keyHolderToken } from '../support/servers.js';
-import { createTenantsTable, createTokenCacheTable } from '../support/tables.js';
+import { addBulkStates, createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 
@@ -44,7 +44,7 @@ let boundMs: number;
 interface Container {
   authorizer: (e: AuthorizerEvent) => ReturnType<ReturnType<typeof createAuthorizerHandler>>;
   state: PrincipalStateSnapshot;
-  feedCalls: { n: number };
+  feedReads: FeedReads;
 }
 
 /** One simulated Lambda container of the authorizer: its own caches and state snapshot. */
@@ -65,17 +65,12 @@ function container(): Container {
     shared,
     log,
   };
-  const feedCalls = { n: 0 };
-  const feed: PrincipalStateFeed = {
-    changesSince: (since) => {
-      feedCalls.n++;
-      return shared.changesSince(since);
-    },
-  };
+  // The whole feed (point reads too), so these containers take every path a deployed one takes.
+  const { feed, reads: feedReads } = countingFeed(shared);
   const state = new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: boundMs, retryAfterS: 5 });
   const exchange = new ApiKeyExchange({ ...exchangeDeps, keys: (id) => state.knownKey(id) });
   const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log });
-  return { authorizer, state, feedCalls };
+  return { authorizer, state, feedReads };
 }
 
 let containers: Container[];
@@ -213,6 +208,27 @@ describe('a revoked key', () => {
     clock.advance(boundMs);
     expect((await call('POST', '/users', { headers, body: { email: 'late@example.test' } })).status).toBe(401);
     expect((await call('POST', `/tenants/${tenantId}/api-keys`, { headers, body: { name: 'late', scopes: ['users:write'] } })).status).toBe(401);
+  });
+});
+
+describe('new containers whose first sync spans pages', () => {
+  // A large deployment: each container's first sync reads two pages, so it decides its first
+  // requests on point reads (and the management API's authorizer, container 0, too).
+  let bulk: { remove(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    bulk = await addBulkStates(cacheTable, { changedAt: Date.now() - 3600_000 });
+  });
+  afterAll(() => bulk?.remove());
+
+  it.each(['xApiKey', 'basic', 'directBearer'] as const)('decide their first requests on point reads, and a revoked key stops within the bound in each: %s', async (form) => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const headers = (await keyForms(key))[form]!;
+    const s = await secondsUntilRefused(headers, async () => {
+      expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
+    }, 401);
+    expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -413,25 +429,28 @@ describe('cost on the hot path', () => {
     const c = containers[2]!;
     via = 2;
     await call('GET', '/me', { headers: bearer(ops) });
-    const before = c.feedCalls.n;
+    const before = c.feedReads.n;
     const users = await Promise.all(Array.from({ length: 20 }, () => user(tenantId, ['tenant:member'])));
     for (const u of users) expect((await call('GET', '/me', { headers: bearer(await u.token()) })).status).toBe(200);
-    expect(c.feedCalls.n - before).toBe(0);
+    // Neither a sync nor a point read: the container has synced, so its copy serves.
+    expect(c.feedReads.n - before).toBe(0);
   });
 
   it('syncs at most once per half bound per container, and never decides on state older than the bound', async () => {
     const c = containers[0]!;
     via = 0;
     await call('GET', '/me', { headers: bearer(ops) });
-    const before = c.feedCalls.n;
+    const before = { ...c.feedReads };
     const trust = boundMs - FEED_PROPAGATION_MARGIN_MS;
     for (let i = 0; i < 100; i++) {
       await call('GET', '/me', { headers: bearer(ops) });
       clock.advance(trust / 20);
     }
-    const syncs = c.feedCalls.n - before;
+    const syncs = c.feedReads.syncs - before.syncs;
     expect(syncs).toBeGreaterThanOrEqual(4);
     expect(syncs).toBeLessThanOrEqual(12);
+    // A synced container never turns to point reads, however old its copy gets.
+    expect(c.feedReads.pointReads - before.pointReads).toBe(0);
   });
 
   it('answers 503, never 401, when the state cannot be read past the bound', async () => {

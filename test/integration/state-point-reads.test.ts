@@ -10,9 +10,9 @@ import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cach
 import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { silentLog } from '../../functions/core/log.js';
 import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_FEED_PAGE } from '../../functions/adapters/dynamodb-state-items.js';
-import { createTokenCacheTable, localDynamoClient } from '../support/tables.js';
+import { countingFeed } from '../support/counting.js';
+import { addBulkStates, createTokenCacheTable } from '../support/tables.js';
 
 let table: string;
 let writer: DynamoDbTokenCache;
@@ -77,21 +77,17 @@ describe('statesOf', () => {
 
   it('tells the snapshot when the feed spans pages, and a new container then decides on one point read per principal', async () => {
     const big = await createTokenCacheTable();
-    const bulk = Array.from({ length: STATE_FEED_PAGE + 1 }, (_, i) => ({ pk: `client#bulk-${i}`, feed: 'state', stateKind: 'client', status: 'active', revokedAt: 0, notBefore: 0, changedAt: now - i, tenantId: 'acme', keyId: `k${i}` }));
-    const doc = DynamoDBDocumentClient.from(localDynamoClient());
-    for (let i = 0; i < bulk.length; i += 25) await doc.send(new BatchWriteCommand({ RequestItems: { [big]: bulk.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+    await addBulkStates(big, { changedAt: now });
     await new DynamoDbTokenCache({ tableName: big }).putState({ kind: 'client', id: 'c-revoked', status: 'revoked', revokedAt: now - 1000, notBefore: 0, changedAt: now, tenantId: 'acme', keyId: 'k1' });
     const feed = new DynamoDbStateFeed({ tableName: big, region: 'us-east-1', endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }), http: nodeHttpClient, timeoutMs: 5000 });
     let pages = 0;
     expect(await feed.changesSince(undefined, () => pages++)).toHaveLength(STATE_FEED_PAGE + 2);
     expect(pages).toBe(1);
 
-    let pointReads = 0;
-    const counted: PrincipalStateFeed = { changesSince: (since, more) => feed.changesSince(since, more), statesOf: (keys) => (pointReads++, feed.statesOf(keys)) };
-    const snapshot = new PrincipalStateSnapshot({ feed: counted, clock: { now: () => Date.now() }, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
+    const counted = countingFeed(feed);
+    const snapshot = new PrincipalStateSnapshot({ feed: counted.feed, clock: { now: () => Date.now() }, log: silentLog, maxAgeMs: 30_000, retryAfterS: 5 });
     const key = { subject: 'c-revoked@clients', tenantId: 'acme', userId: undefined, clientId: 'c-revoked', roles: [], scopes: [], authMethod: 'jwt' as const, expiresAt: 2e9, issuedAtMs: now };
     await expect(Promise.resolve().then(() => snapshot.check(key))).rejects.toMatchObject({ code: 'ERR_API_KEY_REVOKED' });
-    expect(pointReads).toBe(1);
-    doc.destroy();
+    expect(counted.reads.pointReads).toBe(1);
   });
 });

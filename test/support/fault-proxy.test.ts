@@ -151,4 +151,60 @@ describe('fault proxy', () => {
     });
     expect(refused).toBe('ECONNREFUSED');
   });
+
+  describe('scoped to the requests that carry a string', () => {
+    const TARGET = 'x-amz-target: DynamoDB_20120810.BatchGetItem';
+
+    it('hangs only a connection whose client sent the string, from that chunk on, even when it arrives split', async () => {
+      proxy.hang({ match: TARGET });
+      const other = await open();
+      expect(await exchange(other, 'x-amz-target: DynamoDB_20120810.Query', 10_000)).toBe('echo:x-amz-target: DynamoDB_20120810.Query');
+      const split = await open();
+      expect(await exchange(split, 'x-amz-target: Dynamo', 10_000)).toBe('echo:x-amz-target: Dynamo');
+      expect(await exchange(split, 'DB_20120810.BatchGetItem')).toBe('no answer');
+      expect(received).toEqual(['x-amz-target: DynamoDB_20120810.Query', 'x-amz-target: Dynamo']);
+      expect(proxy.matched).toBe(1);
+      // The connection that did not match still passes, while the fault lasts.
+      expect(await exchange(other, 'again', 10_000)).toBe('echo:again');
+      proxy.pass();
+      // As with a hang of every connection: the one that lost bytes stays hung, new ones pass.
+      expect(await exchange(split, 'after')).toBe('no answer');
+      const fresh = await open();
+      expect(await exchange(fresh, TARGET, 10_000)).toBe(`echo:${TARGET}`);
+      for (const s of [other, split, fresh]) s.destroy();
+    });
+
+    it('resets only a connection whose client sent the string, and only when it does', async () => {
+      const open1 = await open();
+      expect(await exchange(open1, 'before', 10_000)).toBe('echo:before');
+      proxy.reset({ match: TARGET });
+      // Open connections are not reset when the fault is set: none has sent the string under it.
+      expect(await exchange(open1, 'still fine', 10_000)).toBe('echo:still fine');
+      expect(['ECONNRESET', 'closed']).toContain(await exchange(open1, `POST / ${TARGET}`, 10_000));
+      const fresh = await open();
+      expect(['ECONNRESET', 'closed']).toContain(await exchange(fresh, TARGET, 10_000));
+      const other = await open();
+      expect(await exchange(other, 'Query', 10_000)).toBe('echo:Query');
+      expect(received).toEqual(['before', 'still fine', 'Query']);
+      expect(proxy.matched).toBe(2);
+      other.destroy();
+    });
+
+    it('delays only a connection whose client sent the string, both ways', async () => {
+      proxy.delay(200, { match: TARGET });
+      const other = await open();
+      expect(await exchange(other, 'Query', 10_000)).toBe('echo:Query');
+      const s = await open();
+      const started = performance.now();
+      expect(await exchange(s, TARGET, 20_000)).toBe(`echo:${TARGET}`);
+      // Two hops (request and answer), each held at least 200 ms: a lower bound holds on any machine.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+      expect(proxy.matched).toBe(1);
+      // A new fault starts afresh: a connection counts only once its client sends the string under it.
+      proxy.hang({ match: TARGET });
+      expect(proxy.matched).toBe(0);
+      expect(await exchange(s, 'plain', 10_000)).toBe('echo:plain');
+      for (const c of [other, s]) c.destroy();
+    });
+  });
 });

@@ -18,3 +18,8 @@ export async function untilDone<T>(attempt: () => Promise<T>, done: (result: T) 
   while (results.length < attempts && (results.length === 0 || !done(results.at(-1)!))) results.push(await attempt());
   return results;
 }
+
+/** Waits until more than `ms` have passed since `since` (epoch ms): a lower bound, waiting longer changes nothing. */
+export async function pastMs(since: number, ms: number): Promise<void> {
+  while (Date.now() - since <= ms) await new Promise((r) => setTimeout(r, 50));
+}

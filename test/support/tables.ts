@@ -1,7 +1,8 @@
 /** Tables in the shared DynamoDB Local of the test run, with the stack's key schemas. */
 import { randomUUID } from 'node:crypto';
-import { STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX } from '../../functions/adapters/dynamodb-state-items.js';
+import { FEED, STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX, STATE_FEED_PAGE } from '../../functions/adapters/dynamodb-state-items.js';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, type BatchWriteCommandInput, type BatchWriteCommandOutput } from '@aws-sdk/lib-dynamodb';
 
 export function localDynamoClient(): DynamoDBClient {
   if (!process.env.AWS_ENDPOINT_URL_DYNAMODB) throw new Error('AWS_ENDPOINT_URL_DYNAMODB is not set: is the global setup running DynamoDB Local?');
@@ -60,3 +61,33 @@ export const createAuditTable = (prefix = 'audit') =>
     },
     'expiresAt',
   );
+
+/**
+ * Writes more state items than one page of the feed (`STATE_FEED_PAGE` + 1 by default) to a
+ * token-cache table, as a large deployment has: active clients `client#bulk-<i>` of tenant
+ * `bulk`, no principal of any test, changed at `changedAt` and the milliseconds before. A new
+ * container's first sync of the table then spans pages. `remove` deletes them again.
+ */
+export async function addBulkStates(table: string, opts: { count?: number; changedAt?: number } = {}): Promise<{ count: number; remove(): Promise<void> }> {
+  const count = opts.count ?? STATE_FEED_PAGE + 1;
+  const changedAt = opts.changedAt ?? Date.now();
+  const pks = Array.from({ length: count }, (_, i) => `client#bulk-${i}`);
+  type Request = NonNullable<BatchWriteCommandInput['RequestItems']>[string];
+  const write = async (requests: Request) => {
+    const doc = DynamoDBDocumentClient.from(localDynamoClient());
+    try {
+      for (let i = 0; i < requests.length; i += 25) {
+        let batch: Request | undefined = requests.slice(i, i + 25);
+        while (batch && batch.length > 0) {
+          const out: BatchWriteCommandOutput = await doc.send(new BatchWriteCommand({ RequestItems: { [table]: batch } }));
+          batch = out.UnprocessedItems?.[table];
+        }
+      }
+    } finally {
+      doc.destroy();
+    }
+  };
+  const item = (pk: string, i: number) => ({ pk, feed: FEED, stateKind: 'client', status: 'active', revokedAt: 0, notBefore: 0, changedAt: changedAt - i, tenantId: 'bulk', keyId: `bulk-${i}` });
+  await write(pks.map((pk, i) => ({ PutRequest: { Item: item(pk, i) } })));
+  return { count, remove: () => write(pks.map((pk) => ({ DeleteRequest: { Key: { pk } } }))) };
+}
