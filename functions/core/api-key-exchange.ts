@@ -36,6 +36,7 @@ import { CREDENTIAL_PROPAGATION_MS, isRevokedAt, type PrincipalState } from './p
 import type { JwtVerifier } from './jwt-verifier.js';
 import type { Log } from './log.js';
 import { LruCache } from './lru.js';
+import { SingleFlight } from './once.js';
 import type { Principal } from './principal.js';
 import { credentialsCacheKey, openToken, sealToken } from './token-crypto.js';
 import type { LeaseFailure, SharedLease, SharedTokenCache, SharedTokenEntry, TokenEndpoint } from './token-cache.js';
@@ -108,7 +109,8 @@ const rejected = (code = 'ERR_API_KEY_REJECTED') => new CredentialsError(code, '
 export class ApiKeyExchange implements ApiKeyAuthenticator {
   readonly #d: ApiKeyExchangeDeps;
   readonly #memory: LruCache<string, MemoryToken | MemoryInvalid>;
-  readonly #inFlight = new Map<string, { promise: Promise<Principal>; startedAt: number }>();
+  /** One exchange or lookup per key at a time, joined for the decision budget at most. */
+  readonly #inFlight: SingleFlight<Principal>;
   readonly stats: ApiKeyStats = { useRecords: 0 };
   /** Epoch ms before which the token endpoint is not called (the provider asked for a pause). */
   #backoffUntil = 0;
@@ -118,6 +120,7 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
   constructor(deps: ApiKeyExchangeDeps) {
     this.#d = deps;
     this.#memory = new LruCache(deps.config.memoryCacheSize);
+    this.#inFlight = new SingleFlight(deps.clock, deps.singleFlightMs ?? DECISION_BUDGET_MS.default);
   }
 
   /** Entries in level 1 (tokens and negative entries). */
@@ -141,35 +144,16 @@ export class ApiKeyExchange implements ApiKeyAuthenticator {
           return hit.principal;
         }
         // No shared state: the provider is the only one who knows; ask it again.
-        return this.#once(key, () => this.#exchange(key, creds, undefined, hit, undefined));
+        return this.#inFlight.run(key, () => this.#exchange(key, creds, undefined, hit, undefined));
       }
       if (now < hit.expiresAtMs) current = hit;
       else this.#memory.delete(key);
     }
-    return this.#once(key, () => this.#slowPath(key, creds, current, now));
+    return this.#inFlight.run(key, () => this.#slowPath(key, creds, current, now));
   }
 
   get #budgetMs(): number {
     return this.#d.decisionBudgetMs ?? this.#d.singleFlightMs ?? DECISION_BUDGET_MS.default;
-  }
-
-  /**
-   * Single-flight per id. A failure is forgotten at once, so the next request tries afresh; an
-   * entry older than the decision budget is no longer joined (it may be stuck on a dependency
-   * that has since recovered): the next request starts its own.
-   */
-  #once(id: string, work: () => Promise<Principal>): Promise<Principal> {
-    const now = this.#d.clock.now();
-    const current = this.#inFlight.get(id);
-    if (current && now - current.startedAt < (this.#d.singleFlightMs ?? DECISION_BUDGET_MS.default)) return current.promise;
-    const entry = {
-      startedAt: now,
-      promise: work().finally(() => {
-        if (this.#inFlight.get(id) === entry) this.#inFlight.delete(id);
-      }),
-    };
-    this.#inFlight.set(id, entry);
-    return entry.promise;
   }
 
   /** "Last used", written in the background at most once per interval per key and container. */

@@ -13,6 +13,7 @@ import type { Clock } from './clock.js';
 import { DECISION_BUDGET_MS } from './config.js';
 import { CredentialsError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
 import type { Log } from './log.js';
+import { SingleFlight } from './once.js';
 import { PLATFORM_ADMIN } from './permissions.js';
 import type { Principal } from './principal.js';
 
@@ -231,7 +232,8 @@ export class PrincipalStateSnapshot implements StateView {
   #inFlight: Promise<void> | undefined;
   /** Point reads made before the first sync (`statesOf`), by state key; dropped once it lands. */
   readonly #pointReads = new Map<string, { state: PrincipalState | undefined; readAt: number }>();
-  readonly #pointReadsInFlight = new Map<string, { startedAt: number; promise: Promise<void> }>();
+  /** Point reads in flight by set of keys, joined for the decision budget at most. */
+  readonly #pointReadsInFlight: SingleFlight<void>;
   /** Settles when the first sync turns out to span pages. */
   readonly #longFirstSync: Promise<void>;
   #markLongFirstSync!: () => void;
@@ -241,6 +243,7 @@ export class PrincipalStateSnapshot implements StateView {
   constructor(opts: PrincipalStateSnapshotOptions) {
     this.#o = opts;
     this.#longFirstSync = new Promise<void>((r) => (this.#markLongFirstSync = r));
+    this.#pointReadsInFlight = new SingleFlight(opts.clock, opts.singleFlightMs ?? DECISION_BUDGET_MS.default);
   }
 
   get size(): number {
@@ -358,40 +361,28 @@ export class PrincipalStateSnapshot implements StateView {
 
   /**
    * One point read of `keys`, shared by the decisions that need the same states while it is
-   * younger than the decision budget. An older one is not joined (the rule of the API-key
-   * exchange's single-flight): it may be stuck on a dependency that has since recovered, and
-   * every decision joining it would answer 503 until the read's own timeout.
+   * younger than the decision budget (`SingleFlight`): an older one may be stuck on a
+   * dependency that has since recovered.
    */
   async #pointRead(keys: PrincipalRef[]): Promise<void> {
     const id = keys.map((k) => stateKey(k.kind, k.id)).sort().join('\u0000');
-    const now = this.#o.clock.now();
-    let entry = this.#pointReadsInFlight.get(id);
-    const age = entry ? now - entry.startedAt : Infinity;
-    if (!entry || age < 0 || age >= (this.#o.singleFlightMs ?? DECISION_BUDGET_MS.default)) {
-      const startedAt = now;
-      const promise: Promise<void> = this.#o
-        .feed.statesOf!(keys)
-        .then((states) => {
-          const found = new Map(states.map((st) => [stateKey(st.kind, st.id), st]));
-          if (this.#syncedAt !== undefined) return; // the sync landed meanwhile: it has them
-          for (const k of keys) {
-            const key = stateKey(k.kind, k.id);
-            // A read that was overtaken (stuck, then made afresh) never replaces the later one's result.
-            if ((this.#pointReads.get(key)?.readAt ?? -Infinity) > startedAt) continue;
-            // Delete first, so the map stays in the order reads landed and pruning can stop early.
-            this.#pointReads.delete(key);
-            this.#pointReads.set(key, { state: found.get(key), readAt: startedAt });
-          }
-          this.#prunePointReads();
-        })
-        .finally(() => {
-          if (this.#pointReadsInFlight.get(id)?.promise === promise) this.#pointReadsInFlight.delete(id);
-        });
-      entry = { startedAt, promise };
-      this.#pointReadsInFlight.set(id, entry);
-    }
+    const read = this.#pointReadsInFlight.run(id, (startedAt) =>
+      this.#o.feed.statesOf!(keys).then((states) => {
+        const found = new Map(states.map((st) => [stateKey(st.kind, st.id), st]));
+        if (this.#syncedAt !== undefined) return; // the sync landed meanwhile: it has them
+        for (const k of keys) {
+          const key = stateKey(k.kind, k.id);
+          // A read that was overtaken (stuck, then made afresh) never replaces the later one's result.
+          if ((this.#pointReads.get(key)?.readAt ?? -Infinity) > startedAt) continue;
+          // Delete first, so the map stays in the order reads landed and pruning can stop early.
+          this.#pointReads.delete(key);
+          this.#pointReads.set(key, { state: found.get(key), readAt: startedAt });
+        }
+        this.#prunePointReads();
+      }),
+    );
     try {
-      await entry.promise;
+      await read;
     } catch (err) {
       this.#o.log.warn('principal state could not be read', { error: String(err) });
       throw this.#unavailable(err);
