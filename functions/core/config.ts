@@ -229,20 +229,23 @@ export function loadApiKeyConfig(env: Env, jwt: JwtConfig): ApiKeyConfig {
 export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
   const jwt = loadJwtConfig(env);
   const apiKey = loadApiKeyConfig(env, jwt);
+  const decisionBudgetMs = int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max);
   const state: StateConfig | undefined = apiKey.tokenCacheTable
     ? {
         table: apiKey.tokenCacheTable,
         region: str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION') ?? 'us-east-1',
         endpoint: str(env, 'AWS_ENDPOINT_URL_DYNAMODB') ?? str(env, 'AWS_ENDPOINT_URL'),
         maxAgeMs: apiKey.revocationCheckS * 1000,
-        timeoutMs: int(env, 'STATE_TIMEOUT_MS', 1000, 100, 10_000),
+        // No read outlives the decision budget: past it no decision waits for the answer, and a
+        // read stuck that long would only keep later decisions from a recovered table.
+        timeoutMs: Math.min(int(env, 'STATE_TIMEOUT_MS', 1000, 100, 10_000), decisionBudgetMs),
       }
     : undefined;
   return {
     jwt,
     apiKey,
     state,
-    decisionBudgetMs: int(env, 'DECISION_BUDGET_MS', DECISION_BUDGET_MS.default, DECISION_BUDGET_MS.min, DECISION_BUDGET_MS.max),
+    decisionBudgetMs,
     auditTable: str(env, 'AUDIT_TABLE'),
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',

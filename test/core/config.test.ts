@@ -19,3 +19,22 @@ describe('DECISION_BUDGET_MS', () => {
     expect(() => loadAuthorizerConfig({ ...BASE, DECISION_BUDGET_MS: v })).toThrow(/DECISION_BUDGET_MS/);
   });
 });
+
+describe('STATE_TIMEOUT_MS', () => {
+  const WITH_TABLE = { ...BASE, TOKEN_CACHE_TABLE: 'cache' };
+
+  it('defaults to 1000 ms and keeps a value within the decision budget', () => {
+    expect(loadAuthorizerConfig(WITH_TABLE).state?.timeoutMs).toBe(1000);
+    expect(loadAuthorizerConfig({ ...WITH_TABLE, STATE_TIMEOUT_MS: '2500' }).state?.timeoutMs).toBe(2500);
+  });
+
+  it('never outlives the decision budget: a longer value is taken as the budget', () => {
+    // A read stuck past the budget serves no decision and keeps later ones from a recovered table.
+    expect(loadAuthorizerConfig({ ...WITH_TABLE, STATE_TIMEOUT_MS: '10000', DECISION_BUDGET_MS: '1000' }).state?.timeoutMs).toBe(1000);
+    expect(loadAuthorizerConfig({ ...WITH_TABLE, STATE_TIMEOUT_MS: '5000' }).state?.timeoutMs).toBe(3000);
+  });
+
+  it.each(['99', '10001', 'x'])('refuses %s at cold start, naming the variable', (v) => {
+    expect(() => loadAuthorizerConfig({ ...WITH_TABLE, STATE_TIMEOUT_MS: v })).toThrow(/STATE_TIMEOUT_MS/);
+  });
+});

@@ -165,19 +165,18 @@ interface Fault {
   name: string;
   set: () => void;
   env: Record<string, string>;
-  /** The 503's reason, where only one is possible. */
-  reason?: string;
 }
 
 const FAULTS: Fault[] = [
   // The state read's own timeout (STATE_TIMEOUT_MS, 1 s) is shorter than the budget: it usually
   // ends the read first, but on a loaded machine the budget may, so either reason will do.
   { name: 'hangs (the state timeout shorter than the budget)', set: () => dynamo.hang(POINT_READ), env: {} },
-  { name: 'hangs (the state timeout longer than the budget)', set: () => dynamo.hang(POINT_READ), env: { STATE_TIMEOUT_MS: '10000' }, reason: 'ERR_DECISION_BUDGET' },
+  // A state timeout set longer than the budget is taken as the budget (config.ts): the read's
+  // abort and the budget end together, so either reason will do here too.
+  { name: 'hangs (a state timeout set longer than the budget)', set: () => dynamo.hang(POINT_READ), env: { STATE_TIMEOUT_MS: '10000' } },
   { name: 'is reset', set: () => dynamo.reset(POINT_READ), env: {} },
-  // Each way is held this long: the answer cannot come before the budget's end, and the state
-  // timeout does not cut the read short.
-  { name: 'is delayed past the decision budget', set: () => dynamo.delay(BUDGET_MS + 1000, POINT_READ), env: { STATE_TIMEOUT_MS: '10000' }, reason: 'ERR_DECISION_BUDGET' },
+  // Each way is held this long: the answer cannot come before the budget's end (nor the read's timeout, the budget too).
+  { name: 'is delayed past the decision budget', set: () => dynamo.delay(BUDGET_MS + 1000, POINT_READ), env: { STATE_TIMEOUT_MS: '10000' } },
 ];
 
 describe('the point read of a container whose first sync spans pages', () => {
@@ -193,7 +192,6 @@ describe('the point read of a container whose first sync spans pages', () => {
     expect(c.reads.pointReads).toBeGreaterThanOrEqual(1);
     expect(dynamo.matched).toBeGreaterThanOrEqual(1);
     for (const r of reasons) expect(['ERR_STATE_UNAVAILABLE', 'ERR_DECISION_BUDGET']).toContain(r);
-    if (fault.reason) expect(reasons).toContain(fault.reason);
 
     dynamo.pass();
     // The same container decides by whatever it has by now (its first sync, or new point reads)…
@@ -208,12 +206,13 @@ describe('the point read of a container whose first sync spans pages', () => {
 describe('a point read stuck since before the heal', () => {
   it('is not joined past the decision budget: once DynamoDB answers again, the next decisions read afresh', async () => {
     // DynamoDB hangs as soon as the first page of the sync has arrived: the rest of the sync
-    // and every point read are stuck for the state timeout, here ten times the budget.
+    // and every point read are stuck for the state timeout (asked for ten times the budget, and
+    // held to the budget by the configuration).
     const budgetMs = 1000;
     const c = await container({ DECISION_BUDGET_MS: String(budgetMs), STATE_TIMEOUT_MS: '10000' }, { onFirstPage: () => dynamo.hang() });
     const outcomes = await Promise.all(credentials.map((cred) => decide(c.handler, cred.token)));
     expect(tally(outcomes)).toEqual({ unavailable: credentials.length });
-    expect(reasons).toContain('ERR_DECISION_BUDGET');
+    for (const r of reasons) expect(['ERR_STATE_UNAVAILABLE', 'ERR_DECISION_BUDGET']).toContain(r);
     const stuck = c.reads.pointReads;
     expect(stuck).toBeGreaterThanOrEqual(1);
     dynamo.pass();
