@@ -128,7 +128,8 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   const facade = join(outDir, '__merged.mjs');
   writeFileSync(
     facade,
-    ["export * from './index.mjs';", ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
+    // The entry's own exports by name (`export *` would drop a default export).
+    [`export { ${outputs.get(entry)!.exports.join(', ')} } from './index.mjs';`, ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
   );
   const merged = join(outDir, '__merged.out.mjs');
   buildSync({

@@ -112,7 +112,7 @@ describe('merged eager chunks (a split build)', () => {
     writeFileSync(join(dir, 'lazy.ts'), "import { Shared, bump } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport const bumpTwice = (): number => (bump(), bump());\n");
     writeFileSync(
       join(dir, 'entry.ts'),
-      "import { Shared, bump } from './shared.js';\nimport { eager } from './only-eager.js';\nexport const handler = async () => { bump(); const lazy = await import('./lazy.js'); return { same: lazy.make() instanceof Shared, count: lazy.bumpTwice(), eager: eager() }; };\n",
+      "import { Shared, bump } from './shared.js';\nimport { eager } from './only-eager.js';\nexport const handler = async () => { bump(); const lazy = await import('./lazy.js'); return { same: lazy.make() instanceof Shared, count: lazy.bumpTwice(), eager: eager() }; };\nexport default 'the default export';\n",
     );
     const outdir = join(dir, 'out');
     const { merged } = buildFunction(bundleOptions(join(dir, 'entry.ts'), { splitting: true }), outdir);
@@ -129,8 +129,11 @@ describe('merged eager chunks (a split build)', () => {
     expect(stubs).toHaveLength(1);
     expect(files).not.toContain(`${stubs[0]}.map`);
     expect(files.filter((f) => f.includes('__merged'))).toEqual([]);
-    const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
-    await expect(handler()).resolves.toEqual({ same: true, count: 3, eager: 'eager' });
+    const mod = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown>; default: string };
+    await expect(mod.handler()).resolves.toEqual({ same: true, count: 3, eager: 'eager' });
+    // The entry keeps its exports, a default one too, and only them (the merged chunks' names are internal).
+    expect(Object.keys(mod).filter((k) => !k.startsWith('__lk')).sort()).toEqual(['default', 'handler']);
+    expect(mod.default).toBe('the default export');
   });
 
   it('leaves a build without shared chunks as it is', () => {
