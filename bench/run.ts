@@ -392,7 +392,7 @@ export const handler = async (event) => {
 
   console.log(
     table(
-      '[5] Bundles (esbuild: node22, esm, minify, CDK banner; single = as NodejsFunction, split = esm+splitting)',
+      '[5] Bundles (esbuild: node22, esm, minify, the require banner; single = as NodejsFunction, split = as the stack deploys: esm+splitting, static chunks merged into the entry)',
       ['bundle', 'files', 'entry B', 'entry gz B', 'total B', 'total gz B', 'source map B'],
       bundles.map((b): Cell[] => [`${b.name} (${b.variant})`, b.files, b.entryBytes, b.entryGzipBytes, b.totalBytes, b.totalGzipBytes, b.sourceMapBytes || null]),
     ),
