@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage, type ILocalBundling } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
+import { buildSync, formatMessagesSync, type BuildOptions, type Message, type Metafile } from 'esbuild';
 import { AUTHORIZER_ASSET_DIR } from '../packages/cdk/src/latchkey-function.js';
 
 /** Repository root: entries and `tsconfig.json` are resolved from it. */
@@ -102,7 +102,8 @@ function importPath(fromDir: string, to: string): string {
  * from `index.mjs`: lazy chunks still import them from there, so they share one instance of
  * every module (one `CredentialsError` class for `instanceof`, one cache). A chunk no lazy
  * chunk imports is removed. Lazy chunks are untouched and still loaded on first use. Answers
- * the chunks merged, as paths of the metafile.
+ * the chunks merged, as paths of the metafile: none when the entry's code has a top-level
+ * await and a lazy chunk imports a merged one (see below), whose split is left as it is.
  */
 export function mergeEagerChunks(outDir: string, metafile: Metafile, options: BuildOptions): string[] {
   const base = options.absWorkingDir ?? process.cwd();
@@ -132,16 +133,33 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
     [`export { ${outputs.get(entry)!.exports.join(', ')} } from './index.mjs';`, ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
   );
   const merged = join(outDir, '__merged.out.mjs');
-  buildSync({
-    ...options,
-    entryPoints: [facade],
-    outfile: merged,
-    outdir: undefined,
-    splitting: false,
-    metafile: false,
-    // Lazy chunks stay files of their own (esbuild's synchronous API takes no plugins; absolute paths mark files external).
-    external: [...((options.external as string[] | undefined) ?? []), ...lazy],
-  });
+  // A lazy chunk that imports a merged chunk now depends on index.mjs itself. If index.mjs has a
+  // top-level await (one that may be waiting for that very lazy chunk), the chunk's evaluation
+  // waits for the entry's and the entry's for the chunk: neither ever ends. Such a bundle keeps
+  // esbuild's split as it is, where the shared chunks are evaluated before the entry.
+  const stubs = chunks.some((c) => importedByLazy.has(c.file));
+  try {
+    const { warnings } = buildSync({
+      ...options,
+      entryPoints: [facade],
+      outfile: merged,
+      outdir: undefined,
+      splitting: false,
+      metafile: false,
+      // Lazy chunks stay files of their own (esbuild's synchronous API takes no plugins; absolute paths mark files external).
+      external: [...((options.external as string[] | undefined) ?? []), ...lazy],
+      supported: stubs ? { ...options.supported, 'top-level-await': false } : options.supported,
+      // Silent, so that a top-level await found is no error printed; other errors are thrown, warnings shown below.
+      logLevel: 'silent',
+    });
+    if (options.logLevel !== 'silent' && options.logLevel !== 'error') for (const w of formatMessagesSync(warnings, { kind: 'warning', color: false })) process.stderr.write(w);
+  } catch (e) {
+    rmSync(facade);
+    rmSync(merged, { force: true });
+    rmSync(`${merged}.map`, { force: true });
+    if (stubs && (e as { errors?: Message[] }).errors?.every((m) => m.text.startsWith('Top-level await')) === true) return [];
+    throw e;
+  }
   renameSync(merged, entry);
   if (existsSync(`${merged}.map`)) {
     writeFileSync(entry, readFileSync(entry, 'utf8').replace(/__merged\.out\.mjs\.map/, 'index.mjs.map'));

@@ -1,4 +1,5 @@
 /** How the repository bundles functions (`infra/bundling.ts`): at synth, and into the package's asset. */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,22 @@ describe('the require banner', () => {
   });
 });
 
+/** Writes `files` (path → source) into a fresh directory under the suite's temp dir; answers the directory. */
+function writeSources(name: string, files: Record<string, string>): string {
+  const dir = join(tmp, name);
+  for (const [file, code] of Object.entries(files)) {
+    mkdirSync(join(dir, file, '..'), { recursive: true });
+    writeFileSync(join(dir, file), code);
+  }
+  return dir;
+}
+
+/** Imports `file` in a fresh `node` (a hung top-level await makes Node exit 13 there, rather than hang the test) and answers what `script` writes. */
+function runInNode(file: string, script: string): string {
+  const run = `const mod = await import(${JSON.stringify(pathToFileURL(file).href)});\n${script}`;
+  return execFileSync(process.execPath, ['--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
+}
+
 describe('merged eager chunks (a split build)', () => {
   it('puts what the entry imports statically into index.mjs, and lazy chunks share its modules', async () => {
     const dir = join(tmp, 'merge');
@@ -141,5 +158,22 @@ describe('merged eager chunks (a split build)', () => {
     const { merged } = buildFunction(bundleOptions(writeEntry('merge-none-src', 'x'), { splitting: true }), outdir);
     expect(merged).toEqual([]);
     expect((readdirSync(outdir, { recursive: true }) as string[]).filter((f) => f.endsWith('.mjs')).length).toBe(2);
+  });
+
+  it('never makes a lazy chunk wait for an entry whose top-level await is loading it', () => {
+    // Before the merge the lazy chunk imports the shared chunk, evaluated before the entry; after
+    // it, the entry itself, whose evaluation waits for the lazy chunk: neither would ever finish.
+    const dir = writeSources('merge-tla', {
+      'shared.ts': 'export class Shared {}\n',
+      'lazy.ts': "import { Shared } from './shared.js';\nexport const make = (): Shared => new Shared();\n",
+      'entry.ts': "import { Shared } from './shared.js';\nconst lazy = await import('./lazy.js');\nconst same = lazy.make() instanceof Shared;\nexport const handler = async () => same;\n",
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
+    // The split is kept as esbuild made it, and nothing is left of the attempted merge.
+    expect(merged).toEqual([]);
+    expect(readdirSync(outdir).sort()).toEqual(['chunks', 'index.mjs', 'index.mjs.map']);
+    expect(readdirSync(join(outdir, 'chunks')).filter((f) => f.endsWith('.mjs'))).toHaveLength(2);
   });
 });
