@@ -94,6 +94,11 @@ function importPath(fromDir: string, to: string): string {
   return path.startsWith('.') ? path : `./${path}`;
 }
 
+/** An export name as written in an `export { … } from` clause: quoted unless an identifier (`export { x as 'a-b' }` is valid ES2022). */
+function exportName(name: string): string {
+  return /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u.test(name) ? name : JSON.stringify(name);
+}
+
 /**
  * esbuild's code splitting puts every module shared by the entry and a lazy chunk into chunks
  * of their own, so a cold start reads, compiles and links several files (the authorizer's JWT
@@ -125,13 +130,19 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   if (eager.size === 0) return [];
   const lazy = [...outputs.keys()].filter((f) => f !== entry && !eager.has(f));
   const importedByLazy = new Set(lazy.flatMap((f) => outputs.get(f)!.imports.map((im) => abs(im.path))));
-  const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `__lk${i}_`, names: outputs.get(file)!.exports }));
+  const own = outputs.get(entry)!.exports;
+  // The merged chunks' names are exported from index.mjs under a prefix none of the entry's own names starts with.
+  let tag = '__lk';
+  while (own.some((n) => n.startsWith(tag))) tag += '_';
+  const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `${tag}${i}_`, names: outputs.get(file)!.exports }));
+  // The facade is index.mjs itself with the merged chunks' names re-exported: so the entry keeps
+  // every export it had, as it had it (a default one, string names, `export *` from a Node
+  // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
   const facade = join(outDir, '__merged.mjs');
-  writeFileSync(
-    facade,
-    // The entry's own exports by name (`export *` would drop a default export).
-    [`export { ${outputs.get(entry)!.exports.join(', ')} } from './index.mjs';`, ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
-  );
+  const code = readFileSync(entry, 'utf8');
+  const mapComment = code.lastIndexOf('\n//# sourceMappingURL=');
+  const reexports = chunks.map((c) => `export { ${c.names.map((n) => `${exportName(n)} as ${exportName(c.prefix + n)}`).join(', ')} } from '${importPath(outDir, c.file)}';`).join('\n');
+  writeFileSync(facade, mapComment < 0 ? `${code}\n${reexports}\n` : `${code.slice(0, mapComment)}\n${reexports}${code.slice(mapComment)}`);
   const merged = join(outDir, '__merged.out.mjs');
   // A lazy chunk that imports a merged chunk now depends on index.mjs itself. If index.mjs has a
   // top-level await (one that may be waiting for that very lazy chunk), the chunk's evaluation
@@ -169,7 +180,7 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   for (const c of chunks) {
     rmSync(`${c.file}.map`, { force: true });
     if (!importedByLazy.has(c.file)) rmSync(c.file);
-    else writeFileSync(c.file, `export { ${c.names.map((n) => `${c.prefix}${n} as ${n}`).join(', ')} } from '${importPath(dirname(c.file), entry)}';\n`);
+    else writeFileSync(c.file, `export { ${c.names.map((n) => `${exportName(c.prefix + n)} as ${exportName(n)}`).join(', ')} } from '${importPath(dirname(c.file), entry)}';\n`);
   }
   return chunks.map((c) => paths.get(c.file)!);
 }

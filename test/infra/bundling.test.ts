@@ -176,4 +176,25 @@ describe('merged eager chunks (a split build)', () => {
     expect(readdirSync(outdir).sort()).toEqual(['chunks', 'index.mjs', 'index.mjs.map']);
     expect(readdirSync(join(outdir, 'chunks')).filter((f) => f.endsWith('.mjs'))).toHaveLength(2);
   });
+
+  it("keeps every export of the entry: one named like the merge's own, a string name, an external module's export *", () => {
+    const dir = writeSources('merge-names', {
+      'shared.ts': 'export class Shared {}\nexport const tag = (): string => "shared";\n',
+      'lazy.ts': "import { Shared, tag } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport { tag as 'lazy-tag' };\n",
+      'entry.ts': [
+        "import { Shared } from './shared.js';",
+        "export * from 'node:path';",
+        "export const __lk0_a = 'mine';",
+        "export const __lk1_a = 'mine too';",
+        "const handler = async () => [(await import('./lazy.js')).make() instanceof Shared, (await import('./lazy.js'))['lazy-tag']()];",
+        "export { handler, handler as 'the-handler' };",
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const script = "process.stdout.write(JSON.stringify([mod.__lk0_a, mod.__lk1_a, mod['the-handler'] === mod.handler, typeof mod.basename, await mod.handler()]));";
+    expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['mine', 'mine too', true, 'function', [true, 'shared']]);
+  });
 });
