@@ -113,6 +113,8 @@ function exportName(name: string): string {
 export function mergeEagerChunks(outDir: string, metafile: Metafile, options: BuildOptions): string[] {
   const base = options.absWorkingDir ?? process.cwd();
   const abs = (p: string) => (p.startsWith('/') ? p : join(base, p));
+  // esbuild took a relative outdir from the working directory; so does everything below.
+  outDir = abs(outDir);
   const paths = new Map(Object.keys(metafile.outputs).map((p) => [abs(p), p]));
   const outputs = new Map(Object.entries(metafile.outputs).filter(([p]) => p.endsWith('.mjs')).map(([p, o]) => [abs(p), o]));
   const entry = join(outDir, 'index.mjs');

@@ -197,4 +197,16 @@ describe('merged eager chunks (a split build)', () => {
     const script = "process.stdout.write(JSON.stringify([mod.__lk0_a, mod.__lk1_a, mod['the-handler'] === mod.handler, typeof mod.basename, await mod.handler()]));";
     expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['mine', 'mine too', true, 'function', [true, 'shared']]);
   });
+
+  it('merges into an output directory given relative to the working directory, as esbuild takes it', () => {
+    const dir = writeSources('merge-relative', {
+      'shared.ts': 'export class Shared {}\n',
+      'lazy.ts': "import { Shared } from './shared.js';\nexport const make = (): Shared => new Shared();\n",
+      'entry.ts': "import { Shared } from './shared.js';\nexport const handler = async () => (await import('./lazy.js')).make() instanceof Shared;\n",
+    });
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, 'out');
+    expect(merged.length).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'out', 'index.mjs'), 'utf8')).not.toMatch(/from\s*"\.\/chunks\//);
+    expect(runInNode(join(dir, 'out', 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
+  });
 });
