@@ -140,8 +140,15 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   // The facade is index.mjs itself with the merged chunks' names re-exported: so the entry keeps
   // every export it had, as it had it (a default one, string names, `export *` from a Node
   // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
+  // Every file esbuild wrote starts with the banner. index.mjs needs it once, at the top, where
+  // the merge pass puts it: the merged files' copies are blanked, their line left empty so their
+  // source maps still line up (not minified, their names would clash with the new copy's).
+  const banner = options.banner?.js;
+  const unbanner = (code: string) => (banner !== undefined && code.startsWith(`${banner}\n`) ? code.slice(banner.length) : code);
+  const originals = new Map(chunks.map((c) => [c.file, readFileSync(c.file, 'utf8')]));
+  for (const [file, code] of originals) writeFileSync(file, unbanner(code));
   const facade = join(outDir, '__merged.mjs');
-  const code = readFileSync(entry, 'utf8');
+  const code = unbanner(readFileSync(entry, 'utf8'));
   const mapComment = code.lastIndexOf('\n//# sourceMappingURL=');
   const reexports = chunks.map((c) => `export { ${c.names.map((n) => `${exportName(n)} as ${exportName(c.prefix + n)}`).join(', ')} } from '${importPath(outDir, c.file)}';`).join('\n');
   writeFileSync(facade, mapComment < 0 ? `${code}\n${reexports}\n` : `${code.slice(0, mapComment)}\n${reexports}${code.slice(mapComment)}`);
@@ -167,6 +174,7 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
     });
     if (options.logLevel !== 'silent' && options.logLevel !== 'error') for (const w of formatMessagesSync(warnings, { kind: 'warning', color: false })) process.stderr.write(w);
   } catch (e) {
+    for (const [file, code] of originals) writeFileSync(file, code);
     rmSync(facade);
     rmSync(merged, { force: true });
     rmSync(`${merged}.map`, { force: true });

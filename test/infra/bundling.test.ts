@@ -9,7 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildSync } from 'esbuild';
-import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode } from '../../infra/bundling.js';
+import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode, ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'latchkey-bundling-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -88,6 +88,28 @@ describe('the require banner', () => {
     buildSync({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, outdir, tsconfig: undefined });
     const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<string[]> };
     await expect(handler()).resolves.toEqual(['b.txt', '\n', 'node:fs']);
+  });
+
+  it.each([true, false])('serves merged and lazy code of a merged split bundle from one copy at the top of index.mjs (minify: %s)', (minify) => {
+    // `legacy` is used by the entry and a lazy module, so its code and esbuild's require shim sit
+    // in a chunk merged into index.mjs; `other`, used lazily only, stays in the lazy chunk.
+    const dir = writeSources(`cjs-merged-${minify}`, {
+      'node_modules/legacy/package.json': JSON.stringify({ name: 'legacy', main: 'index.js' }),
+      'node_modules/legacy/index.js': "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.Legacy = class Legacy {};\n",
+      'node_modules/other/package.json': JSON.stringify({ name: 'other', main: 'index.js' }),
+      'node_modules/other/index.js': "exports.where = () => require.resolve('node:fs');\nexports.cpus = () => typeof require('node:os').cpus;\n",
+      'lazy.ts': "import { later, Legacy } from 'legacy';\nimport { cpus, where } from 'other';\nexport const run = () => [later(), where(), cpus(), new Legacy()] as const;\n",
+      'entry.ts': "import { base, later, Legacy } from 'legacy';\nexport const handler = async () => { const [eol, fs, cpus, legacy] = (await import('./lazy.js')).run(); return [base('/a/b.txt'), later(), eol, fs, cpus, legacy instanceof Legacy]; };\n",
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, minify }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const script = 'process.stdout.write(JSON.stringify(await mod.handler()));';
+    expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['b.txt', '\n', '\n', 'node:fs', 'function', true]);
+    const code = readFileSync(join(outdir, 'index.mjs'), 'utf8');
+    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+    // One require for the whole file: the banners of the files merged into it are not repeated.
+    expect(code.match(/\bcreateRequire\b/g)).toHaveLength(1);
   });
 
   it('creates no require in a bundle that never calls it', () => {
@@ -174,7 +196,9 @@ describe('merged eager chunks (a split build)', () => {
     // The split is kept as esbuild made it, and nothing is left of the attempted merge.
     expect(merged).toEqual([]);
     expect(readdirSync(outdir).sort()).toEqual(['chunks', 'index.mjs', 'index.mjs.map']);
-    expect(readdirSync(join(outdir, 'chunks')).filter((f) => f.endsWith('.mjs'))).toHaveLength(2);
+    const chunks = readdirSync(join(outdir, 'chunks')).filter((f) => f.endsWith('.mjs'));
+    expect(chunks).toHaveLength(2);
+    for (const f of ['index.mjs', ...chunks.map((c) => join('chunks', c))]) expect(readFileSync(join(outdir, f), 'utf8').startsWith(ESM_REQUIRE_BANNER), f).toBe(true);
   });
 
   it("keeps every export of the entry: one named like the merge's own, a string name, an external module's export *", () => {
