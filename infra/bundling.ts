@@ -141,10 +141,10 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   // every export it had, as it had it (a default one, string names, `export *` from a Node
   // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
   // Every file esbuild wrote starts with the banner. index.mjs needs it once, at the top, where
-  // the merge pass puts it: the merged files' copies are blanked, their line left empty so their
+  // the merge pass puts it: the merged files' copies are blanked, their lines left empty so their
   // source maps still line up (not minified, their names would clash with the new copy's).
   const banner = options.banner?.js;
-  const unbanner = (code: string) => (banner !== undefined && code.startsWith(`${banner}\n`) ? code.slice(banner.length) : code);
+  const unbanner = (code: string) => (banner !== undefined && code.startsWith(`${banner}\n`) ? banner.replace(/[^\n]/g, '') + code.slice(banner.length) : code);
   const originals = new Map(chunks.map((c) => [c.file, readFileSync(c.file, 'utf8')]));
   for (const [file, code] of originals) writeFileSync(file, unbanner(code));
   const facade = join(outDir, '__merged.mjs');

@@ -136,9 +136,9 @@ function writeSources(name: string, files: Record<string, string>): string {
 }
 
 /** Imports `file` in a fresh `node` (a hung top-level await makes Node exit 13 there, rather than hang the test) and answers what `script` writes. */
-function runInNode(file: string, script: string): string {
+function runInNode(file: string, script: string, nodeArgs: string[] = []): string {
   const run = `const mod = await import(${JSON.stringify(pathToFileURL(file).href)});\n${script}`;
-  return execFileSync(process.execPath, ['--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
+  return execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
 }
 
 describe('merged eager chunks (a split build)', () => {
@@ -232,5 +232,37 @@ describe('merged eager chunks (a split build)', () => {
     expect(merged.length).toBeGreaterThan(0);
     expect(readFileSync(join(dir, 'out', 'index.mjs'), 'utf8')).not.toMatch(/from\s*"\.\/chunks\//);
     expect(runInNode(join(dir, 'out', 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
+  });
+
+  it.each([ESM_REQUIRE_BANNER, `// a banner\n// of lines\n${ESM_REQUIRE_BANNER}`])('maps stack traces of merged and lazy code to the sources under --enable-source-maps (banner %#)', (banner) => {
+    const dir = writeSources(`merge-maps-${banner.length}`, {
+      'shared.ts': 'export class Shared {}\n\n\nexport function failShared(): never {\n  throw new Error("shared");\n}\n',
+      'lazy.ts': "import { Shared, failShared } from './shared.js';\n\nexport const make = (): Shared => new Shared();\nexport function failLazy(): never {\n  throw new Error('lazy');\n}\nexport const failThroughShared = (): never => failShared();\n",
+      'entry.ts': [
+        "import { Shared, failShared } from './shared.js';",
+        '',
+        'function failEntry(): never {',
+        "  throw new Error('entry');",
+        '}',
+        'export const handler = async (): Promise<string[]> => {',
+        "  const lazy = await import('./lazy.js');",
+        '  return [failEntry, failShared, lazy.failLazy, lazy.failThroughShared].map((f) => {',
+        '    try {',
+        '      f();',
+        "      return 'no error';",
+        '    } catch (e) {',
+        "      return (e as Error).stack!.split('\\n')[1]!.replace(/^.*\\((.*)\\)$/, '$1').replace(/^.*\\//, '');",
+        '    }',
+        '  });',
+        '};',
+        'export const shared = new Shared();',
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, banner: { js: banner } }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const frames = JSON.parse(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(JSON.stringify(await mod.handler()));', ['--enable-source-maps'])) as string[];
+    expect(frames).toEqual(['entry.ts:4:9', 'shared.ts:5:9', 'lazy.ts:5:9', 'shared.ts:5:9']);
   });
 });
