@@ -265,4 +265,38 @@ describe('merged eager chunks (a split build)', () => {
     const frames = JSON.parse(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(JSON.stringify(await mod.handler()));', ['--enable-source-maps'])) as string[];
     expect(frames).toEqual(['entry.ts:4:9', 'shared.ts:5:9', 'lazy.ts:5:9', 'shared.ts:5:9']);
   });
+
+  it("resolves a merged chunk's own import() from index.mjs, and lazy chunks that load lazy chunks share its modules and live bindings", async () => {
+    const dir = writeSources('merge-nested', {
+      // Shared by the entry and both lazy modules, with a side effect that must run once, and an
+      // import() of its own: written relative to chunks/, it runs from index.mjs once merged.
+      'shared.ts': [
+        '(globalThis as { loads?: number }).loads = ((globalThis as { loads?: number }).loads ?? 0) + 1;',
+        'export class Shared {}',
+        'export let count = 0;',
+        'export const bump = (): number => ++count;',
+        "export const loadOuter = () => import('./outer.js');",
+        '',
+      ].join('\n'),
+      'outer.ts': "import { bump } from './shared.js';\nexport const loadInner = () => (bump(), import('./inner.js'));\n",
+      'inner.ts': "import { Shared, count, bump } from './shared.js';\nexport const read = (): number => count;\nexport const make = (): Shared => new Shared();\nexport const bumpHere = (): number => bump();\n",
+      'entry.ts': [
+        "import { Shared, bump, count, loadOuter } from './shared.js';",
+        'export const handler = async () => {',
+        '  bump();',
+        '  const inner = await (await loadOuter()).loadInner();',
+        '  const seenByLazy = inner.read();',
+        '  inner.bumpHere();',
+        '  return { seenByLazy, seenByEntry: count, same: inner.make() instanceof Shared, loads: (globalThis as { loads?: number }).loads };',
+        '};',
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    expect(readFileSync(join(outdir, 'index.mjs'), 'utf8')).toMatch(/import\("\.\/chunks\/outer-[A-Z0-9]+\.mjs"\)/);
+    const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
+    await expect(handler()).resolves.toEqual({ seenByLazy: 2, seenByEntry: 3, same: true, loads: 1 });
+  });
 });
