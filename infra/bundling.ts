@@ -137,9 +137,6 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   let tag = '__lk';
   while (own.some((n) => n.startsWith(tag))) tag += '_';
   const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `${tag}${i}_`, names: outputs.get(file)!.exports }));
-  // The facade is index.mjs itself with the merged chunks' names re-exported: so the entry keeps
-  // every export it had, as it had it (a default one, string names, `export *` from a Node
-  // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
   // Every file esbuild wrote starts with the banner. index.mjs needs it once, at the top, where
   // the merge pass puts it: the merged files' copies are blanked, their lines left empty so their
   // source maps still line up (not minified, their names would clash with the new copy's).
@@ -147,6 +144,9 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   const unbanner = (code: string) => (banner !== undefined && code.startsWith(`${banner}\n`) ? banner.replace(/[^\n]/g, '') + code.slice(banner.length) : code);
   const originals = new Map(chunks.map((c) => [c.file, readFileSync(c.file, 'utf8')]));
   for (const [file, code] of originals) writeFileSync(file, unbanner(code));
+  // The facade is index.mjs itself with the merged chunks' names re-exported: so the entry keeps
+  // every export it had, as it had it (a default one, string names, `export *` from a Node
+  // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
   const facade = join(outDir, '__merged.mjs');
   const code = unbanner(readFileSync(entry, 'utf8'));
   const mapComment = code.lastIndexOf('\n//# sourceMappingURL=');
@@ -178,12 +178,13 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
     rmSync(facade);
     rmSync(merged, { force: true });
     rmSync(`${merged}.map`, { force: true });
-    if (stubs && (e as { errors?: Message[] }).errors?.every((m) => m.text.startsWith('Top-level await')) === true) return [];
+    const errors = (e as { errors?: Message[] }).errors ?? [];
+    if (stubs && errors.length > 0 && errors.every((m) => m.text.startsWith('Top-level await'))) return [];
     throw e;
   }
   renameSync(merged, entry);
   if (existsSync(`${merged}.map`)) {
-    writeFileSync(entry, readFileSync(entry, 'utf8').replace(/__merged\.out\.mjs\.map/, 'index.mjs.map'));
+    writeFileSync(entry, readFileSync(entry, 'utf8').replace(/(\/\/# sourceMappingURL=)__merged\.out\.mjs\.map(\s*)$/, '$1index.mjs.map$2'));
     renameSync(`${merged}.map`, `${entry}.map`);
   }
   rmSync(facade);
