@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AssetHashType, DockerImage, type ILocalBundling } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { buildSync, type BuildOptions, type Metafile } from 'esbuild';
+import { buildSync, formatMessagesSync, type BuildOptions, type Message, type Metafile } from 'esbuild';
 import { AUTHORIZER_ASSET_DIR } from '../packages/cdk/src/latchkey-function.js';
 
 /** Repository root: entries and `tsconfig.json` are resolved from it. */
@@ -94,6 +94,11 @@ function importPath(fromDir: string, to: string): string {
   return path.startsWith('.') ? path : `./${path}`;
 }
 
+/** An export name as written in an `export { … } from` clause: quoted unless an identifier (`export { x as 'a-b' }` is valid ES2022). */
+function exportName(name: string): string {
+  return /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u.test(name) ? name : JSON.stringify(name);
+}
+
 /**
  * esbuild's code splitting puts every module shared by the entry and a lazy chunk into chunks
  * of their own, so a cold start reads, compiles and links several files (the authorizer's JWT
@@ -102,11 +107,14 @@ function importPath(fromDir: string, to: string): string {
  * from `index.mjs`: lazy chunks still import them from there, so they share one instance of
  * every module (one `CredentialsError` class for `instanceof`, one cache). A chunk no lazy
  * chunk imports is removed. Lazy chunks are untouched and still loaded on first use. Answers
- * the chunks merged, as paths of the metafile.
+ * the chunks merged, as paths of the metafile: none when the entry's code has a top-level
+ * await and a lazy chunk imports a merged one (see below), whose split is left as it is.
  */
 export function mergeEagerChunks(outDir: string, metafile: Metafile, options: BuildOptions): string[] {
   const base = options.absWorkingDir ?? process.cwd();
   const abs = (p: string) => (p.startsWith('/') ? p : join(base, p));
+  // esbuild took a relative outdir from the working directory; so does everything below.
+  outDir = abs(outDir);
   const paths = new Map(Object.keys(metafile.outputs).map((p) => [abs(p), p]));
   const outputs = new Map(Object.entries(metafile.outputs).filter(([p]) => p.endsWith('.mjs')).map(([p, o]) => [abs(p), o]));
   const entry = join(outDir, 'index.mjs');
@@ -124,34 +132,66 @@ export function mergeEagerChunks(outDir: string, metafile: Metafile, options: Bu
   if (eager.size === 0) return [];
   const lazy = [...outputs.keys()].filter((f) => f !== entry && !eager.has(f));
   const importedByLazy = new Set(lazy.flatMap((f) => outputs.get(f)!.imports.map((im) => abs(im.path))));
-  const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `__lk${i}_`, names: outputs.get(file)!.exports }));
+  const own = outputs.get(entry)!.exports;
+  // The merged chunks' names are exported from index.mjs under a prefix none of the entry's own names starts with.
+  let tag = '__lk';
+  while (own.some((n) => n.startsWith(tag))) tag += '_';
+  const chunks = [...eager].sort().map((file, i) => ({ file, prefix: `${tag}${i}_`, names: outputs.get(file)!.exports }));
+  // Every file esbuild wrote starts with the banner. index.mjs needs it once, at the top, where
+  // the merge pass puts it: the merged files' copies are blanked, their lines left empty so their
+  // source maps still line up (not minified, their names would clash with the new copy's).
+  const banner = options.banner?.js;
+  const unbanner = (code: string) => (banner !== undefined && code.startsWith(`${banner}\n`) ? banner.replace(/[^\n]/g, '') + code.slice(banner.length) : code);
+  const originals = new Map(chunks.map((c) => [c.file, readFileSync(c.file, 'utf8')]));
+  for (const [file, code] of originals) writeFileSync(file, unbanner(code));
+  // The facade is index.mjs itself with the merged chunks' names re-exported: so the entry keeps
+  // every export it had, as it had it (a default one, string names, `export *` from a Node
+  // built-in: a star re-export esbuild only keeps in an entry point, and the metafile does not list).
   const facade = join(outDir, '__merged.mjs');
-  writeFileSync(
-    facade,
-    // The entry's own exports by name (`export *` would drop a default export).
-    [`export { ${outputs.get(entry)!.exports.join(', ')} } from './index.mjs';`, ...chunks.map((c) => `export { ${c.names.map((n) => `${n} as ${c.prefix}${n}`).join(', ')} } from '${importPath(outDir, c.file)}';`)].join('\n'),
-  );
+  const code = unbanner(readFileSync(entry, 'utf8'));
+  const mapComment = code.lastIndexOf('\n//# sourceMappingURL=');
+  const reexports = chunks.map((c) => `export { ${c.names.map((n) => `${exportName(n)} as ${exportName(c.prefix + n)}`).join(', ')} } from '${importPath(outDir, c.file)}';`).join('\n');
+  writeFileSync(facade, mapComment < 0 ? `${code}\n${reexports}\n` : `${code.slice(0, mapComment)}\n${reexports}${code.slice(mapComment)}`);
   const merged = join(outDir, '__merged.out.mjs');
-  buildSync({
-    ...options,
-    entryPoints: [facade],
-    outfile: merged,
-    outdir: undefined,
-    splitting: false,
-    metafile: false,
-    // Lazy chunks stay files of their own (esbuild's synchronous API takes no plugins; absolute paths mark files external).
-    external: [...((options.external as string[] | undefined) ?? []), ...lazy],
-  });
+  // A lazy chunk that imports a merged chunk now depends on index.mjs itself. If index.mjs has a
+  // top-level await (one that may be waiting for that very lazy chunk), the chunk's evaluation
+  // waits for the entry's and the entry's for the chunk: neither ever ends. Such a bundle keeps
+  // esbuild's split as it is, where the shared chunks are evaluated before the entry.
+  const stubs = chunks.some((c) => importedByLazy.has(c.file));
+  try {
+    const { warnings } = buildSync({
+      ...options,
+      entryPoints: [facade],
+      outfile: merged,
+      outdir: undefined,
+      splitting: false,
+      metafile: false,
+      // Lazy chunks stay files of their own (esbuild's synchronous API takes no plugins; absolute paths mark files external).
+      external: [...((options.external as string[] | undefined) ?? []), ...lazy],
+      supported: stubs ? { ...options.supported, 'top-level-await': false } : options.supported,
+      // Silent, so that a top-level await found is no error printed; other errors are thrown, warnings shown below.
+      logLevel: 'silent',
+    });
+    if (options.logLevel !== 'silent' && options.logLevel !== 'error') for (const w of formatMessagesSync(warnings, { kind: 'warning', color: false })) process.stderr.write(w);
+  } catch (e) {
+    for (const [file, code] of originals) writeFileSync(file, code);
+    rmSync(facade);
+    rmSync(merged, { force: true });
+    rmSync(`${merged}.map`, { force: true });
+    const errors = (e as { errors?: Message[] }).errors ?? [];
+    if (stubs && errors.length > 0 && errors.every((m) => m.text.startsWith('Top-level await'))) return [];
+    throw e;
+  }
   renameSync(merged, entry);
   if (existsSync(`${merged}.map`)) {
-    writeFileSync(entry, readFileSync(entry, 'utf8').replace(/__merged\.out\.mjs\.map/, 'index.mjs.map'));
+    writeFileSync(entry, readFileSync(entry, 'utf8').replace(/(\/\/# sourceMappingURL=)__merged\.out\.mjs\.map(\s*)$/, '$1index.mjs.map$2'));
     renameSync(`${merged}.map`, `${entry}.map`);
   }
   rmSync(facade);
   for (const c of chunks) {
     rmSync(`${c.file}.map`, { force: true });
     if (!importedByLazy.has(c.file)) rmSync(c.file);
-    else writeFileSync(c.file, `export { ${c.names.map((n) => `${c.prefix}${n} as ${n}`).join(', ')} } from '${importPath(dirname(c.file), entry)}';\n`);
+    else writeFileSync(c.file, `export { ${c.names.map((n) => `${exportName(c.prefix + n)} as ${exportName(n)}`).join(', ')} } from '${importPath(dirname(c.file), entry)}';\n`);
   }
   return chunks.map((c) => paths.get(c.file)!);
 }

@@ -1,4 +1,5 @@
 /** How the repository bundles functions (`infra/bundling.ts`): at synth, and into the package's asset. */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildSync } from 'esbuild';
-import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode } from '../../infra/bundling.js';
+import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode, ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'latchkey-bundling-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -89,6 +90,28 @@ describe('the require banner', () => {
     await expect(handler()).resolves.toEqual(['b.txt', '\n', 'node:fs']);
   });
 
+  it.each([true, false])('serves merged and lazy code of a merged split bundle from one copy at the top of index.mjs (minify: %s)', (minify) => {
+    // `legacy` is used by the entry and a lazy module, so its code and esbuild's require shim sit
+    // in a chunk merged into index.mjs; `other`, used lazily only, stays in the lazy chunk.
+    const dir = writeSources(`cjs-merged-${minify}`, {
+      'node_modules/legacy/package.json': JSON.stringify({ name: 'legacy', main: 'index.js' }),
+      'node_modules/legacy/index.js': "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.Legacy = class Legacy {};\n",
+      'node_modules/other/package.json': JSON.stringify({ name: 'other', main: 'index.js' }),
+      'node_modules/other/index.js': "exports.where = () => require.resolve('node:fs');\nexports.cpus = () => typeof require('node:os').cpus;\n",
+      'lazy.ts': "import { later, Legacy } from 'legacy';\nimport { cpus, where } from 'other';\nexport const run = () => [later(), where(), cpus(), new Legacy()] as const;\n",
+      'entry.ts': "import { base, later, Legacy } from 'legacy';\nexport const handler = async () => { const [eol, fs, cpus, legacy] = (await import('./lazy.js')).run(); return [base('/a/b.txt'), later(), eol, fs, cpus, legacy instanceof Legacy]; };\n",
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, minify }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const script = 'process.stdout.write(JSON.stringify(await mod.handler()));';
+    expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['b.txt', '\n', '\n', 'node:fs', 'function', true]);
+    const code = readFileSync(join(outdir, 'index.mjs'), 'utf8');
+    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+    // One require for the whole file: the banners of the files merged into it are not repeated.
+    expect(code.match(/\bcreateRequire\b/g)).toHaveLength(1);
+  });
+
   it('creates no require in a bundle that never calls it', () => {
     const dir = join(tmp, 'no-cjs');
     mkdirSync(dir, { recursive: true });
@@ -101,6 +124,22 @@ describe('the require banner', () => {
     expect(code).not.toMatch(/const require\s*=\s*__latchkeyCreateRequire\(/);
   });
 });
+
+/** Writes `files` (path → source) into a fresh directory under the suite's temp dir; answers the directory. */
+function writeSources(name: string, files: Record<string, string>): string {
+  const dir = join(tmp, name);
+  for (const [file, code] of Object.entries(files)) {
+    mkdirSync(join(dir, file, '..'), { recursive: true });
+    writeFileSync(join(dir, file), code);
+  }
+  return dir;
+}
+
+/** Imports `file` in a fresh `node` (a hung top-level await makes Node exit 13 there, rather than hang the test) and answers what `script` writes. */
+function runInNode(file: string, script: string, nodeArgs: string[] = []): string {
+  const run = `const mod = await import(${JSON.stringify(pathToFileURL(file).href)});\n${script}`;
+  return execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
+}
 
 describe('merged eager chunks (a split build)', () => {
   it('puts what the entry imports statically into index.mjs, and lazy chunks share its modules', async () => {
@@ -141,5 +180,123 @@ describe('merged eager chunks (a split build)', () => {
     const { merged } = buildFunction(bundleOptions(writeEntry('merge-none-src', 'x'), { splitting: true }), outdir);
     expect(merged).toEqual([]);
     expect((readdirSync(outdir, { recursive: true }) as string[]).filter((f) => f.endsWith('.mjs')).length).toBe(2);
+  });
+
+  it('never makes a lazy chunk wait for an entry whose top-level await is loading it', () => {
+    // Before the merge the lazy chunk imports the shared chunk, evaluated before the entry; after
+    // it, the entry itself, whose evaluation waits for the lazy chunk: neither would ever finish.
+    const dir = writeSources('merge-tla', {
+      'shared.ts': 'export class Shared {}\n',
+      'lazy.ts': "import { Shared } from './shared.js';\nexport const make = (): Shared => new Shared();\n",
+      'entry.ts': "import { Shared } from './shared.js';\nconst lazy = await import('./lazy.js');\nconst same = lazy.make() instanceof Shared;\nexport const handler = async () => same;\n",
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
+    // The split is kept as esbuild made it, and nothing is left of the attempted merge.
+    expect(merged).toEqual([]);
+    expect(readdirSync(outdir).sort()).toEqual(['chunks', 'index.mjs', 'index.mjs.map']);
+    const chunks = readdirSync(join(outdir, 'chunks')).filter((f) => f.endsWith('.mjs'));
+    expect(chunks).toHaveLength(2);
+    for (const f of ['index.mjs', ...chunks.map((c) => join('chunks', c))]) expect(readFileSync(join(outdir, f), 'utf8').startsWith(ESM_REQUIRE_BANNER), f).toBe(true);
+  });
+
+  it("keeps every export of the entry: one named like the merge's own, a string name, an external module's export *", () => {
+    const dir = writeSources('merge-names', {
+      'shared.ts': 'export class Shared {}\nexport const tag = (): string => "shared";\n',
+      'lazy.ts': "import { Shared, tag } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport { tag as 'lazy-tag' };\n",
+      'entry.ts': [
+        "import { Shared } from './shared.js';",
+        "export * from 'node:path';",
+        "export const __lk0_a = 'mine';",
+        "export const __lk1_a = 'mine too';",
+        "const handler = async () => [(await import('./lazy.js')).make() instanceof Shared, (await import('./lazy.js'))['lazy-tag']()];",
+        "export { handler, handler as 'the-handler' };",
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const script = "process.stdout.write(JSON.stringify([mod.__lk0_a, mod.__lk1_a, mod['the-handler'] === mod.handler, typeof mod.basename, await mod.handler()]));";
+    expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['mine', 'mine too', true, 'function', [true, 'shared']]);
+  });
+
+  it('merges into an output directory given relative to the working directory, as esbuild takes it', () => {
+    const dir = writeSources('merge-relative', {
+      'shared.ts': 'export class Shared {}\n',
+      'lazy.ts': "import { Shared } from './shared.js';\nexport const make = (): Shared => new Shared();\n",
+      'entry.ts': "import { Shared } from './shared.js';\nexport const handler = async () => (await import('./lazy.js')).make() instanceof Shared;\n",
+    });
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, 'out');
+    expect(merged.length).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'out', 'index.mjs'), 'utf8')).not.toMatch(/from\s*"\.\/chunks\//);
+    expect(runInNode(join(dir, 'out', 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
+  });
+
+  it.each([ESM_REQUIRE_BANNER, `// a banner\n// of lines\n${ESM_REQUIRE_BANNER}`])('maps stack traces of merged and lazy code to the sources under --enable-source-maps (banner %#)', (banner) => {
+    const dir = writeSources(`merge-maps-${banner.length}`, {
+      'shared.ts': 'export class Shared {}\n\n\nexport function failShared(): never {\n  throw new Error("shared");\n}\n',
+      'lazy.ts': "import { Shared, failShared } from './shared.js';\n\nexport const make = (): Shared => new Shared();\nexport function failLazy(): never {\n  throw new Error('lazy');\n}\nexport const failThroughShared = (): never => failShared();\n",
+      'entry.ts': [
+        "import { Shared, failShared } from './shared.js';",
+        '',
+        'function failEntry(): never {',
+        "  throw new Error('entry');",
+        '}',
+        'export const handler = async (): Promise<string[]> => {',
+        "  const lazy = await import('./lazy.js');",
+        '  return [failEntry, failShared, lazy.failLazy, lazy.failThroughShared].map((f) => {',
+        '    try {',
+        '      f();',
+        "      return 'no error';",
+        '    } catch (e) {',
+        "      return (e as Error).stack!.split('\\n')[1]!.replace(/^.*\\((.*)\\)$/, '$1').replace(/^.*\\//, '');",
+        '    }',
+        '  });',
+        '};',
+        'export const shared = new Shared();',
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, banner: { js: banner } }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    const frames = JSON.parse(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(JSON.stringify(await mod.handler()));', ['--enable-source-maps'])) as string[];
+    expect(frames).toEqual(['entry.ts:4:9', 'shared.ts:5:9', 'lazy.ts:5:9', 'shared.ts:5:9']);
+  });
+
+  it("resolves a merged chunk's own import() from index.mjs, and lazy chunks that load lazy chunks share its modules and live bindings", async () => {
+    const dir = writeSources('merge-nested', {
+      // Shared by the entry and both lazy modules, with a side effect that must run once, and an
+      // import() of its own: written relative to chunks/, it runs from index.mjs once merged.
+      'shared.ts': [
+        '(globalThis as { loads?: number }).loads = ((globalThis as { loads?: number }).loads ?? 0) + 1;',
+        'export class Shared {}',
+        'export let count = 0;',
+        'export const bump = (): number => ++count;',
+        "export const loadOuter = () => import('./outer.js');",
+        '',
+      ].join('\n'),
+      'outer.ts': "import { bump } from './shared.js';\nexport const loadInner = () => (bump(), import('./inner.js'));\n",
+      'inner.ts': "import { Shared, count, bump } from './shared.js';\nexport const read = (): number => count;\nexport const make = (): Shared => new Shared();\nexport const bumpHere = (): number => bump();\n",
+      'entry.ts': [
+        "import { Shared, bump, count, loadOuter } from './shared.js';",
+        'export const handler = async () => {',
+        '  bump();',
+        '  const inner = await (await loadOuter()).loadInner();',
+        '  const seenByLazy = inner.read();',
+        '  inner.bumpHere();',
+        '  return { seenByLazy, seenByEntry: count, same: inner.make() instanceof Shared, loads: (globalThis as { loads?: number }).loads };',
+        '};',
+        '',
+      ].join('\n'),
+    });
+    const outdir = join(dir, 'out');
+    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
+    expect(merged.length).toBeGreaterThan(0);
+    expect(readFileSync(join(outdir, 'index.mjs'), 'utf8')).toMatch(/import\("\.\/chunks\/outer-[A-Z0-9]+\.mjs"\)/);
+    const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
+    await expect(handler()).resolves.toEqual({ seenByLazy: 2, seenByEntry: 3, same: true, loads: 1 });
   });
 });
