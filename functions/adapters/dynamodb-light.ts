@@ -42,45 +42,44 @@ export class DynamoDbAnswerError extends Error {
   }
 }
 
-/** One DynamoDB JSON-protocol call, SigV4-signed (`sigv4.ts`) and sent over the given `node:http` client. */
-export async function signedDynamoDbCall(
-  o: Pick<LightDynamoDbOptions, 'region' | 'credentials' | 'http' | 'timeoutMs' | 'now'>,
-  url: URL,
-  operation: string,
-  input: Record<string, unknown>,
-): Promise<unknown> {
-  const body = JSON.stringify(input);
-  const headers = signRequest({
-    method: 'POST',
-    url,
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
-    body,
-    service: 'dynamodb',
-    region: o.region,
-    credentials: o.credentials(),
-    now: o.now?.() ?? Date.now(),
-  });
-  const res = await o.http(url.href, {
-    method: 'POST',
-    headers,
-    body,
-    signal: AbortSignal.timeout(o.timeoutMs),
-    redirect: 'error',
-  });
-  const text = await res.text();
-  if (!res.ok) {
-    let type = 'unknown';
-    try {
-      type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
-    } catch {
-      // not JSON: keep 'unknown'
-    }
-    throw new DynamoDbAnswerError(operation, res.status, type.slice(type.lastIndexOf('#') + 1));
-  }
-  return JSON.parse(text) as unknown;
-}
+/** A DynamoDB JSON-protocol call (operation, input) → parsed answer. */
+export type LightDynamoDbCall = (operation: string, input: Record<string, unknown>) => Promise<unknown>;
 
-/** The endpoint of these options: the override, or the region's. */
-export function dynamoDbUrl(o: Pick<LightDynamoDbOptions, 'endpoint' | 'region'>): URL {
-  return new URL(o.endpoint ?? `https://dynamodb.${o.region}.amazonaws.com/`);
+/**
+ * DynamoDB JSON-protocol calls with these options: each SigV4-signed (`sigv4.ts`) and sent over
+ * the given `node:http` client, to the override endpoint or the region's (resolved once).
+ */
+export function lightDynamoDb(o: Pick<LightDynamoDbOptions, 'region' | 'endpoint' | 'credentials' | 'http' | 'timeoutMs' | 'now'>): LightDynamoDbCall {
+  const url = new URL(o.endpoint ?? `https://dynamodb.${o.region}.amazonaws.com/`);
+  return async (operation, input) => {
+    const body = JSON.stringify(input);
+    const headers = signRequest({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+      body,
+      service: 'dynamodb',
+      region: o.region,
+      credentials: o.credentials(),
+      now: o.now?.() ?? Date.now(),
+    });
+    const res = await o.http(url.href, {
+      method: 'POST',
+      headers,
+      body,
+      signal: AbortSignal.timeout(o.timeoutMs),
+      redirect: 'error',
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let type = 'unknown';
+      try {
+        type = String((JSON.parse(text) as { __type?: string }).__type ?? type);
+      } catch {
+        // not JSON: keep 'unknown'
+      }
+      throw new DynamoDbAnswerError(operation, res.status, type.slice(type.lastIndexOf('#') + 1));
+    }
+    return JSON.parse(text) as unknown;
+  };
 }

@@ -5,7 +5,7 @@
  * types of a state item are unmarshalled here.
  */
 import type { PrincipalRef, PrincipalState, PrincipalStateFeed } from '../core/principal-state.js';
-import { dynamoDbUrl, signedDynamoDbCall, type LightDynamoDbOptions } from './dynamodb-light.js';
+import { lightDynamoDb, type LightDynamoDbCall, type LightDynamoDbOptions } from './dynamodb-light.js';
 import { STATE_FEED_PAGE, STATE_FEED_QUERY, statesByKeys, toPrincipalState } from './dynamodb-state-items.js';
 
 export type DynamoDbStateFeedOptions = LightDynamoDbOptions;
@@ -30,11 +30,11 @@ function unmarshallItem(item: Record<string, AttributeValue>): Record<string, un
 
 export class DynamoDbStateFeed implements PrincipalStateFeed {
   readonly #o: DynamoDbStateFeedOptions;
-  readonly #url: URL;
+  readonly #call: LightDynamoDbCall;
 
   constructor(opts: DynamoDbStateFeedOptions) {
     this.#o = opts;
-    this.#url = dynamoDbUrl(opts);
+    this.#call = lightDynamoDb(opts);
   }
 
   async changesSince(sinceMs: number | undefined, onMorePages?: () => void): Promise<PrincipalState[]> {
@@ -66,9 +66,5 @@ export class DynamoDbStateFeed implements PrincipalStateFeed {
       };
       return { items: (out.Responses?.[this.#o.tableName] ?? []).map(unmarshallItem), unprocessed: out.UnprocessedKeys?.[this.#o.tableName]?.Keys ?? [] };
     });
-  }
-
-  #call(operation: string, input: Record<string, unknown>): Promise<unknown> {
-    return signedDynamoDbCall(this.#o, this.#url, operation, input);
   }
 }

@@ -7,7 +7,7 @@
  * (no AWS SDK on its JWT path); the tenants function reads them (`dynamodb-usage-reader.ts`).
  */
 import { UsageNotAppliedError, type UsageBatch, type UsageSink } from '../core/usage-counter.js';
-import { DynamoDbAnswerError, dynamoDbUrl, signedDynamoDbCall, type LightDynamoDbOptions } from './dynamodb-light.js';
+import { DynamoDbAnswerError, lightDynamoDb, type LightDynamoDbCall, type LightDynamoDbOptions } from './dynamodb-light.js';
 
 export const USAGE_TTL_S = 400 * 86_400;
 export const usagePk = (tenantId: string, day: string) => `usage#${tenantId}#${day}`;
@@ -17,11 +17,11 @@ export const SUBJECT_PREFIX = 'k#';
 export type DynamoDbUsageSinkOptions = LightDynamoDbOptions;
 
 export class DynamoDbUsageSink implements UsageSink {
-  readonly #o: DynamoDbUsageSinkOptions;
-  readonly #url: URL;
+  readonly #tableName: string;
+  readonly #call: LightDynamoDbCall;
   constructor(o: DynamoDbUsageSinkOptions) {
-    this.#o = o;
-    this.#url = dynamoDbUrl(o);
+    this.#tableName = o.tableName;
+    this.#call = lightDynamoDb(o);
   }
 
   async add(b: UsageBatch): Promise<void> {
@@ -42,8 +42,8 @@ export class DynamoDbUsageSink implements UsageSink {
       i++;
     }
     try {
-      await signedDynamoDbCall(this.#o, this.#url, 'UpdateItem', {
-        TableName: this.#o.tableName,
+      await this.#call('UpdateItem', {
+        TableName: this.#tableName,
         Key: { pk: { S: usagePk(b.tenantId, b.day) } },
         UpdateExpression: `ADD ${adds.join(', ')} SET #l = :l, #ttl = :ttl, #tn = :tn, #d = :d`,
         ExpressionAttributeNames: names,

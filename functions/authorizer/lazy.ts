@@ -1,8 +1,8 @@
 /**
  * Everything the authorizer loads only when needed (the API-key path with the AWS SDK, and the
- * audit adapter), behind one dynamic import: a bundle split at one point keeps the JWT path's
- * eager code in two files, where one `import()` per module made seven (each file read, compiled
- * and linked at every cold start).
+ * audit adapter), behind one dynamic import: one `import()` per module made seven files of the
+ * JWT path's eager code (each read, compiled and linked at every cold start); with one split point
+ * and the shared chunks merged into the entry (`infra/bundling.ts`), it is one.
  */
 export { ApiKeyExchange } from '../core/api-key-exchange.js';
 export { OAuthTokenEndpoint } from '../adapters/oauth-token-endpoint.js';

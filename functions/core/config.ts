@@ -114,9 +114,22 @@ function loadUsageKeyConfig(env: Env): UsageKeyConfig | undefined {
   const platformKey = str(env, 'USAGE_PLATFORM_KEY');
   if (secret === undefined && platformKey === undefined) return undefined;
   if (secret === undefined || platformKey === undefined) throw new ConfigError('USAGE_KEY_SECRET and USAGE_PLATFORM_KEY are set together');
-  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  checkUsageKeySecret(secret);
   if (platformKey.length < 20) throw new ConfigError('USAGE_PLATFORM_KEY must be at least 20 characters (an API Gateway key value)');
   return { secret, platformKey };
+}
+
+/** The secret tenants' usage key values are derived from (authorizer and tenants function alike). */
+function checkUsageKeySecret(secret: string): string {
+  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  return secret;
+}
+
+/** Usage counts need the table; `USAGE_FLUSH_S=0` turns them off. */
+function loadUsageCounts(env: Env, table: string | undefined): AuthorizerConfig['usageCounts'] {
+  const flushS = int(env, 'USAGE_FLUSH_S', USAGE_FLUSH_DEFAULTS.seconds, 0, 3600);
+  if (!table || flushS === 0) return undefined;
+  return { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', USAGE_FLUSH_DEFAULTS.requests, 1, 1_000_000) };
 }
 
 export { DECISION_BUDGET_MS };
@@ -250,10 +263,7 @@ export function loadAuthorizerConfig(env: Env): AuthorizerConfig {
     auditRetentionDays: int(env, 'AUDIT_RETENTION_DAYS', DEFAULT_AUDIT_RETENTION_DAYS, 1, 3650),
     logLevel: str(env, 'LOG_LEVEL') ?? 'INFO',
     usage: loadUsageKeyConfig(env),
-    usageCounts: (() => {
-      const flushS = int(env, 'USAGE_FLUSH_S', USAGE_FLUSH_DEFAULTS.seconds, 0, 3600);
-      return apiKey.tokenCacheTable && flushS > 0 ? { flushEveryMs: flushS * 1000, flushEveryRequests: int(env, 'USAGE_FLUSH_REQUESTS', USAGE_FLUSH_DEFAULTS.requests, 1, 1_000_000) } : undefined;
-    })(),
+    usageCounts: loadUsageCounts(env, apiKey.tokenCacheTable),
   };
 }
 
@@ -325,8 +335,7 @@ function loadUsagePlans(env: Env): ManagementConfig['usagePlans'] {
   const plans = parseUsagePlanNames(names);
   const defaultPlan = str(env, 'DEFAULT_USAGE_PLAN') ?? plans[0]!;
   if (!plans.includes(defaultPlan)) throw new ConfigError(`DEFAULT_USAGE_PLAN ${defaultPlan} is not in USAGE_PLANS`);
-  const secret = required(env, 'USAGE_KEY_SECRET');
-  if (secret.length < 32) throw new ConfigError('USAGE_KEY_SECRET must be at least 32 characters');
+  const secret = checkUsageKeySecret(required(env, 'USAGE_KEY_SECRET'));
   return { secret, plans, defaultPlan, namePrefix: required(env, 'USAGE_NAME_PREFIX') };
 }
 

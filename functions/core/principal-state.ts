@@ -237,11 +237,14 @@ export class PrincipalStateSnapshot implements StateView {
   /** Settles when the first sync turns out to span pages. */
   readonly #longFirstSync: Promise<void>;
   #markLongFirstSync!: () => void;
+  /** How long synced or point-read state is trusted: the bound, less the index's propagation margin. */
+  readonly #trustMs: number;
   /** Syncs made, for benchmarks and tests. */
   syncs = 0;
 
   constructor(opts: PrincipalStateSnapshotOptions) {
     this.#o = opts;
+    this.#trustMs = Math.max(0, opts.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
     this.#longFirstSync = new Promise<void>((r) => (this.#markLongFirstSync = r));
     this.#pointReadsInFlight = new SingleFlight(opts.clock, opts.singleFlightMs ?? DECISION_BUDGET_MS.default);
   }
@@ -292,7 +295,7 @@ export class PrincipalStateSnapshot implements StateView {
       if (now < this.#syncedAt) this.#syncedAt = undefined;
       return false;
     }
-    if (now - this.#syncedAt >= this.#trustMs() * REFRESH_SHARE) this.#sync().catch(() => undefined);
+    if (now - this.#syncedAt >= this.#trustMs * REFRESH_SHARE) this.#sync().catch(() => undefined);
     return true;
   }
 
@@ -304,7 +307,13 @@ export class PrincipalStateSnapshot implements StateView {
     const now = this.#o.clock.now();
     if (this.#usable(now)) return applyPrincipalState(p, this, now);
     if (this.#syncedAt === undefined && this.#o.feed.statesOf) return this.#firstDecision(p);
-    return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
+    return this.#afterSync(p);
+  }
+
+  /** The rule applied once a sync has made the copy current (503 if it cannot). */
+  async #afterSync(p: Principal): Promise<Principal> {
+    await this.current();
+    return applyPrincipalState(p, this, this.#o.clock.now());
   }
 
   /**
@@ -333,7 +342,7 @@ export class PrincipalStateSnapshot implements StateView {
       if (this.#usable(now)) return applyPrincipalState(p, this, now);
       // The first sync landed meanwhile but is already past the bound (it ran long, or the
       // container was frozen under it): point reads are over, so wait for a fresh sync.
-      if (this.#syncedAt !== undefined) return this.current().then(() => applyPrincipalState(p, this, this.#o.clock.now()));
+      if (this.#syncedAt !== undefined) return this.#afterSync(p);
       const missing: PrincipalRef[] = [];
       const view: StateView = {
         get: (kind, id) => {
@@ -405,16 +414,12 @@ export class PrincipalStateSnapshot implements StateView {
   /** State read at `readAt` may still be trusted at `now` (never across a clock that went backwards). */
   #fresh(readAt: number, now: number): boolean {
     const age = now - readAt;
-    return age >= 0 && age < this.#trustMs();
+    return age >= 0 && age < this.#trustMs;
   }
 
   /** 503 + Retry-After: the state could not be had (never 401, never a decision on stale state). */
   #unavailable(cause?: unknown): UpstreamUnavailableError {
     return new UpstreamUnavailableError('ERR_STATE_UNAVAILABLE', 'principal state could not be read', this.#o.retryAfterS, cause === undefined ? undefined : { cause });
-  }
-
-  #trustMs(): number {
-    return Math.max(0, this.#o.maxAgeMs - FEED_PROPAGATION_MARGIN_MS);
   }
 
   #sync(): Promise<void> {

@@ -67,6 +67,13 @@ export interface UsageCounterOptions {
 
 const DAY_MS = 86_400_000;
 
+/** The counter of one tenant's subject: `tenant \0 subject`. */
+const counterKey = (tenantId: string, subject: string) => `${tenantId}\u0000${subject}`;
+
+function addTo(counts: Map<string, number>, key: string, n: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + n);
+}
+
 export class UsageCounter {
   readonly #o: UsageCounterOptions;
   readonly #everyMs: number;
@@ -95,8 +102,7 @@ export class UsageCounter {
   record(tenantId: string | undefined, subject: string | undefined): void {
     const now = this.#o.clock.now();
     if (now >= this.#dayStart + DAY_MS || now < this.#dayStart) this.#rollDay(now);
-    const k = `${tenantId || PLATFORM_TENANT}\u0000${subject || '-'}`;
-    this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+    addTo(this.#counts, counterKey(tenantId || PLATFORM_TENANT, subject || '-'), 1);
     this.#lastAt = now;
     if (++this.#pending >= this.#everyRequests || now - this.#lastFlushAt >= this.#everyMs) void this.flush();
   }
@@ -107,7 +113,8 @@ export class UsageCounter {
    */
   #rollDay(now: number): void {
     if (this.#counts.size > 0) {
-      this.#merge(this.#earlierDay(this.#day), this.#counts);
+      const into = this.#earlierDay(this.#day);
+      for (const [k, n] of this.#counts) addTo(into, k, n);
       this.#counts = new Map();
     }
     this.#dayStart = now - (now % DAY_MS);
@@ -119,10 +126,6 @@ export class UsageCounter {
     let m = this.#earlier.get(day);
     if (!m) this.#earlier.set(day, (m = new Map()));
     return m;
-  }
-
-  #merge(into: Map<string, number>, from: Map<string, number>): void {
-    for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n);
   }
 
   /** Writes what was counted; a flush already running is joined, not repeated. */
@@ -170,7 +173,7 @@ export class UsageCounter {
       const retried = err instanceof UsageNotAppliedError;
       if (retried) {
         const into = b.day === this.#day ? this.#counts : this.#earlierDay(b.day);
-        for (const [s, n] of b.subjects) into.set(`${b.tenantId}\u0000${s}`, (into.get(`${b.tenantId}\u0000${s}`) ?? 0) + n);
+        for (const [s, n] of b.subjects) addTo(into, counterKey(b.tenantId, s), n);
         this.#pending += b.total;
       }
       this.#o.log.warn('usage flush failed', { tenantId: b.tenantId, day: b.day, requests: b.total, retried, error: String(err) });

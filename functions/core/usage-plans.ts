@@ -47,6 +47,7 @@ export const API_KEY_VALUE_PATTERN = /^[A-Za-z0-9]{20,128}$/;
 export class UsageKeyDeriver {
   readonly #secret: string;
   readonly #platformKey: string;
+  /** A plain map cleared when full, not `LruCache`: every REST decision looks a key up, and a hit here costs one lookup (an LRU hit re-inserts). */
   readonly #memo = new Map<string, string>();
   constructor(secret: string, platformKey: string) {
     this.#secret = secret;
