@@ -17,7 +17,7 @@ import { ratioText, table, yesNo, type Cell } from './lib/report.js';
 import { startIdentityProviderProcess, type BenchIdp } from './lib/idp-process.js';
 import { interleaved, summarize, type Summary } from './lib/stats.js';
 import { startTlsFront, throwawayCertificate, type TlsFront } from './lib/tls.js';
-import { useLocalAwsEnv } from './lib/local-aws-env.js';
+import { LOCAL_AWS_ENV, useLocalAwsEnv } from './lib/local-aws-env.js';
 import { signToken, startJwksServer, ROLES_CLAIM, TENANT_CLAIM, type JwksServer } from './lib/tokens.js';
 import { createTokenCacheTable } from '../test/support/tables.js';
 import { localAuthorizerEnv } from '../test/support/servers.js';
@@ -209,10 +209,7 @@ export const handler = async (event) => {
   const ddbTls = (res.ddbTls = await startTlsFront(Number(new URL(res.ddb.endpoint).port), cert));
   const baseEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...LOCAL_AWS_ENV,
     AWS_ENDPOINT_URL_DYNAMODB: ddbTls.url,
     NODE_EXTRA_CA_CERTS: cert.certFile,
   };
