@@ -345,14 +345,16 @@ export const handler = async (event) => {
   const l2PerReq = perReq(l2Counts);
   const missPerReq = perReq(missCounts);
   const stampedeMax = Math.max(...stampedes.map((s) => s.tokenRequests));
+  const usage = l1.usage();
+  const usageWritesPer10k = (usage.writes * 10_000) / Math.max(1, usage.requests);
   const countRows: { label: string; c: CallCounts | null; target: string; met: boolean | null; note?: string }[] = [
     { label: '[3] API key L1 hit', c: l1Counts, target: '0 network calls', met: l1Counts.dynamoCalls + l1Counts.tokenRequests + l1Counts.httpFetches === 0 },
     {
       label: '[3] API key L1 hit + usage counting',
-      c: { requests: l1.usage().requests, dynamoCalls: l1.usage().writes, tokenRequests: 0, httpFetches: 0 },
+      c: { requests: usage.requests, dynamoCalls: usage.writes, tokenRequests: 0, httpFetches: 0 },
       target: '≤ 10 DynamoDB writes per 10,000',
-      met: (l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests) <= 10,
-      note: `${((l1.usage().writes * 10_000) / Math.max(1, l1.usage().requests)).toFixed(1)} writes per 10,000 requests (flush every ${USAGE_FLUSH_DEFAULTS.seconds} s or ${USAGE_FLUSH_DEFAULTS.requests} requests)`,
+      met: usageWritesPer10k <= 10,
+      note: `${usageWritesPer10k.toFixed(1)} writes per 10,000 requests (flush every ${USAGE_FLUSH_DEFAULTS.seconds} s or ${USAGE_FLUSH_DEFAULTS.requests} requests)`,
     },
     // Each L2 case is a new container: its first decision also makes the container's first principal-state sync.
     { label: '[3] API key L2 hit (new container: + its first state sync)', c: l2Counts, target: '1 read + 1 sync, 0 exchanges', met: l2PerReq.dynamo === 2 && l2Counts.tokenRequests === 0 },
