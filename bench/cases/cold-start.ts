@@ -10,9 +10,6 @@ import { build, type BuildOptions, type Metafile } from 'esbuild';
 import { buildFunction, bundleOptions, ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
 import { median, percentile } from '../lib/stats.js';
 
-/** The banner the stack's bundles carry (a lazy `require` for CommonJS dependencies). */
-export const BANNER = ESM_REQUIRE_BANNER;
-
 const COMMON: BuildOptions = {
   bundle: true,
   platform: 'node',
@@ -20,7 +17,7 @@ const COMMON: BuildOptions = {
   format: 'esm',
   minify: true,
   mainFields: ['module', 'main'],
-  banner: { js: BANNER },
+  banner: { js: ESM_REQUIRE_BANNER },
   metafile: true,
   logLevel: 'silent',
   outExtension: { '.js': '.mjs' },
@@ -88,17 +85,17 @@ function measure(name: string, variant: 'single' | 'split', dir: string, meta: M
 export async function buildBundle(name: string, entry: string | { contents: string }, variant: 'single' | 'split', outRoot: string, repoRoot: string): Promise<BundleInfo> {
   const dir = join(outRoot, variant, name.replace(/[^a-z0-9-]+/gi, '_'));
   mkdirSync(dir, { recursive: true });
-  if (variant === 'split' && typeof entry === 'string') {
+  if (variant === 'split') {
+    // Split as the stack splits, which bundles files: a source given inline has no split build.
+    if (typeof entry !== 'string') throw new Error(`${name}: a split bundle is built from an entry file`);
     const { metafile, merged } = buildFunction(bundleOptions(entry, { splitting: true }), dir);
     return measure(name, variant, dir, metafile, ['index.mjs', ...merged]);
   }
   const input: BuildOptions =
-    typeof entry === 'string' ? { entryPoints: { index: join(repoRoot, entry) } } : { stdin: { contents: entry.contents, loader: 'ts', resolveDir: repoRoot, sourcefile: `${name}.ts` } };
-  const opts: BuildOptions =
-    variant === 'single'
-      ? { ...COMMON, ...input, ...(typeof entry === 'string' ? { outdir: dir } : { outfile: join(dir, 'index.mjs') }), sourcemap: true, sourcesContent: false, tsconfig: join(repoRoot, 'tsconfig.json') }
-      : { ...COMMON, ...input, outdir: dir, splitting: true, chunkNames: 'chunk-[hash]', tsconfig: join(repoRoot, 'tsconfig.json') };
-  const result = await build(opts);
+    typeof entry === 'string'
+      ? { entryPoints: { index: join(repoRoot, entry) }, outdir: dir }
+      : { stdin: { contents: entry.contents, loader: 'ts', resolveDir: repoRoot, sourcefile: `${name}.ts` }, outfile: join(dir, 'index.mjs') };
+  const result = await build({ ...COMMON, ...input, sourcemap: true, sourcesContent: false, tsconfig: join(repoRoot, 'tsconfig.json') });
   return measure(name, variant, dir, result.metafile!);
 }
 

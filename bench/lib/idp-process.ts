@@ -20,7 +20,9 @@ export interface BenchIdp {
   stop(): Promise<void>;
 }
 
-type Request = { id: number; op: 'registerClient'; input: RegisterClientInput } | { id: number; op: 'tokenRequests' } | { id: number; op: 'stop' };
+type Call = { op: 'registerClient'; input: RegisterClientInput } | { op: 'tokenRequests' } | { op: 'stop' };
+/** A request to bench/lib/idp-child.ts; its answer carries the same `id`. */
+export type IdpRequest = Call & { id: number };
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 type Ready = { ready: true; issuer: string; audience: string; jwksUri: string; tokenEndpoint: string } | { ready: false; error: string };
 
@@ -32,7 +34,7 @@ export function startIdentityProviderProcess(opts: LocalIdentityProviderOptions,
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let next = 0;
   let exited = false;
-  const call = (req: Omit<Request, 'id'> & { op: Request['op'] }) =>
+  const call = (req: Call) =>
     new Promise<unknown>((resolve, reject) => {
       if (exited) return reject(new Error('the identity provider process has exited'));
       const id = ++next;
@@ -55,7 +57,7 @@ export function startIdentityProviderProcess(opts: LocalIdentityProviderOptions,
           audience,
           jwksUri,
           tokenEndpoint,
-          registerClient: (input) => call({ op: 'registerClient', input } as never) as Promise<RegisteredClient>,
+          registerClient: (input) => call({ op: 'registerClient', input }) as Promise<RegisteredClient>,
           tokenRequests: () => call({ op: 'tokenRequests' }) as Promise<number>,
           stop: async () => {
             if (exited) return;

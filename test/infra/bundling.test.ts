@@ -8,7 +8,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSync } from 'esbuild';
+import { buildSync, type BuildOptions } from 'esbuild';
 import { buildAuthorizerAsset, buildFunction, bundleOptions, bundledCode, ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'latchkey-bundling-'));
@@ -21,6 +21,30 @@ function writeEntry(name: string, answer: string): string {
   writeFileSync(join(dir, 'lazy.ts'), `export const answer: string = ${JSON.stringify(answer)};\n`);
   writeFileSync(join(dir, 'entry.ts'), "export const handler = async (): Promise<string> => (await import('./lazy.js')).answer;\n");
   return join(dir, 'entry.ts');
+}
+
+/** Writes `files` (path → source) into a fresh directory under the suite's temp dir; answers the directory. */
+function writeSources(name: string, files: Record<string, string>): string {
+  const dir = join(tmp, name);
+  for (const [file, code] of Object.entries(files)) {
+    mkdirSync(join(dir, file, '..'), { recursive: true });
+    writeFileSync(join(dir, file), code);
+  }
+  return dir;
+}
+
+/** Writes `files` (as `writeSources`) and builds their `entry.ts` split into `out/` beside them, from their directory and without a tsconfig; answers that directory and the chunks merged. */
+function buildSources(name: string, files: Record<string, string>, options: BuildOptions = {}): { outdir: string; merged: string[] } {
+  const dir = writeSources(name, files);
+  const outdir = join(dir, 'out');
+  const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, ...options }, outdir);
+  return { outdir, merged };
+}
+
+/** Imports `file` in a fresh `node` (a hung top-level await makes Node exit 13 there, rather than hang the test) and answers what `script` writes. */
+function runInNode(file: string, script: string, nodeArgs: string[] = []): string {
+  const run = `const mod = await import(${JSON.stringify(pathToFileURL(file).href)});\n${script}`;
+  return execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
 }
 
 describe('bundledCode (management functions)', () => {
@@ -75,15 +99,12 @@ describe('buildAuthorizerAsset (the package asset)', () => {
 
 describe('the require banner', () => {
   it('gives a CommonJS dependency a working require, made on its first call only', async () => {
-    const dir = join(tmp, 'cjs');
-    mkdirSync(join(dir, 'node_modules', 'legacy'), { recursive: true });
-    // A CommonJS package that requires Node built-ins, at load and lazily, as older packages do.
-    writeFileSync(join(dir, 'node_modules', 'legacy', 'package.json'), JSON.stringify({ name: 'legacy', main: 'index.js' }));
-    writeFileSync(
-      join(dir, 'node_modules', 'legacy', 'index.js'),
-      "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.where = () => require.resolve('node:fs');\n",
-    );
-    writeFileSync(join(dir, 'entry.ts'), "import { base, later, where } from 'legacy';\nexport const handler = async () => [base('/a/b.txt'), later(), where()];\n");
+    const dir = writeSources('cjs', {
+      // A CommonJS package that requires Node built-ins, at load and lazily, as older packages do.
+      'node_modules/legacy/package.json': JSON.stringify({ name: 'legacy', main: 'index.js' }),
+      'node_modules/legacy/index.js': "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.where = () => require.resolve('node:fs');\n",
+      'entry.ts': "import { base, later, where } from 'legacy';\nexport const handler = async () => [base('/a/b.txt'), later(), where()];\n",
+    });
     const outdir = join(dir, 'out');
     buildSync({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, outdir, tsconfig: undefined });
     const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<string[]> };
@@ -93,16 +114,14 @@ describe('the require banner', () => {
   it.each([true, false])('serves merged and lazy code of a merged split bundle from one copy at the top of index.mjs (minify: %s)', (minify) => {
     // `legacy` is used by the entry and a lazy module, so its code and esbuild's require shim sit
     // in a chunk merged into index.mjs; `other`, used lazily only, stays in the lazy chunk.
-    const dir = writeSources(`cjs-merged-${minify}`, {
+    const { outdir, merged } = buildSources(`cjs-merged-${minify}`, {
       'node_modules/legacy/package.json': JSON.stringify({ name: 'legacy', main: 'index.js' }),
       'node_modules/legacy/index.js': "const path = require('node:path');\nexports.base = (p) => path.basename(p);\nexports.later = () => require('node:os').EOL;\nexports.Legacy = class Legacy {};\n",
       'node_modules/other/package.json': JSON.stringify({ name: 'other', main: 'index.js' }),
       'node_modules/other/index.js': "exports.where = () => require.resolve('node:fs');\nexports.cpus = () => typeof require('node:os').cpus;\n",
       'lazy.ts': "import { later, Legacy } from 'legacy';\nimport { cpus, where } from 'other';\nexport const run = () => [later(), where(), cpus(), new Legacy()] as const;\n",
       'entry.ts': "import { base, later, Legacy } from 'legacy';\nexport const handler = async () => { const [eol, fs, cpus, legacy] = (await import('./lazy.js')).run(); return [base('/a/b.txt'), later(), eol, fs, cpus, legacy instanceof Legacy]; };\n",
-    });
-    const outdir = join(dir, 'out');
-    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, minify }, outdir);
+    }, { minify });
     expect(merged.length).toBeGreaterThan(0);
     const script = 'process.stdout.write(JSON.stringify(await mod.handler()));';
     expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['b.txt', '\n', '\n', 'node:fs', 'function', true]);
@@ -113,9 +132,7 @@ describe('the require banner', () => {
   });
 
   it('creates no require in a bundle that never calls it', () => {
-    const dir = join(tmp, 'no-cjs');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'entry.ts'), 'export const handler = async () => 42;\n');
+    const dir = writeSources('no-cjs', { 'entry.ts': 'export const handler = async () => 42;\n' });
     const outdir = join(dir, 'out');
     buildSync({ ...bundleOptions(join(dir, 'entry.ts')), absWorkingDir: dir, outdir, tsconfig: undefined });
     // The banner defines require; only a call makes one (createRequire is not called at load).
@@ -125,34 +142,16 @@ describe('the require banner', () => {
   });
 });
 
-/** Writes `files` (path → source) into a fresh directory under the suite's temp dir; answers the directory. */
-function writeSources(name: string, files: Record<string, string>): string {
-  const dir = join(tmp, name);
-  for (const [file, code] of Object.entries(files)) {
-    mkdirSync(join(dir, file, '..'), { recursive: true });
-    writeFileSync(join(dir, file), code);
-  }
-  return dir;
-}
-
-/** Imports `file` in a fresh `node` (a hung top-level await makes Node exit 13 there, rather than hang the test) and answers what `script` writes. */
-function runInNode(file: string, script: string, nodeArgs: string[] = []): string {
-  const run = `const mod = await import(${JSON.stringify(pathToFileURL(file).href)});\n${script}`;
-  return execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', run], { encoding: 'utf8', timeout: 30_000 });
-}
-
 describe('merged eager chunks (a split build)', () => {
   it('puts what the entry imports statically into index.mjs, and lazy chunks share its modules', async () => {
-    const dir = join(tmp, 'merge');
-    mkdirSync(dir, { recursive: true });
     // A class and a counter shared by the entry and a lazily imported module: one instance of each, or instanceof and state break.
-    writeFileSync(join(dir, 'shared.ts'), 'export class Shared {}\nexport let count = 0;\nexport const bump = (): number => ++count;\n');
-    writeFileSync(join(dir, 'only-eager.ts'), 'export const eager = (): string => "eager";\n');
-    writeFileSync(join(dir, 'lazy.ts'), "import { Shared, bump } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport const bumpTwice = (): number => (bump(), bump());\n");
-    writeFileSync(
-      join(dir, 'entry.ts'),
-      "import { Shared, bump } from './shared.js';\nimport { eager } from './only-eager.js';\nexport const handler = async () => { bump(); const lazy = await import('./lazy.js'); return { same: lazy.make() instanceof Shared, count: lazy.bumpTwice(), eager: eager() }; };\nexport default 'the default export';\n",
-    );
+    const dir = writeSources('merge', {
+      'shared.ts': 'export class Shared {}\nexport let count = 0;\nexport const bump = (): number => ++count;\n',
+      'only-eager.ts': 'export const eager = (): string => "eager";\n',
+      'lazy.ts': "import { Shared, bump } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport const bumpTwice = (): number => (bump(), bump());\n",
+      'entry.ts':
+        "import { Shared, bump } from './shared.js';\nimport { eager } from './only-eager.js';\nexport const handler = async () => { bump(); const lazy = await import('./lazy.js'); return { same: lazy.make() instanceof Shared, count: lazy.bumpTwice(), eager: eager() }; };\nexport default 'the default export';\n",
+    });
     const outdir = join(dir, 'out');
     const { merged } = buildFunction(bundleOptions(join(dir, 'entry.ts'), { splitting: true }), outdir);
     expect(merged.length).toBeGreaterThan(0);
@@ -185,13 +184,11 @@ describe('merged eager chunks (a split build)', () => {
   it('never makes a lazy chunk wait for an entry whose top-level await is loading it', () => {
     // Before the merge the lazy chunk imports the shared chunk, evaluated before the entry; after
     // it, the entry itself, whose evaluation waits for the lazy chunk: neither would ever finish.
-    const dir = writeSources('merge-tla', {
+    const { outdir, merged } = buildSources('merge-tla', {
       'shared.ts': 'export class Shared {}\n',
       'lazy.ts': "import { Shared } from './shared.js';\nexport const make = (): Shared => new Shared();\n",
       'entry.ts': "import { Shared } from './shared.js';\nconst lazy = await import('./lazy.js');\nconst same = lazy.make() instanceof Shared;\nexport const handler = async () => same;\n",
     });
-    const outdir = join(dir, 'out');
-    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
     expect(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(String(await mod.handler()));')).toBe('true');
     // The split is kept as esbuild made it, and nothing is left of the attempted merge.
     expect(merged).toEqual([]);
@@ -202,7 +199,7 @@ describe('merged eager chunks (a split build)', () => {
   });
 
   it("keeps every export of the entry: one named like the merge's own, a string name, an external module's export *", () => {
-    const dir = writeSources('merge-names', {
+    const { outdir, merged } = buildSources('merge-names', {
       'shared.ts': 'export class Shared {}\nexport const tag = (): string => "shared";\n',
       'lazy.ts': "import { Shared, tag } from './shared.js';\nexport const make = (): Shared => new Shared();\nexport { tag as 'lazy-tag' };\n",
       'entry.ts': [
@@ -215,8 +212,6 @@ describe('merged eager chunks (a split build)', () => {
         '',
       ].join('\n'),
     });
-    const outdir = join(dir, 'out');
-    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
     expect(merged.length).toBeGreaterThan(0);
     const script = "process.stdout.write(JSON.stringify([mod.__lk0_a, mod.__lk1_a, mod['the-handler'] === mod.handler, typeof mod.basename, await mod.handler()]));";
     expect(JSON.parse(runInNode(join(outdir, 'index.mjs'), script))).toEqual(['mine', 'mine too', true, 'function', [true, 'shared']]);
@@ -235,7 +230,7 @@ describe('merged eager chunks (a split build)', () => {
   });
 
   it.each([ESM_REQUIRE_BANNER, `// a banner\n// of lines\n${ESM_REQUIRE_BANNER}`])('maps stack traces of merged and lazy code to the sources under --enable-source-maps (banner %#)', (banner) => {
-    const dir = writeSources(`merge-maps-${banner.length}`, {
+    const { outdir, merged } = buildSources(`merge-maps-${banner.length}`, {
       'shared.ts': 'export class Shared {}\n\n\nexport function failShared(): never {\n  throw new Error("shared");\n}\n',
       'lazy.ts': "import { Shared, failShared } from './shared.js';\n\nexport const make = (): Shared => new Shared();\nexport function failLazy(): never {\n  throw new Error('lazy');\n}\nexport const failThroughShared = (): never => failShared();\n",
       'entry.ts': [
@@ -258,16 +253,14 @@ describe('merged eager chunks (a split build)', () => {
         'export const shared = new Shared();',
         '',
       ].join('\n'),
-    });
-    const outdir = join(dir, 'out');
-    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined, banner: { js: banner } }, outdir);
+    }, { banner: { js: banner } });
     expect(merged.length).toBeGreaterThan(0);
     const frames = JSON.parse(runInNode(join(outdir, 'index.mjs'), 'process.stdout.write(JSON.stringify(await mod.handler()));', ['--enable-source-maps'])) as string[];
     expect(frames).toEqual(['entry.ts:4:9', 'shared.ts:5:9', 'lazy.ts:5:9', 'shared.ts:5:9']);
   });
 
   it("resolves a merged chunk's own import() from index.mjs, and lazy chunks that load lazy chunks share its modules and live bindings", async () => {
-    const dir = writeSources('merge-nested', {
+    const { outdir, merged } = buildSources('merge-nested', {
       // Shared by the entry and both lazy modules, with a side effect that must run once, and an
       // import() of its own: written relative to chunks/, it runs from index.mjs once merged.
       'shared.ts': [
@@ -292,8 +285,6 @@ describe('merged eager chunks (a split build)', () => {
         '',
       ].join('\n'),
     });
-    const outdir = join(dir, 'out');
-    const { merged } = buildFunction({ ...bundleOptions(join(dir, 'entry.ts'), { splitting: true }), absWorkingDir: dir, tsconfig: undefined }, outdir);
     expect(merged.length).toBeGreaterThan(0);
     expect(readFileSync(join(outdir, 'index.mjs'), 'utf8')).toMatch(/import\("\.\/chunks\/outer-[A-Z0-9]+\.mjs"\)/);
     const { handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as { handler: () => Promise<unknown> };
