@@ -21,7 +21,6 @@ import { realSleep, systemClock, type Clock } from './clock.js';
 import { withDeadline } from './deadline.js';
 import { ConfigError, LatchkeyError, UpstreamUnavailableError } from './errors.js';
 import type { Log } from './log.js';
-import { LruCache } from './lru.js';
 import type { TenantStore } from './tenant-store.js';
 
 /** The plan of callers without a tenant (platform operators and services). */
@@ -48,7 +47,8 @@ export const API_KEY_VALUE_PATTERN = /^[A-Za-z0-9]{20,128}$/;
 export class UsageKeyDeriver {
   readonly #secret: string;
   readonly #platformKey: string;
-  readonly #memo = new LruCache<string, string>(10_000);
+  /** A plain map cleared when full, not `LruCache`: every REST decision looks a key up, and a hit here costs one lookup (an LRU hit re-inserts). */
+  readonly #memo = new Map<string, string>();
   constructor(secret: string, platformKey: string) {
     this.#secret = secret;
     this.#platformKey = platformKey;
@@ -57,6 +57,7 @@ export class UsageKeyDeriver {
     if (!tenantId) return this.#platformKey;
     let v = this.#memo.get(tenantId);
     if (v === undefined) {
+      if (this.#memo.size >= 10_000) this.#memo.clear();
       v = tenantUsageKeyValue(this.#secret, tenantId);
       this.#memo.set(tenantId, v);
     }
