@@ -96,7 +96,7 @@ function usagePlans(node: Node): Record<string, UsagePlanLimits> | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const parsed: unknown = typeof v === 'string' ? JSON.parse(v) : v;
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('context latchkey:usagePlans must be a JSON object of plans');
-  const positive = (x: unknown, what: string) => {
+  const nonNegative = (x: unknown, what: string) => {
     if (typeof x !== 'number' || !(x >= 0)) throw new Error(`context latchkey:usagePlans: ${what} must be a number ≥ 0`);
     return x;
   };
@@ -107,9 +107,9 @@ function usagePlans(node: Node): Record<string, UsagePlanLimits> | undefined {
       return [
         name,
         {
-          rateLimit: positive(p.rateLimit, `${name}.rateLimit`),
-          burstLimit: positive(p.burstLimit, `${name}.burstLimit`),
-          ...(quota ? { quota: { limit: positive(quota.limit, `${name}.quota.limit`), period: quota.period as 'DAY' | 'WEEK' | 'MONTH' } } : {}),
+          rateLimit: nonNegative(p.rateLimit, `${name}.rateLimit`),
+          burstLimit: nonNegative(p.burstLimit, `${name}.burstLimit`),
+          ...(quota ? { quota: { limit: nonNegative(quota.limit, `${name}.quota.limit`), period: quota.period as 'DAY' | 'WEEK' | 'MONTH' } } : {}),
         },
       ];
     }),

@@ -4,6 +4,8 @@
  */
 import {
   APIGatewayClient,
+  BadRequestException,
+  ConflictException,
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
@@ -12,19 +14,18 @@ import {
   GetUsagePlanKeyCommand,
   GetUsageCommand,
   GetUsagePlansCommand,
+  NotFoundException,
+  TooManyRequestsException,
 } from '@aws-sdk/client-api-gateway';
 import { GatewayThrottledError, KeyInOtherPlanError, UsageKeyExistsError, type GatewayApiKey, type UsageKeyGateway } from '../core/usage-plans.js';
-
-const errorName = (err: unknown) => (err as { name?: string } | null)?.name;
 
 /** Throttling becomes `GatewayThrottledError` (the provisioner retries it); everything else passes through. */
 async function mapErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const name = errorName(err);
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (name === 'TooManyRequestsException' || status === 429) {
+    if (err instanceof TooManyRequestsException || status === 429) {
       const retryAfter = Number((err as { retryAfterSeconds?: string }).retryAfterSeconds);
       throw new GatewayThrottledError('API Gateway throttled a key change', Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, { cause: err });
     }
@@ -72,7 +73,7 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
         const out = await this.client.send(new CreateApiKeyCommand({ name, value, enabled: true, description: 'Latchkey tenant usage key (per-tenant limits)' }));
         return { id: out.id!, name };
       } catch (err) {
-        if (errorName(err) === 'ConflictException') throw new UsageKeyExistsError({ cause: err });
+        if (err instanceof ConflictException) throw new UsageKeyExistsError({ cause: err });
         throw err;
       }
     });
@@ -83,14 +84,13 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       try {
         await this.client.send(new CreateUsagePlanKeyCommand({ usagePlanId: planId, keyId, keyType: 'API_KEY' }));
       } catch (err) {
-        const name = errorName(err);
-        if (name !== 'ConflictException' && name !== 'BadRequestException') throw err;
+        if (!(err instanceof ConflictException || err instanceof BadRequestException)) throw err;
         // Already in this plan, or refused because it is in another plan of the stage: only
         // the plan's own list tells which.
         try {
           await this.client.send(new GetUsagePlanKeyCommand({ usagePlanId: planId, keyId }));
         } catch (lookup) {
-          if (errorName(lookup) === 'NotFoundException') throw new KeyInOtherPlanError(planId, keyId, { cause: err });
+          if (lookup instanceof NotFoundException) throw new KeyInOtherPlanError(planId, keyId, { cause: err });
           throw lookup;
         }
       }
@@ -102,7 +102,7 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       try {
         await this.client.send(new DeleteUsagePlanKeyCommand({ usagePlanId: planId, keyId }));
       } catch (err) {
-        if (errorName(err) !== 'NotFoundException') throw err;
+        if (!(err instanceof NotFoundException)) throw err;
       }
     });
   }
@@ -112,7 +112,7 @@ export class ApiGatewayUsageKeys implements UsageKeyGateway {
       try {
         await this.client.send(new DeleteApiKeyCommand({ apiKey: keyId }));
       } catch (err) {
-        if (errorName(err) !== 'NotFoundException') throw err; // already gone
+        if (!(err instanceof NotFoundException)) throw err; // already gone
       }
     });
   }

@@ -1,5 +1,6 @@
 /** The tenants function's side of the usage counts (`dynamodb-usage.ts`): a range of days of one tenant. */
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { realSleep, type Sleep } from '../core/clock.js';
 import { UpstreamUnavailableError } from '../core/errors.js';
 import type { UsageDay, UsageReader } from '../core/usage-counter.js';
 import { SUBJECT_PREFIX, usagePk } from './dynamodb-usage.js';
@@ -9,6 +10,7 @@ export class DynamoDbUsageReader implements UsageReader {
   constructor(
     private readonly tableName: string,
     private readonly client: DynamoDBDocumentClient,
+    private readonly sleep: Sleep = realSleep,
   ) {}
 
   async days(tenantId: string, days: readonly string[]): Promise<UsageDay[]> {
@@ -17,7 +19,7 @@ export class DynamoDbUsageReader implements UsageReader {
       let keys: Record<string, unknown>[] | undefined = days.slice(i, i + 100).map((d) => ({ pk: usagePk(tenantId, d) }));
       for (let attempt = 0; keys && keys.length > 0 && attempt < 5; attempt++) {
         // Keys left unprocessed mean throttling: back off (25, 50, 100, 200 ms) before asking again.
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** (attempt - 1)));
+        if (attempt > 0) await this.sleep(25 * 2 ** (attempt - 1));
         const res = await this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
         for (const item of res.Responses?.[this.tableName] ?? []) {
           const subjects = new Map<string, number>();

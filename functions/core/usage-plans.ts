@@ -245,7 +245,7 @@ export class UsageKeyProvisioner {
    */
   async release(tenantId: string): Promise<void> {
     const deadline = this.#d.clock.now() + this.#budgetMs;
-    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+    const key = await this.#findKey(tenantId, deadline);
     if (key) await this.#call(() => this.#d.gateway.deleteKey(key.id), deadline);
   }
 
@@ -258,23 +258,26 @@ export class UsageKeyProvisioner {
     if (days.length === 0) return new Map();
     const deadline = this.#d.clock.now() + this.#budgetMs;
     const planId = await this.#planId(plan, deadline);
-    const key = await this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+    const key = await this.#findKey(tenantId, deadline);
     if (!key) return undefined;
     return this.#call(() => this.#d.gateway.usage(planId, key.id, days[0]!, days.at(-1)!), deadline);
   }
 
+  /** The tenant's key of this deployment: its name, and the value derived from this deployment's secret. */
+  #findKey(tenantId: string, deadline: number): Promise<GatewayApiKey | undefined> {
+    return this.#call(() => this.#d.gateway.findKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
+  }
+
   async #ensureKey(tenantId: string, deadline: number): Promise<GatewayApiKey> {
-    const name = this.keyName(tenantId);
-    const value = tenantUsageKeyValue(this.#d.secret, tenantId);
-    const found = await this.#call(() => this.#d.gateway.findKey(name, value), deadline);
+    const found = await this.#findKey(tenantId, deadline);
     if (found) return found;
     try {
-      return await this.#call(() => this.#d.gateway.createKey(name, value), deadline);
+      return await this.#call(() => this.#d.gateway.createKey(this.keyName(tenantId), tenantUsageKeyValue(this.#d.secret, tenantId)), deadline);
     } catch (err) {
       if (!(err instanceof UsageKeyExistsError)) throw err;
       // A concurrent request (a client's retry while the first attempt still runs), or an
       // attempt whose answer was lost, created it: take that key.
-      const made = await this.#call(() => this.#d.gateway.findKey(name, value), deadline);
+      const made = await this.#findKey(tenantId, deadline);
       if (made) return made;
       throw this.#unavailable(1000, err);
     }

@@ -11,6 +11,7 @@ import { idempotencyMiddleware } from '../adapters/idempotency.js';
 import { identityProviderFrom } from '../adapters/identity-provider-factory.js';
 import { systemClock } from '../core/clock.js';
 import { KeyLifecycle } from '../core/key-lifecycle.js';
+import { onFirstUse } from '../core/once.js';
 import { loadManagementConfig } from '../core/config.js';
 import { createApiHandler } from '../http/api-handler.js';
 import { deployedProvisioner, type UsageKeyGateway } from '../core/usage-plans.js';
@@ -57,8 +58,7 @@ export const handler = createApiHandler({
 
 /** The API Gateway SDK is loaded on the first key change, not at cold start. */
 function lazyUsageKeys(): UsageKeyGateway {
-  let loaded: Promise<UsageKeyGateway> | undefined;
-  const gateway = () => (loaded ??= import('../adapters/api-gateway-usage-keys.js').then(({ ApiGatewayUsageKeys }) => new ApiGatewayUsageKeys()));
+  const gateway = onFirstUse(() => import('../adapters/api-gateway-usage-keys.js').then(({ ApiGatewayUsageKeys }) => new ApiGatewayUsageKeys()));
   return {
     findPlan: async (name) => (await gateway()).findPlan(name),
     findKey: async (name, value) => (await gateway()).findKey(name, value),
@@ -72,9 +72,6 @@ function lazyUsageKeys(): UsageKeyGateway {
 
 /** The usage reader is loaded on the first usage request; it shares the token cache's client (same table). */
 function lazyUsageReader(tableName: string, client: DynamoDBDocumentClient): UsageReader {
-  let loaded: Promise<UsageReader> | undefined;
-  return {
-    days: async (tenantId, days) =>
-      (await (loaded ??= import('../adapters/dynamodb-usage-reader.js').then(({ DynamoDbUsageReader }) => new DynamoDbUsageReader(tableName, client)))).days(tenantId, days),
-  };
+  const reader = onFirstUse(() => import('../adapters/dynamodb-usage-reader.js').then(({ DynamoDbUsageReader }) => new DynamoDbUsageReader(tableName, client)));
+  return { days: async (tenantId, days) => (await reader()).days(tenantId, days) };
 }

@@ -73,6 +73,9 @@ const csvField = (raw: string) => {
   return /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 };
 
+/** Counts per key (or client) as the usage answer lists them: `{id, requests}`, by id. */
+const requestsById = (counts: ReadonlyMap<string, number>) => [...counts].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id));
+
 /** The path's tenant, after checking the caller may act on it (403 otherwise). */
 function pathTenant(req: ApiRequest): string {
   const requested = req.path.tenantId ?? '';
@@ -135,7 +138,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         const served = d.usage && tenant?.plan ? await d.usage.provisioner.requestsByDay(tenantId, tenant.plan, dayList) : undefined;
         const days = dayList.map((day) => {
           const u = stored.get(day);
-          const keys = u ? [...u.subjects].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)) : [];
+          const keys = u ? requestsById(u.subjects) : [];
           const counted = u?.total ?? 0;
           return { day, requests: served ? (served.get(day) ?? 0) : counted, counted, keys };
         });
@@ -144,8 +147,8 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
         const accept = req.headers?.accept ?? '';
         if (/\btext\/csv\b/i.test(accept)) {
           // Billing exports: one row per day and key, and the tenant's total per day (key `*`).
-          const tenant = csvField(tenantId);
-          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenant},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenant},${csvField(k.id)},${k.requests}`)])];
+          const tenantCell = csvField(tenantId);
+          const rows = ['day,tenant_id,key_id,requests', ...days.flatMap((day) => [`${day.day},${tenantCell},*,${day.requests}`, ...day.keys.map((k) => `${day.day},${tenantCell},${csvField(k.id)},${k.requests}`)])];
           return { status: 200, text: `${rows.join('\r\n')}\r\n`, headers: { 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Content-Disposition': `attachment; filename="usage-${tenantId}-${q.from}-${q.to}.csv"` } };
         }
         return {
@@ -157,7 +160,7 @@ export function createTenantRoutes(d: TenantRoutesDeps): Route[] {
             granularity: q.granularity,
             source: served ? 'gateway' : 'counters',
             requests: days.reduce((n, day) => n + day.requests, 0),
-            keys: [...perKey].map(([id, requests]) => ({ id, requests })).sort((a, b) => a.id.localeCompare(b.id)),
+            keys: requestsById(perKey),
             days,
           },
         };

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiGatewayUsageKeys } from '../../functions/adapters/api-gateway-usage-keys.js';
-import { KeyInOtherPlanError, UsageKeyExistsError } from '../../functions/core/usage-plans.js';
+import { GatewayThrottledError, KeyInOtherPlanError, UsageKeyExistsError } from '../../functions/core/usage-plans.js';
 import { LocalUsagePlans } from '../../infra/local/usage-plans.js';
 
 let server: Server;
@@ -95,5 +95,26 @@ describe('ApiGatewayUsageKeys', () => {
     await keys.detachKey(free, key.id);
     await keys.attachKey(standard, key.id);
     expect(plans.admit(value(7))).toMatchObject({ ok: true, planId: 'PlanStandard' });
+  });
+
+  it('reports throttling (TooManyRequestsException, 429) as GatewayThrottledError with the Retry-After API Gateway gave, for the provisioner to back off', async () => {
+    const throttling = createServer((_req, res) => {
+      res.writeHead(429, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'TooManyRequestsException', 'Retry-After': '7' });
+      res.end(JSON.stringify({ message: 'Too Many Requests' }));
+    });
+    await new Promise<void>((resolve) => throttling.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = throttling.address() as { port: number };
+      const throttled = new ApiGatewayUsageKeys(
+        new APIGatewayClient({ endpoint: `http://127.0.0.1:${port}`, region: 'eu-west-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 }),
+      );
+      for (const call of [() => throttled.findPlan('stack-free'), () => throttled.createKey('stack-tenant-t', value(4242)), () => throttled.attachKey('p', 'k')]) {
+        const err = await call().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(GatewayThrottledError);
+        expect((err as GatewayThrottledError).retryAfterS).toBe(7);
+      }
+    } finally {
+      await new Promise((resolve) => throttling.close(resolve));
+    }
   });
 });

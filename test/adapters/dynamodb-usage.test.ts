@@ -69,8 +69,11 @@ describe('DynamoDbUsageReader', () => {
         return { Responses: { cache: [] }, UnprocessedKeys: command.input.RequestItems };
       },
     } as unknown as DynamoDBDocumentClient;
-    const err = await new DynamoDbUsageReader('cache', client).days('acme', ['2026-11-29', '2026-11-30']).catch((e: unknown) => e);
+    // The back-off is stepped, not slept: no real time passes.
+    const sleeps: number[] = [];
+    const err = await new DynamoDbUsageReader('cache', client, async (ms) => void sleeps.push(ms)).days('acme', ['2026-11-29', '2026-11-30']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpstreamUnavailableError);
     expect(calls).toBeGreaterThan(1);
+    expect(sleeps).toEqual([25, 50, 100, 200]);
   });
 });

@@ -256,6 +256,7 @@ describe('usage plans (per-tenant limits)', () => {
       ['CreateUsagePlanKey', 'apigateway:POST', '/usageplans/p1q2r3/keys'],
       ['GetUsagePlanKey', 'apigateway:GET', '/usageplans/p1q2r3/keys/a1b2c3d4e5'],
       ['DeleteUsagePlanKey', 'apigateway:DELETE', '/usageplans/p1q2r3/keys/a1b2c3d4e5'],
+      ['GetUsage', 'apigateway:GET', '/usageplans/p1q2r3/usage'],
     ];
     for (const [call, action, path] of calls) expect(allowed(action, path), call).toBe(true);
     // And nothing on other resources' paths (stages, the API itself, usage plans' settings).
@@ -842,5 +843,26 @@ describe('the construct package and the functions agree', () => {
     const fns = await import('../../functions/adapters/dynamodb-state-items.js');
     expect(pkg.STATE_FEED_INDEX).toBe(fns.STATE_FEED_INDEX);
     expect([...pkg.STATE_FEED_ATTRIBUTES]).toEqual([...fns.STATE_FEED_ATTRIBUTES]);
+  });
+});
+
+describe('usage plan configuration', () => {
+  /** Builds the app from context only: the refusals come from the stack's constructor, before any synth. */
+  const attempt = (context: Record<string, unknown>) => () => {
+    const app = new App({ context: { ...NO_BUNDLING, 'latchkey:example': 'false', ...context } });
+    buildLatchkeyApp(app, configFromContext(app.node));
+  };
+  const plan = { rateLimit: 5, burstLimit: 10 };
+
+  it.each([
+    ['no platform plan', { 'latchkey:usagePlans': JSON.stringify({ free: plan }) }, /platform/],
+    ['only the platform plan', { 'latchkey:usagePlans': JSON.stringify({ platform: plan }) }, /at least one plan for tenants/],
+    ['a plan name API Gateway names would not carry', { 'latchkey:usagePlans': JSON.stringify({ Gold: plan, platform: plan }) }, /not a plan name/],
+    ['a default plan that is not a tenant plan', { 'latchkey:defaultUsagePlan': 'platform' }, /defaultUsagePlan platform is not one of the tenant plans/],
+    ['a quota period API Gateway has not', { 'latchkey:usagePlans': JSON.stringify({ free: { ...plan, quota: { limit: 1, period: 'YEAR' } }, platform: plan }) }, /DAY, WEEK or MONTH/],
+    ['a negative rate', { 'latchkey:usagePlans': JSON.stringify({ free: { ...plan, rateLimit: -1 }, platform: plan }) }, /free\.rateLimit must be a number ≥ 0/],
+    ['plans that are not an object', { 'latchkey:usagePlans': '["free"]' }, /JSON object of plans/],
+  ])('refuses %s at synth', (_what, context, message) => {
+    expect(attempt(context)).toThrow(message);
   });
 });

@@ -138,6 +138,9 @@ describe('tenants', () => {
     clock.advance(revocationCheckS * 1000);
     expect((await api.call('GET', '/me', { headers: apiKeyHeader(key.apiKey) })).status).toBe(401);
     expectProblem(await api.call('POST', '/tenants/doomed/api-keys', { headers: bearer('platform'), body: { name: 'k2', scopes: ['users:read'] } }), 409);
+    // Deleted is for good: it cannot be re-enabled (its registry record only says disabled).
+    expectProblem(await api.call('PATCH', '/tenants/doomed', { headers: bearer('platform'), body: { status: 'active' } }), 409, 'conflict');
+    expect((await api.call('GET', '/tenants/doomed', { headers: bearer('platform') })).body).toMatchObject({ status: 'disabled' });
   });
 });
 
