@@ -249,6 +249,31 @@ describe('new containers whose first sync spans pages', () => {
     await revokedKeyStopsWithinBound(form);
     for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
   });
+
+  it('decide user and service tokens on point reads too: a blocked user (401) and a disabled tenant (403) stop within the bound in each', async () => {
+    const tenantId = await newTenant();
+    await user(tenantId, ['tenant:admin']); // the tenant keeps an admin: the last one could not be blocked
+    const u = await user(tenantId, ['tenant:member']);
+    const blocked = await secondsUntilRefused(bearer(await u.token()), async () => {
+      expect((await call('PATCH', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { blocked: true } })).status).toBe(200);
+    }, 401);
+    expect(blocked).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
+
+    const other = await newTenant();
+    const service = await idp.registerClient({ tenantId: other, scopes: ['users:read'] });
+    const member = await user(other, ['tenant:member']);
+    for (const headers of [bearer(await keyHolderToken(idp, service)), bearer(await member.token())]) {
+      containers = [container(), container(), container()];
+      const s = await secondsUntilRefused(headers, async () => {
+        expect((await call('PATCH', `/tenants/${other}`, { headers: bearer(ops), body: { status: 'disabled' } })).status).toBe(200);
+      }, 403);
+      expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+      for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
+      expect((await call('PATCH', `/tenants/${other}`, { headers: bearer(ops), body: { status: 'active' } })).status).toBe(200);
+      clock.advance(boundMs);
+    }
+  });
 });
 
 describe('rotation', () => {
