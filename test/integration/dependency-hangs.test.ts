@@ -4,8 +4,8 @@
  * sync once its copy is past the bound) and the issuer's JWKS. Each sits behind the fault proxy
  * in front of a real local server (DynamoDB Local, the local identity provider), and the
  * container is built as `functions/authorizer/handler.ts` builds it. Every credential form
- * (user token, service token, a key's own token, the key as `X-Api-Key`, a revoked key's own
- * token) must answer 503 with Retry-After when its path needs the hung dependency, never 401
+ * (user token, service token, a key's own token, the key as `X-Api-Key`, `Bearer lk_…` and
+ * Basic, a revoked key's own token) must answer 503 with Retry-After when its path needs the hung dependency, never 401
  * and never hang; once the proxy heals, each
  * is decided correctly. Time that the code measures goes through a `ManualClock`; wall-clock
  * bounds are only generous hang detectors.
@@ -77,6 +77,8 @@ beforeAll(async () => {
     { name: 'a service token', headers: bearer(await keyHolderToken(idp, service)), expected: 'allow' },
     { name: "a live key's own token", headers: bearer(await keyHolderToken(idp, live)), expected: 'allow' },
     { name: 'a live key in X-Api-Key', headers: { 'X-Api-Key': formatApiKey('lk', live) }, expected: 'allow' },
+    { name: 'a live key as Bearer lk_…', headers: bearer(formatApiKey('lk', live)), expected: 'allow' },
+    { name: 'a live key as Basic client id and secret', headers: { Authorization: `Basic ${Buffer.from(`${encodeURIComponent(live.clientId)}:${encodeURIComponent(live.clientSecret)}`).toString('base64')}` }, expected: 'allow' },
     { name: "a revoked key's own token", headers: bearer(await keyHolderToken(idp, revoked)), expected: 'unauthorized' },
   ];
 });
@@ -155,7 +157,8 @@ async function expectNeverWrong(handler: Handler, mustWait: (c: Credential) => b
   return outcomes;
 }
 const all = () => true;
-const bearerOnly = (c: Credential) => c.headers.Authorization?.startsWith('Bearer ') === true;
+/** Bearer tokens (not `Bearer lk_…`, an API key): verified against the key set on every decision of a new container. */
+const bearerOnly = (c: Credential) => c.headers.Authorization?.startsWith('Bearer ') === true && !c.headers.Authorization.startsWith('Bearer lk_');
 
 /** Once healed, each credential is decided as it must be (at most a few 503 first, on a loaded machine). */
 async function expectDecidedCorrectly(handler: Handler) {
