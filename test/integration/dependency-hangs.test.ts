@@ -5,10 +5,10 @@
  * in front of a real local server (DynamoDB Local, the local identity provider), and the
  * container is built as `functions/authorizer/handler.ts` builds it. Every credential form
  * (user token, service token, a key's own token, the key as `X-Api-Key`, `Bearer lk_…` and
- * Basic, a revoked key's own token) must answer 503 with Retry-After when its path needs the hung dependency, never 401
- * and never hang; once the proxy heals, each
- * is decided correctly. Time that the code measures goes through a `ManualClock`; wall-clock
- * bounds are only generous hang detectors.
+ * Basic, a revoked key's own token) must answer 503 with Retry-After when its path needs the
+ * hung dependency, never 401 and never hang; once the proxy heals, each is decided correctly.
+ * Time that the code measures goes through a `ManualClock`; wall-clock bounds are only
+ * generous hang detectors.
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
