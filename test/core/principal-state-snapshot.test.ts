@@ -179,22 +179,12 @@ describe('before the first sync lands', () => {
     expect(statesOf).toBe(2);
   });
 
-  it('waits for a first sync of one page (a small deployment): no point read', async () => {
+  it.each([
+    { name: 'a first sync of one page (a small deployment): no point read', opts: { onePage: true }, pointReads: 0 },
+    { name: 'the sync as before, without point reads (a feed that has none)', opts: { pointReads: false }, pointReads: 0 },
+  ])('waits for $name', async ({ opts, pointReads }) => {
     const clock = new ManualClock();
-    const { feed, calls, release } = bigFeed(clock, { onePage: true });
-    const snapshot = snapshotOver(feed, clock);
-    let settled = false;
-    const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
-    await settle();
-    expect(settled).toBe(false);
-    release();
-    expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');
-    expect(calls.statesOf).toBe(0);
-  });
-
-  it('without point reads (a feed that has none), waits for the sync as before', async () => {
-    const clock = new ManualClock();
-    const { feed, calls, release } = bigFeed(clock, { pointReads: false });
+    const { feed, calls, release } = bigFeed(clock, opts);
     const snapshot = snapshotOver(feed, clock);
     let settled = false;
     const decision = Promise.resolve(snapshot.check(keyToken('revoked-key'))).finally(() => (settled = true));
@@ -203,6 +193,7 @@ describe('before the first sync lands', () => {
     release();
     expect(await codeOf(() => decision)).toBe('ERR_API_KEY_REVOKED');
     expect(calls.changesSince).toBe(1);
+    expect(calls.statesOf).toBe(pointReads);
   });
 });
 
@@ -274,9 +265,13 @@ describe('point reads under attack (review attack-2)', () => {
     // The first sync runs past the bound (a frozen or throttled container).
     clock.advance(BOUND_MS);
     const decision = Promise.resolve(snapshot.check(userToken('auth0|someone')));
-    await new Promise((r) => setTimeout(r, 5));
+    // No real time: every pending callback runs, so the point read is held by now…
+    await settle();
+    expect(holdPointRead).toBeDefined();
+    // …and the stale first sync has landed before the point read answers.
     release();
-    await new Promise((r) => setTimeout(r, 5));
+    await settle();
+    expect(syncs).toBe(1);
     holdPointRead!();
     expect(await codeOf(() => decision)).toBe('allow');
     expect(syncs).toBe(2);

@@ -4,7 +4,7 @@
  * (refused: retried with the next flush; timed out: dropped, never counted twice).
  */
 import { describe, expect, it } from 'vitest';
-import { PLATFORM_TENANT, USAGE_SUBJECTS_PER_WRITE, UsageCounter, UsageNotAppliedError, type UsageBatch } from '../../functions/core/usage-counter.js';
+import { PLATFORM_TENANT, USAGE_FLUSH_CONCURRENCY, USAGE_SUBJECTS_PER_WRITE, UsageCounter, UsageNotAppliedError, type UsageBatch } from '../../functions/core/usage-counter.js';
 import type { Log } from '../../functions/core/log.js';
 import { ManualClock } from '../support/clock.js';
 
@@ -166,6 +166,8 @@ describe('UsageCounter under a slow store', () => {
     await done;
     expect(sink.written).toHaveLength(500);
     expect(sink.maxInFlight).toBeLessThanOrEqual(16);
+    // The bound is the one the README states, and a flush of 500 tenants reaches it.
+    expect(sink.maxInFlight).toBe(USAGE_FLUSH_CONCURRENCY);
   });
 
   it('splits a tenant with many keys over several writes, each within DynamoDB expression limits, the totals adding up', async () => {

@@ -16,9 +16,9 @@ import { Authenticator } from '../../functions/core/authenticate.js';
 import { systemClock } from '../../functions/core/clock.js';
 import { DECISION_BUDGET_MS, loadAuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
-import type { Log } from '../../functions/core/log.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { restEvent } from '../support/events.js';
+import { reasonLog } from '../support/reasons.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { orHang, pastMs, untilDone } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
@@ -33,13 +33,8 @@ let idp: Idp;
 let table: string;
 let dynamo: FaultProxy;
 let tokenEndpoint: FaultProxy;
-const reasons: string[] = [];
-const log: Log = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message, ...a) => void reasons.push(String((Object.assign({}, ...a) as { reason?: unknown }).reason ?? message)),
-  error: (message) => void reasons.push(message),
-};
+/** Why decisions answered 503 or failed (the handler's `unavailable` and `authorizer failure` lines). */
+const { log, reasons } = reasonLog();
 
 beforeAll(async () => {
   idp = await startLocalIdentityProvider({ port: 0, apiScopes: ['read:things'] });

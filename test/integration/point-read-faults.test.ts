@@ -21,11 +21,11 @@ import { Authenticator } from '../../functions/core/authenticate.js';
 import { systemClock } from '../../functions/core/clock.js';
 import { DECISION_BUDGET_MS, loadAuthorizerConfig } from '../../functions/core/config.js';
 import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
-import type { Log } from '../../functions/core/log.js';
 import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { startLocalIdentityProvider } from '../../infra/local/identity-provider.js';
 import { countingFeed } from '../support/counting.js';
 import { restEvent } from '../support/events.js';
+import { reasonLog } from '../support/reasons.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { orHang, pastMs, untilDone } from '../support/hang.js';
 import { keyHolderToken, localAuthorizerEnv } from '../support/servers.js';
@@ -39,16 +39,8 @@ const POINT_READ = { match: 'DynamoDB_20120810.BatchGetItem' };
 let idp: Idp;
 let table: string;
 let dynamo: FaultProxy;
-/** Why decisions answered 503 (the handler's `unavailable` log lines). */
-const reasons: string[] = [];
-const log: Log = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message, ...extra) => {
-    if (message === 'unavailable') reasons.push(String((Object.assign({}, ...extra) as { reason?: unknown }).reason));
-  },
-  error: (message) => void reasons.push(message),
-};
+/** Why decisions answered 503 or failed (the handler's `unavailable` and `authorizer failure` lines). */
+const { log, reasons } = reasonLog();
 
 type Outcome = 'allow' | 'deny' | 'unauthorized' | 'unavailable' | 'error' | 'hang';
 

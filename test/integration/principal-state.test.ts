@@ -20,7 +20,7 @@ import { JwtVerifier } from '../../functions/core/jwt-verifier.js';
 import { KeyLifecycle } from '../../functions/core/key-lifecycle.js';
 import { silentLog, type Log } from '../../functions/core/log.js';
 import { ROLE_GRANTS } from '../../functions/core/permissions.js';
-import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot } from '../../functions/core/principal-state.js';
+import { FEED_PROPAGATION_MARGIN_MS, PrincipalStateSnapshot, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { createApiHandler } from '../../functions/http/api-handler.js';
 import { createTenantRoutes } from '../../functions/tenants/routes.js';
 import { createUserRoutes } from '../../functions/users/routes.js';
@@ -29,6 +29,7 @@ import { rng } from '../../bench/lib/stats.js';
 import { createHarness, type Harness } from '../support/api-harness.js';
 import { ManualClock } from '../support/clock.js';
 import { counting, countingFeed, type FeedReads } from '../support/counting.js';
+import { orHang } from '../support/hang.js';
 import { keyHolderToken } from '../support/servers.js';
 import { addBulkStates, createTenantsTable, createTokenCacheTable } from '../support/tables.js';
 
@@ -53,7 +54,8 @@ const logged: string[] = [];
 const capture = (level: string) => (message: string, ...extra: Record<string, unknown>[]) => void logged.push(JSON.stringify({ level, message, extra }));
 const log: Log = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
 
-function container(): Container {
+/** `feedOf` wraps the container's feed (to hold a sync at a chosen moment); the table's by default. */
+function container(feedOf: (shared: DynamoDbTokenCache) => PrincipalStateFeed = (shared) => shared): Container {
   const verifier = new JwtVerifier({ config: config.jwt, clock });
   const shared = new DynamoDbTokenCache({ tableName: cacheTable });
   const exchangeDeps = {
@@ -66,7 +68,7 @@ function container(): Container {
     log,
   };
   // The whole feed (point reads too), so these containers take every path a deployed one takes.
-  const { feed, reads: feedReads } = countingFeed(shared);
+  const { feed, reads: feedReads } = countingFeed(feedOf(shared));
   const state = new PrincipalStateSnapshot({ feed, clock, log: silentLog, maxAgeMs: boundMs, retryAfterS: 5 });
   const exchange = new ApiKeyExchange({ ...exchangeDeps, keys: (id) => state.knownKey(id) });
   const authorizer = createAuthorizerHandler({ authenticator: new Authenticator({ verifier, state, keyPrefix: 'lk', apiKeys: async () => exchange }), log });
@@ -100,9 +102,22 @@ async function issueKey(tenantId: string, scopes = ['users:read', 'keys:read']):
   return res.body as IssuedKey;
 }
 
-/** Every credential form of a key: X-Api-Key, Basic, and its own token sent as Bearer. */
-async function keyForms(k: { clientId: string; clientSecret: string; apiKey: string }): Promise<Record<string, Record<string, string>>> {
-  return { xApiKey: xApiKey(k.apiKey), basic: basic(k.clientId, k.clientSecret), directBearer: bearer(await keyHolderToken(idp, k)) };
+/** The credential forms of a key (README, "How callers authenticate"). */
+const KEY_FORMS = ['xApiKey', 'basic', 'bearerApiKey', 'basicApiKey', 'directBearer'] as const;
+type KeyForm = (typeof KEY_FORMS)[number];
+
+/**
+ * Every credential form of a key: `lk_…` in X-Api-Key, as `Bearer lk_…` and as the Basic user
+ * name; client id and secret as Basic; and its own token fetched from the provider, as Bearer.
+ */
+async function keyForms(k: { clientId: string; clientSecret: string; apiKey: string }): Promise<Record<KeyForm, Record<string, string>>> {
+  return {
+    xApiKey: xApiKey(k.apiKey),
+    basic: basic(k.clientId, k.clientSecret),
+    bearerApiKey: bearer(k.apiKey),
+    basicApiKey: { Authorization: `Basic ${Buffer.from(`${k.apiKey}:`).toString('base64')}` },
+    directBearer: bearer(await keyHolderToken(idp, k)),
+  };
 }
 
 /** Status of GET /me through each container. */
@@ -172,6 +187,11 @@ beforeEach(() => {
   containers = [container(), container(), container()];
 });
 
+/** Resolves once `done` holds, checking after every turn of the event loop (no real time). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setImmediate(r));
+}
+
 let tenantSeq = 0;
 async function newTenant(): Promise<string> {
   const tenantId = `t${++tenantSeq}-${Date.now().toString(36)}`;
@@ -180,10 +200,10 @@ async function newTenant(): Promise<string> {
 }
 
 /** Issues a key, revokes it and checks that this form of it is refused within the bound. */
-async function revokedKeyStopsWithinBound(form: 'xApiKey' | 'basic' | 'directBearer'): Promise<void> {
+async function revokedKeyStopsWithinBound(form: KeyForm): Promise<void> {
   const tenantId = await newTenant();
   const key = await issueKey(tenantId);
-  const headers = (await keyForms(key))[form]!;
+  const headers = (await keyForms(key))[form];
   const s = await secondsUntilRefused(headers, async () => {
     expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
   }, 401);
@@ -191,7 +211,7 @@ async function revokedKeyStopsWithinBound(form: 'xApiKey' | 'basic' | 'directBea
 }
 
 describe('a revoked key', () => {
-  it.each(['xApiKey', 'basic', 'directBearer'] as const)('stops within the bound in every container: %s', async (form) => {
+  it.each(KEY_FORMS)('stops within the bound in every container: %s', async (form) => {
     await revokedKeyStopsWithinBound(form);
   });
 
@@ -225,9 +245,34 @@ describe('new containers whose first sync spans pages', () => {
   });
   afterAll(() => bulk?.remove());
 
-  it.each(['xApiKey', 'basic', 'directBearer'] as const)('decide their first requests on point reads, and a revoked key stops within the bound in each: %s', async (form) => {
+  it.each(KEY_FORMS)('decide their first requests on point reads, and a revoked key stops within the bound in each: %s', async (form) => {
     await revokedKeyStopsWithinBound(form);
     for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('decide user and service tokens on point reads too: a blocked user (401) and a disabled tenant (403) stop within the bound in each', async () => {
+    const tenantId = await newTenant();
+    await user(tenantId, ['tenant:admin']); // the tenant keeps an admin: the last one could not be blocked
+    const u = await user(tenantId, ['tenant:member']);
+    const blocked = await secondsUntilRefused(bearer(await u.token()), async () => {
+      expect((await call('PATCH', `/users/${encodeURIComponent(u.userId)}`, { headers: bearer(ops), query: { tenantId }, body: { blocked: true } })).status).toBe(200);
+    }, 401);
+    expect(blocked).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+    for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
+
+    const other = await newTenant();
+    const service = await idp.registerClient({ tenantId: other, scopes: ['users:read'] });
+    const member = await user(other, ['tenant:member']);
+    for (const headers of [bearer(await keyHolderToken(idp, service)), bearer(await member.token())]) {
+      containers = [container(), container(), container()];
+      const s = await secondsUntilRefused(headers, async () => {
+        expect((await call('PATCH', `/tenants/${other}`, { headers: bearer(ops), body: { status: 'disabled' } })).status).toBe(200);
+      }, 403);
+      expect(s).toBeLessThanOrEqual(config.apiKey.revocationCheckS);
+      for (const c of containers) expect(c.feedReads.pointReads).toBeGreaterThanOrEqual(1);
+      expect((await call('PATCH', `/tenants/${other}`, { headers: bearer(ops), body: { status: 'active' } })).status).toBe(200);
+      clock.advance(boundMs);
+    }
   });
 });
 
@@ -316,15 +361,73 @@ describe('an exchange in flight across a revocation', () => {
     const tenantId = await newTenant();
     const key = await issueKey(tenantId);
     idp.setFailure('slow', { delayMs: 1500 });
+    const requests = idp.stats.tokenRequests;
     via = 1;
     const inFlight = call('GET', '/me', { headers: xApiKey(key.apiKey) });
-    await new Promise((r) => setTimeout(r, 200));
+    via = 0;
+    // The revocation starts once the exchange has reached the provider (the event, not a sleep).
+    await orHang(until(() => idp.stats.tokenRequests > requests));
     const revokedAt = clock.now();
-    await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) });
+    expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
     idp.setFailure('none');
-    await inFlight; // whatever it answered, from here on the bound applies
+    // Whatever it answered (allowed on state read before the revocation, refused on state read
+    // after it, or 503 past the budget), from here on the bound applies.
+    expect([200, 401, 503]).toContain((await inFlight).status);
     clock.advance(Math.max(0, revokedAt + boundMs - clock.now()));
     expect(await statuses(xApiKey(key.apiKey))).toEqual([401, 401, 401]);
+  });
+});
+
+describe('a revocation written while a sync is in flight', () => {
+  it('is picked up by the next sync: the key stops within the bound on every path, measured from the revocation', async () => {
+    const tenantId = await newTenant();
+    const key = await issueKey(tenantId);
+    const forms = await keyForms(key);
+    // Container 1's sync can be held once its Query has read the feed and before the state lands.
+    let hold: { read: () => void; release: Promise<void> } | undefined;
+    const held = (shared: DynamoDbTokenCache): PrincipalStateFeed => ({
+      changesSince: async (since, onMorePages) => {
+        const changes = await shared.changesSince(since, onMorePages);
+        const h = hold;
+        hold = undefined;
+        if (h) {
+          h.read();
+          await h.release;
+        }
+        return changes;
+      },
+      statesOf: (keys) => shared.statesOf(keys),
+    });
+    containers = [container(), container(held)];
+    for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200]);
+    const c = containers[1]!;
+    // Past half the trusted age, a decision starts a sync in the background and goes on.
+    clock.advance(Math.ceil((boundMs - FEED_PROPAGATION_MARGIN_MS) / 2));
+    let read!: () => void;
+    const readDone = new Promise<void>((r) => (read = r));
+    let release!: () => void;
+    hold = { read, release: new Promise<void>((r) => (release = r)) };
+    const syncsBefore = c.state.syncs;
+    via = 1;
+    expect((await call('GET', '/me', { headers: forms.directBearer })).status).toBe(200);
+    via = 0;
+    await orHang(readDone);
+    // The feed has been read; the revocation is written before that read lands.
+    const revokedAt = clock.now();
+    expect((await call('DELETE', `/tenants/${tenantId}/api-keys/${key.keyId}`, { headers: bearer(ops) })).status).toBe(204);
+    release();
+    await orHang(until(() => c.state.syncs > syncsBefore));
+    for (const [form, h] of Object.entries(forms)) {
+      via = 1;
+      let st = (await call('GET', '/me', { headers: h })).status;
+      while (st === 200 && clock.now() - revokedAt <= boundMs) {
+        clock.advance(1000);
+        st = (await call('GET', '/me', { headers: h })).status;
+      }
+      via = 0;
+      expect(st, form).toBe(401);
+      expect(clock.now() - revokedAt, form).toBeLessThanOrEqual(boundMs);
+    }
   });
 });
 
@@ -386,11 +489,13 @@ describe('users', () => {
 });
 
 describe('tenants', () => {
-  it('a disabled tenant: keys (every form) and users get 403 within the bound; operators still manage it; re-enabling restores', async () => {
+  it('a disabled tenant: keys (every form), users and service tokens get 403 within the bound; operators still manage it; re-enabling restores', async () => {
     const tenantId = await newTenant();
     const key = await issueKey(tenantId);
     const u = await user(tenantId, ['tenant:admin']);
-    const forms: Record<string, Record<string, string>> = { ...(await keyForms(key)), user: bearer(await u.token()) };
+    // A service of the tenant: a machine client at the provider that is not a Latchkey key (no state item).
+    const service = await idp.registerClient({ tenantId, scopes: ['users:read'] });
+    const forms: Record<string, Record<string, string>> = { ...(await keyForms(key)), user: bearer(await u.token()), service: bearer(await keyHolderToken(idp, service)) };
     for (const h of Object.values(forms)) expect(await statuses(h)).toEqual([200, 200, 200]);
     expect((await call('PATCH', `/tenants/${tenantId}`, { headers: bearer(ops), body: { status: 'disabled' } })).status).toBe(200);
     clock.advance(boundMs);

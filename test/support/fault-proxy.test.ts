@@ -1,6 +1,7 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { orHang } from './hang.js';
 
 /** An upstream that answers every chunk with `echo:<chunk>` and counts what it received. */
 let upstream: Server;
@@ -142,7 +143,8 @@ describe('fault proxy', () => {
     await closed;
     expect(proxy.openSockets).toBe(0);
     // The upstream side of each connection is closed too.
-    for (let i = 0; i < 100 && upstreamSockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // Waits on their close events (a hang detector bounds it), not on a 2 s poll a loaded machine may outlast.
+    await orHang(Promise.all([...upstreamSockets].map((s) => new Promise<void>((r) => (s.closed ? r() : s.once('close', () => r()))))));
     expect(upstreamSockets.size).toBe(0);
     const refused = await new Promise<string>((resolve) => {
       const s = connect({ host: '127.0.0.1', port: proxy.port });
