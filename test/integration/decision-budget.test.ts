@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { DynamoDbDeadline } from '../../functions/adapters/dynamodb-deadline.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
-import { AuthorizerUnavailableError, createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
+import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { formatApiKey, type ClientCredentials } from '../../functions/core/api-key.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
@@ -20,7 +20,8 @@ import { startLocalIdentityProvider } from '../../infra/local/identity-provider.
 import { restEvent } from '../support/events.js';
 import { reasonLog } from '../support/reasons.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang, pastMs, untilDone } from '../support/hang.js';
+import { outcomeOf, tally, type Outcome } from '../support/outcomes.js';
+import { pastMs, untilDone } from '../support/hang.js';
 import { createTokenCacheTable } from '../support/tables.js';
 import { localAuthorizerEnv } from '../support/servers.js';
 
@@ -75,14 +76,8 @@ function container(env: Record<string, string> = {}, dynamoDeadline?: DynamoDbDe
   return createAuthorizerHandler({ authenticator, log, decisionBudgetMs: config.decisionBudgetMs });
 }
 
-type Outcome = 'allow' | 'unauthorized' | 'unavailable' | 'error' | 'hang';
-
 function decide(handler: ReturnType<typeof createAuthorizerHandler>, key: ClientCredentials): Promise<Outcome> {
-  const decision = handler(restEvent({ 'X-Api-Key': formatApiKey('lk', key) })).then(
-    (): Outcome => 'allow',
-    (err: unknown): Outcome => (err instanceof AuthorizerUnavailableError ? 'unavailable' : (err as Error).message === 'Unauthorized' ? 'unauthorized' : 'error'),
-  );
-  return orHang(decision).catch((): Outcome => 'hang');
+  return outcomeOf(handler(restEvent({ 'X-Api-Key': formatApiKey('lk', key) })));
 }
 
 /**
@@ -107,7 +102,6 @@ async function newKey() {
   await new DynamoDbTokenCache({ tableName: table }).putState({ kind: 'client', id: key.clientId, status: 'active', revokedAt: 0, notBefore: 0, changedAt: Date.now(), tenantId: 'acme', keyId });
   return key;
 }
-const tally = (outcomes: Outcome[]) => outcomes.reduce<Record<string, number>>((t, o) => ({ ...t, [o]: (t[o] ?? 0) + 1 }), {});
 
 describe('decision budget', () => {
   it('with DynamoDB hung for longer than the budget: new keys answer 503, cached keys keep working, the same keys work after recovery', async () => {

@@ -11,14 +11,12 @@
  * generous hang detectors.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { credentialsFromEnv } from '../../functions/adapters/dynamodb-light.js';
 import { DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
 import { createDocumentClient, DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { OAuthTokenEndpoint } from '../../functions/adapters/oauth-token-endpoint.js';
-import { AuthorizerUnavailableError, createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
+import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { formatApiKey } from '../../functions/core/api-key.js';
 import { ApiKeyExchange } from '../../functions/core/api-key-exchange.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
@@ -30,10 +28,11 @@ import { ManualClock } from '../support/clock.js';
 import { countingFeed } from '../support/counting.js';
 import { restEvent } from '../support/events.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang, untilDone } from '../support/hang.js';
+import { outcomeOf, type Outcome } from '../support/outcomes.js';
+import { untilDone } from '../support/hang.js';
 import { reasonLog } from '../support/reasons.js';
 import { keyHolderToken, localAuthorizerEnv } from '../support/servers.js';
-import { createTokenCacheTable } from '../support/tables.js';
+import { createTokenCacheTable, localLightDynamoDb } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 /** The sync and nothing else: point reads are a BatchGetItem, the API-key cache a GetItem. */
@@ -45,7 +44,6 @@ let dynamo: FaultProxy;
 let jwks: FaultProxy;
 const { log, reasons } = reasonLog();
 
-type Outcome = 'allow' | 'deny' | 'unauthorized' | 'unavailable' | 'error' | 'hang';
 interface Credential {
   name: string;
   headers: Record<string, string>;
@@ -99,7 +97,7 @@ function container(clock: ManualClock) {
   const config = loadAuthorizerConfig(localAuthorizerEnv(idp, table, { AWS_ENDPOINT_URL_DYNAMODB: dynamo.url, JWKS_URI: jwksUri.href }));
   const state = config.state!;
   const verifier = new JwtVerifier({ config: config.jwt, clock, fetch: nodeHttpClient });
-  const light = { ...state, tableName: state.table, credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }), http: nodeHttpClient };
+  const light = localLightDynamoDb(state.table, state);
   const { feed, reads } = countingFeed(new DynamoDbStateFeed(light));
   const snapshot = new PrincipalStateSnapshot({ feed, clock, log, maxAgeMs: state.maxAgeMs, retryAfterS: config.apiKey.defaultRetryAfterS, singleFlightMs: config.decisionBudgetMs });
   const exchange = new ApiKeyExchange({
@@ -125,17 +123,7 @@ type Handler = ReturnType<typeof container>['handler'];
 const retryAfters: number[] = [];
 
 function decide(handler: Handler, headers: Record<string, string>): Promise<Outcome> {
-  const decision = handler(restEvent(headers)).then(
-    (r): Outcome => ((r as APIGatewayAuthorizerResult).policyDocument.Statement[0]?.Effect === 'Allow' ? 'allow' : 'deny'),
-    (err: unknown): Outcome => {
-      if (err instanceof AuthorizerUnavailableError) {
-        retryAfters.push(err.retryAfterS);
-        return 'unavailable';
-      }
-      return (err as Error).message === 'Unauthorized' ? 'unauthorized' : 'error';
-    },
-  );
-  return orHang(decision).catch((): Outcome => 'hang');
+  return outcomeOf(handler(restEvent(headers)), retryAfters);
 }
 
 /**

@@ -10,13 +10,11 @@
  * asserted; wall-clock bounds are only generous hang detectors.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { credentialsFromEnv } from '../../functions/adapters/dynamodb-light.js';
 import { DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
 import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
 import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
-import { AuthorizerUnavailableError, createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
+import { createAuthorizerHandler } from '../../functions/authorizer/create-handler.js';
 import { Authenticator } from '../../functions/core/authenticate.js';
 import { systemClock } from '../../functions/core/clock.js';
 import { DECISION_BUDGET_MS, loadAuthorizerConfig } from '../../functions/core/config.js';
@@ -27,9 +25,10 @@ import { countingFeed } from '../support/counting.js';
 import { restEvent } from '../support/events.js';
 import { reasonLog } from '../support/reasons.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { orHang, pastMs, untilDone } from '../support/hang.js';
+import { outcomeOf, tally, type Outcome } from '../support/outcomes.js';
+import { pastMs, untilDone } from '../support/hang.js';
 import { keyHolderToken, localAuthorizerEnv } from '../support/servers.js';
-import { addBulkStates, createTokenCacheTable } from '../support/tables.js';
+import { addBulkStates, createTokenCacheTable, localLightDynamoDb } from '../support/tables.js';
 
 type Idp = Awaited<ReturnType<typeof startLocalIdentityProvider>>;
 const BUDGET_MS = DECISION_BUDGET_MS.default;
@@ -42,7 +41,6 @@ let dynamo: FaultProxy;
 /** Why decisions answered 503 or failed (the handler's `unavailable` and `authorizer failure` lines). */
 const { log, reasons } = reasonLog();
 
-type Outcome = 'allow' | 'deny' | 'unauthorized' | 'unavailable' | 'error' | 'hang';
 
 /** A credential and how it must be decided once the state can be read. */
 interface Credential {
@@ -96,7 +94,7 @@ async function container(env: Record<string, string> = {}, opts: { onFirstPage?:
   const state = config.state!;
   const verifier = new JwtVerifier({ config: config.jwt, clock: systemClock, fetch: nodeHttpClient });
   for (const c of credentials) await verifier.verify(c.token);
-  const light = { ...state, tableName: state.table, credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }), http: nodeHttpClient };
+  const light = localLightDynamoDb(state.table, state);
   const inner = new DynamoDbStateFeed(light);
   let onFirstPage = opts.onFirstPage;
   // Called once, when the first page of the first sync has arrived and before anything else is sent.
@@ -120,17 +118,7 @@ type Handler = Awaited<ReturnType<typeof container>>['handler'];
 const retryAfters: number[] = [];
 
 function decide(handler: Handler, token: string): Promise<Outcome> {
-  const decision = handler(restEvent({ Authorization: `Bearer ${token}` })).then(
-    (r): Outcome => ((r as APIGatewayAuthorizerResult).policyDocument.Statement[0]?.Effect === 'Allow' ? 'allow' : 'deny'),
-    (err: unknown): Outcome => {
-      if (err instanceof AuthorizerUnavailableError) {
-        retryAfters.push(err.retryAfterS);
-        return 'unavailable';
-      }
-      return (err as Error).message === 'Unauthorized' ? 'unauthorized' : 'error';
-    },
-  );
-  return orHang(decision).catch((): Outcome => 'hang');
+  return outcomeOf(handler(restEvent({ Authorization: `Bearer ${token}` })), retryAfters);
 }
 
 /**
@@ -151,7 +139,6 @@ function expectDecidedCorrectly(outcomes: Record<string, Outcome[]>) {
   }
 }
 
-const tally = (outcomes: Outcome[]) => outcomes.reduce<Record<string, number>>((t, o) => ({ ...t, [o]: (t[o] ?? 0) + 1 }), {});
 
 interface Fault {
   name: string;

@@ -4,15 +4,13 @@
  * and a container whose first sync over a large feed has not landed deciding on them.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { credentialsFromEnv } from '../../functions/adapters/dynamodb-light.js';
 import { DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
 import { DynamoDbTokenCache } from '../../functions/adapters/dynamodb-token-cache.js';
-import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { silentLog } from '../../functions/core/log.js';
 import { PrincipalStateSnapshot, type PrincipalState, type PrincipalStateFeed } from '../../functions/core/principal-state.js';
 import { STATE_FEED_PAGE } from '../../functions/adapters/dynamodb-state-items.js';
 import { countingFeed } from '../support/counting.js';
-import { addBulkStates, createTokenCacheTable } from '../support/tables.js';
+import { addBulkStates, createTokenCacheTable, localLightDynamoDb } from '../support/tables.js';
 
 let table: string;
 let writer: DynamoDbTokenCache;
@@ -22,14 +20,7 @@ const now = Date.now();
 beforeAll(async () => {
   table = await createTokenCacheTable();
   writer = new DynamoDbTokenCache({ tableName: table });
-  light = new DynamoDbStateFeed({
-    tableName: table,
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
-    credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
-    http: nodeHttpClient,
-    timeoutMs: 5000,
-  });
+  light = new DynamoDbStateFeed(localLightDynamoDb(table));
   const states: PrincipalState[] = [
     { kind: 'client', id: 'c-revoked', status: 'revoked', revokedAt: now - 1000, notBefore: 0, changedAt: now, tenantId: 'acme', keyId: 'k1' },
     { kind: 'client', id: 'c-live', status: 'active', revokedAt: 0, notBefore: 0, changedAt: now, tenantId: 'frozen', keyId: 'k2' },
@@ -79,7 +70,7 @@ describe('statesOf', () => {
     const big = await createTokenCacheTable();
     await addBulkStates(big, { changedAt: now });
     await new DynamoDbTokenCache({ tableName: big }).putState({ kind: 'client', id: 'c-revoked', status: 'revoked', revokedAt: now - 1000, notBefore: 0, changedAt: now, tenantId: 'acme', keyId: 'k1' });
-    const feed = new DynamoDbStateFeed({ tableName: big, region: 'us-east-1', endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB, credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }), http: nodeHttpClient, timeoutMs: 5000 });
+    const feed = new DynamoDbStateFeed(localLightDynamoDb(big, { region: 'us-east-1' }));
     let pages = 0;
     expect(await feed.changesSince(undefined, () => pages++)).toHaveLength(STATE_FEED_PAGE + 2);
     expect(pages).toBe(1);

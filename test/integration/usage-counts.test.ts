@@ -6,28 +6,20 @@
  * principal-state feed.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { credentialsFromEnv } from '../../functions/adapters/dynamodb-light.js';
+import type { LightDynamoDbOptions } from '../../functions/adapters/dynamodb-light.js';
 import { DynamoDbStateFeed } from '../../functions/adapters/dynamodb-state-feed.js';
 import { createDocumentClient } from '../../functions/adapters/dynamodb-token-cache.js';
 import { DynamoDbUsageSink } from '../../functions/adapters/dynamodb-usage.js';
 import { DynamoDbUsageReader } from '../../functions/adapters/dynamodb-usage-reader.js';
-import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { USAGE_SUBJECTS_PER_WRITE, type UsageBatch } from '../../functions/core/usage-counter.js';
-import { createTokenCacheTable } from '../support/tables.js';
+import { createTokenCacheTable, localLightDynamoDb } from '../support/tables.js';
 
 let table: string;
-let light: { tableName: string; region: string; endpoint: string | undefined; credentials: ReturnType<typeof credentialsFromEnv>; http: typeof nodeHttpClient; timeoutMs: number };
+let light: LightDynamoDbOptions;
 
 beforeAll(async () => {
   table = await createTokenCacheTable('usage');
-  light = {
-    tableName: table,
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
-    credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
-    http: nodeHttpClient,
-    timeoutMs: 5000,
-  };
+  light = localLightDynamoDb(table);
 });
 
 /** A batch of `subjects` keys with ids as long as Auth0 client ids get, one request each (or `n`). */

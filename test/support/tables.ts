@@ -1,8 +1,27 @@
 /** Tables in the shared DynamoDB Local of the test run, with the stack's key schemas. */
 import { randomUUID } from 'node:crypto';
+import { credentialsFromEnv, type LightDynamoDbOptions } from '../../functions/adapters/dynamodb-light.js';
+import { nodeHttpClient } from '../../functions/adapters/node-http-client.js';
 import { FEED, STATE_FEED_ATTRIBUTES, STATE_FEED_INDEX, STATE_FEED_PAGE } from '../../functions/adapters/dynamodb-state-items.js';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, type BatchWriteCommandInput, type BatchWriteCommandOutput } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * The authorizer's small DynamoDB client (state feed, usage sink) on a table of DynamoDB Local:
+ * the run's endpoint and region, dummy credentials; `overrides` as a container's config gives
+ * them (its endpoint behind a fault proxy, its timeout).
+ */
+export function localLightDynamoDb(tableName: string, overrides: Partial<LightDynamoDbOptions> = {}): LightDynamoDbOptions {
+  return {
+    tableName,
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+    credentials: credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' }),
+    http: nodeHttpClient,
+    timeoutMs: 5000,
+    ...overrides,
+  };
+}
 
 export function localDynamoClient(): DynamoDBClient {
   if (!process.env.AWS_ENDPOINT_URL_DYNAMODB) throw new Error('AWS_ENDPOINT_URL_DYNAMODB is not set: is the global setup running DynamoDB Local?');
